@@ -1,0 +1,96 @@
+/* err.c - struct al_err: error messages that name what is at fault. */
+#include "core.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int al_code_for_errno(int e)
+{
+	switch (e) {
+	case ENOENT:
+	case ENOTDIR:
+	case ELOOP:
+	case EISDIR:
+	case ENAMETOOLONG:
+		return AL_EUSAGE;
+	default:
+		return AL_EENV;
+	}
+}
+
+int al_err_set(struct al_err *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return -1;
+	err->code = code;
+	err->sys_errno = 0;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int al_err_sys(struct al_err *err, const char *fmt, ...)
+{
+	int errsv = errno;
+	va_list ap;
+	size_t used;
+
+	if (err == NULL)
+		return -1;
+	err->code = al_code_for_errno(errsv);
+	err->sys_errno = errsv;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	va_end(ap);
+	used = strlen(err->msg);
+	snprintf(err->msg + used, sizeof err->msg - used, ": %s", strerror(errsv));
+	errno = errsv;
+	return -1;
+}
+
+void al_err_prefix(struct al_err *err, const char *fmt, ...)
+{
+	char prefix[512];
+	size_t plen, mlen;
+	va_list ap;
+
+	if (err == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof prefix - 2, fmt, ap);
+	va_end(ap);
+	strcat(prefix, ": ");
+	plen = strlen(prefix);
+	mlen = strnlen(err->msg, sizeof err->msg - 1);
+	if (plen + mlen >= sizeof err->msg)
+		mlen = sizeof err->msg - 1 - plen; /* the tail of the message is cut */
+	memmove(err->msg + plen, err->msg, mlen);
+	memcpy(err->msg, prefix, plen);
+	err->msg[plen + mlen] = '\0';
+}
+
+void al_err_clear(struct al_err *err)
+{
+	if (err == NULL)
+		return;
+	err->code = AL_OK;
+	err->sys_errno = 0;
+	err->msg[0] = '\0';
+}
+
+int al_snprintf(char *out, size_t outlen, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, outlen, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= outlen)
+		return -1;
+	return 0;
+}

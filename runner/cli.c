@@ -1,0 +1,204 @@
+/* cli.c - global options, dispatch, help and error reporting for both
+ * binaries. Only this layer prints errors and chooses exit codes. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void print_commands(FILE *f, const char *prog, const struct al_command *cmds)
+{
+	fprintf(f, "usage: %s [--home DIR] [--json] [-q|-v] COMMAND [ARGS]\n\ncommands:\n", prog);
+	for (const struct al_command *c = cmds; c->name != NULL; c++)
+		fprintf(f, "  %-12s %s\n", c->name, c->summary);
+	fprintf(f, "\nRun '%s COMMAND --help' for a command's options.\n", prog);
+}
+
+int al_cli_error(const struct al_cli *cli, const struct al_err *err)
+{
+	fprintf(stderr, "%s: %s\n", cli->prog, err->msg[0] != '\0' ? err->msg : "failed");
+	return err->code != AL_OK ? err->code : AL_EFAIL;
+}
+
+int al_cli_usage(const struct al_cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s %s: ", cli->prog, cli->cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: %s %s\n", cli->prog, cli->cmd->synopsis);
+	return AL_EUSAGE;
+}
+
+int al_cli_help(const struct al_cli *cli)
+{
+	printf("usage: %s %s\n\n%s\n", cli->prog, cli->cmd->synopsis, cli->cmd->summary);
+	if (cli->cmd->help != NULL && cli->cmd->help[0] != '\0')
+		printf("\n%s", cli->cmd->help);
+	return AL_OK;
+}
+
+void al_cli_info(const struct al_cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli->verbosity < 0)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+void al_cli_print_json(json_t *v)
+{
+	char *s = al_json_dump(v);
+
+	if (s != NULL) {
+		fputs(s, stdout);
+		fputc('\n', stdout);
+		free(s);
+	}
+	json_decref(v);
+}
+
+int al_cli_getopt(struct al_cli *cli, int argc, char **argv, const char *optstring,
+                  const struct option *longopts)
+{
+	char opts[64];
+	int c;
+
+	/* A leading ':' makes getopt tell a missing value (':') from an
+	 * unknown option ('?'); its own messages would not name the command,
+	 * ours do. */
+	if (al_snprintf(opts, sizeof opts, ":%s", optstring) < 0)
+		abort();
+	opterr = 0;
+	c = getopt_long(argc, argv, opts, longopts, NULL);
+	switch (c) {
+	case 'h':
+		al_cli_help(cli);
+		break;
+	case ':':
+		al_cli_usage(cli, "option %s needs a value", argv[optind - 1]);
+		c = '?';
+		break;
+	case '?':
+		if (optopt != 0)
+			al_cli_usage(cli, "unknown option -%c", optopt);
+		else
+			al_cli_usage(cli, "unknown option %s", argv[optind - 1]);
+		break;
+	}
+	return c;
+}
+
+const char *al_cli_passfile(const char *opt)
+{
+	const char *env;
+
+	if (opt != NULL)
+		return opt;
+	env = getenv("AIRLOCK_PASSFILE");
+	return env != NULL && env[0] != '\0' ? env : NULL;
+}
+
+/* Reports a failure to write stdout (a full disk behind a redirection, a
+ * closed pipe): output that was lost must not look complete. */
+static int finish_stdout(const struct al_cli *cli, int code)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "%s: error writing standard output\n", cli->prog);
+		return code == AL_OK ? AL_EENV : code;
+	}
+	return code;
+}
+
+static const struct option global_options[] = {
+	{"home", required_argument, NULL, 'H'},
+	{"json", no_argument, NULL, 'j'},
+	{"quiet", no_argument, NULL, 'q'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+int al_cli_main(const char *prog, const struct al_command *cmds, int argc, char **argv)
+{
+	struct al_cli cli = {.prog = prog};
+	struct al_err err = {0};
+	const char *faults, *name;
+	int c, code;
+
+	/* Everything airlock creates is private unless it says otherwise. */
+	umask(077);
+	faults = getenv("AIRLOCK_FAULTS");
+	if (faults != NULL && al_sys_faults_parse(faults, &err) < 0)
+		return al_cli_error(&cli, &err);
+	cli.home = getenv("AIRLOCK_HOME");
+	if (cli.home != NULL && cli.home[0] == '\0')
+		cli.home = NULL;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+jqvh", global_options, NULL)) != -1) {
+		switch (c) {
+		case 'H':
+			cli.home = optarg;
+			break;
+		case 'j':
+			cli.json = 1;
+			break;
+		case 'q':
+			cli.verbosity = -1;
+			break;
+		case 'v':
+			cli.verbosity = 1;
+			break;
+		case 'h':
+			print_commands(stdout, prog, cmds);
+			return finish_stdout(&cli, AL_OK);
+		case 'V':
+			printf("%s %s\n", prog, AL_VERSION);
+			return finish_stdout(&cli, AL_OK);
+		default:
+			fprintf(stderr, "%s: unknown global option %s\n", prog, argv[optind - 1]);
+			print_commands(stderr, prog, cmds);
+			return AL_EUSAGE;
+		}
+	}
+	if (optind >= argc) {
+		print_commands(stderr, prog, cmds);
+		return AL_EUSAGE;
+	}
+	name = argv[optind];
+	if (strcmp(name, "help") == 0) {
+		if (optind + 1 >= argc) {
+			print_commands(stdout, prog, cmds);
+			return finish_stdout(&cli, AL_OK);
+		}
+		name = argv[optind + 1];
+		for (const struct al_command *cmd = cmds; cmd->name != NULL; cmd++)
+			if (strcmp(cmd->name, name) == 0) {
+				cli.cmd = cmd;
+				return finish_stdout(&cli, al_cli_help(&cli));
+			}
+	}
+	for (const struct al_command *cmd = cmds; cmd->name != NULL; cmd++) {
+		if (strcmp(cmd->name, name) != 0)
+			continue;
+		cli.cmd = cmd;
+		argc -= optind;
+		argv += optind;
+		optind = 0; /* reinitialise getopt (glibc and musl) for the command */
+		code = cmd->run(&cli, argc, argv);
+		return finish_stdout(&cli, code);
+	}
+	fprintf(stderr, "%s: unknown command '%s'\n", prog, name);
+	print_commands(stderr, prog, cmds);
+	return AL_EUSAGE;
+}

@@ -1,0 +1,59 @@
+/* cli.h - the command layer shared by airlock and airlock-verify: global
+ * options, subcommand dispatch, help, and the one place that prints
+ * errors and chooses exit codes. */
+#ifndef AIRLOCK_CLI_H
+#define AIRLOCK_CLI_H
+
+#include <stdio.h>
+
+#include "core/core.h"
+
+struct al_cli {
+	const char *prog;  /* "airlock" or "airlock-verify" */
+	const char *home;  /* --home or AIRLOCK_HOME; NULL: the default */
+	int json;          /* --json: machine output on stdout */
+	int verbosity;     /* -q: -1, default 0, -v: 1 */
+	const struct al_command *cmd; /* the command being run */
+};
+
+struct al_command {
+	const char *name;
+	int (*run)(struct al_cli *cli, int argc, char **argv);
+	const char *synopsis; /* usage line(s), after the program name */
+	const char *summary;  /* one line for the command list */
+	const char *help;     /* the rest of --help */
+};
+
+/* Runs the program: parses global options, dispatches to the command and
+ * returns the exit code. */
+int al_cli_main(const char *prog, const struct al_command *cmds, int argc, char **argv);
+
+/* Prints "prog: message" on stderr and returns err's exit code. */
+int al_cli_error(const struct al_cli *cli, const struct al_err *err);
+/* Prints a usage error about the current command and returns 2. */
+int al_cli_usage(const struct al_cli *cli, const char *fmt, ...) AL_PRINTF(2, 3);
+/* Prints the current command's help on stdout and returns 0. */
+int al_cli_help(const struct al_cli *cli);
+/* An informational line on stderr unless -q. */
+void al_cli_info(const struct al_cli *cli, const char *fmt, ...) AL_PRINTF(2, 3);
+/* Prints a JSON value on stdout, one line, and releases it. */
+void al_cli_print_json(json_t *v);
+
+/* Parses the options of the current command with getopt_long; "help" is
+ * handled here. Returns the option character, -1 at the end, '?' after
+ * printing a usage error. */
+struct option;
+int al_cli_getopt(struct al_cli *cli, int argc, char **argv, const char *optstring,
+                  const struct option *longopts);
+
+/* The passphrase file: --passfile or AIRLOCK_PASSFILE, or NULL. */
+const char *al_cli_passfile(const char *opt);
+
+/* The commands, by file. */
+int al_cmd_version(struct al_cli *cli, int argc, char **argv);
+int al_cmd_sha256(struct al_cli *cli, int argc, char **argv);
+int al_cmd_keygen(struct al_cli *cli, int argc, char **argv);
+int al_cmd_sign_file(struct al_cli *cli, int argc, char **argv);
+int al_cmd_verify_file(struct al_cli *cli, int argc, char **argv);
+
+#endif
