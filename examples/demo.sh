@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# demo.sh - what `make demo` runs: airlock end to end as far as it exists.
+# Today: two release officers' keys, a signature each over a file, checks
+# with airlock, airlock-verify and stock minisign, and a tampered copy
+# being caught. Later issues extend it to the full nightly pipeline.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=${AIRLOCK_BUILD:-$here/../build/dyn}
+case $build in /*) ;; *) build="$here/../$build" ;; esac
+PATH="$build:$PATH"
+work=$(mktemp -d "${TMPDIR:-/tmp}/airlock-demo.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+show() { printf '$ %s\n' "$*"; "$@"; }
+
+step "airlock $(airlock version)"
+
+step "Two release officers generate their keys (one encrypted, one -W)"
+printf 'officer one passphrase\n' >officer1.pass
+show airlock keygen -p officer1.pub -s officer1.key --passfile officer1.pass -c 'officer 1'
+show airlock keygen -W -p officer2.pub -s officer2.key -c 'officer 2'
+
+step "Each signs the release file"
+printf 'pipeline nightly-risk version 42\n' >release.txt
+show airlock sign-file -s officer1.key --passfile officer1.pass -x release.txt.sig1 \
+	-t 'approved by officer 1' release.txt
+show airlock sign-file -s officer2.key -x release.txt.sig2 -t 'approved by officer 2' release.txt
+show cat release.txt.sig1
+
+step "airlock, airlock-verify and stock minisign all accept both signatures"
+show airlock verify-file -p officer1.pub -x release.txt.sig1 release.txt
+show airlock-verify sig -p officer2.pub -x release.txt.sig2 release.txt
+if command -v minisign >/dev/null; then
+	show minisign -Vm release.txt -x release.txt.sig1 -p officer1.pub
+	show minisign -Vm release.txt -x release.txt.sig2 -p officer2.pub
+else
+	echo "(minisign is not installed: run make deps)"
+fi
+
+step "Someone changes one byte of the file: the signature check fails (exit 3)"
+sed 's/42/43/' release.txt >tampered.txt
+cp release.txt.sig1 tampered.txt.minisig
+printf '$ airlock verify-file -p officer1.pub tampered.txt\n'
+if airlock verify-file -p officer1.pub tampered.txt; then
+	echo "demo: the tampered file verified - this must not happen" >&2
+	exit 1
+else
+	echo "exit status $? - tamper caught"
+fi
+
+step "Someone edits the trusted comment: caught too"
+sed 's/approved by officer 2/approved by officer 9/' release.txt.sig2 >edited.sig
+printf '$ airlock verify-file -p officer2.pub -x edited.sig release.txt\n'
+if airlock verify-file -p officer2.pub -x edited.sig release.txt; then
+	echo "demo: the edited comment verified - this must not happen" >&2
+	exit 1
+else
+	echo "exit status $? - tamper caught"
+fi
+
+step "Checksums, as sha256sum prints them"
+show airlock sha256 release.txt tampered.txt
+
+printf '\ndemo: OK\n'
