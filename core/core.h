@@ -43,8 +43,8 @@ struct al_err {
  * `return al_err_set(err, AL_EUSAGE, "%s: ...", path);`. */
 int al_err_set(struct al_err *err, int code, const char *fmt, ...) AL_PRINTF(3, 4);
 
-/* Like al_err_set, and appends ": strerror(errno)". The code is chosen
- * from errno by al_code_for_errno. errno is preserved. */
+/* Like al_err_set, and appends ": strerror(errno) (ENAME)". The code is
+ * chosen from errno by al_code_for_errno. errno is preserved. */
 int al_err_sys(struct al_err *err, const char *fmt, ...) AL_PRINTF(2, 3);
 
 /* Prefixes the message already in err with "<prefix>: ". */

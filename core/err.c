@@ -33,6 +33,32 @@ int al_err_set(struct al_err *err, int code, const char *fmt, ...)
 	return -1;
 }
 
+/* errno names, so that a message reads the same under glibc and musl
+ * (whose strerror texts differ: "Input/output error" and "I/O error") and
+ * can be searched for. */
+static const char *errno_name(int e)
+{
+	static const struct {
+		int value;
+		const char *name;
+	} names[] = {
+		{EPERM, "EPERM"},     {ENOENT, "ENOENT"},   {EINTR, "EINTR"},
+		{EIO, "EIO"},         {EBADF, "EBADF"},     {ECHILD, "ECHILD"},
+		{EAGAIN, "EAGAIN"},   {ENOMEM, "ENOMEM"},   {EACCES, "EACCES"},
+		{EBUSY, "EBUSY"},     {EEXIST, "EEXIST"},   {EXDEV, "EXDEV"},
+		{ENOTDIR, "ENOTDIR"}, {EISDIR, "EISDIR"},   {EINVAL, "EINVAL"},
+		{ENFILE, "ENFILE"},   {EMFILE, "EMFILE"},   {ETXTBSY, "ETXTBSY"},
+		{EFBIG, "EFBIG"},     {ENOSPC, "ENOSPC"},   {EROFS, "EROFS"},
+		{ELOOP, "ELOOP"},     {ENOTEMPTY, "ENOTEMPTY"}, {ENAMETOOLONG, "ENAMETOOLONG"},
+		{EDQUOT, "EDQUOT"},   {ENXIO, "ENXIO"},     {ESRCH, "ESRCH"},
+	};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (names[i].value == e)
+			return names[i].name;
+	return NULL;
+}
+
 int al_err_sys(struct al_err *err, const char *fmt, ...)
 {
 	int errsv = errno;
@@ -47,7 +73,11 @@ int al_err_sys(struct al_err *err, const char *fmt, ...)
 	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
 	va_end(ap);
 	used = strlen(err->msg);
-	snprintf(err->msg + used, sizeof err->msg - used, ": %s", strerror(errsv));
+	if (errno_name(errsv) != NULL)
+		snprintf(err->msg + used, sizeof err->msg - used, ": %s (%s)", strerror(errsv),
+		         errno_name(errsv));
+	else
+		snprintf(err->msg + used, sizeof err->msg - used, ": %s", strerror(errsv));
 	errno = errsv;
 	return -1;
 }

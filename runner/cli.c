@@ -66,9 +66,22 @@ void al_cli_print_json(json_t *v)
 	json_decref(v);
 }
 
+/* The name of the option whose value is missing, from optopt: glibc and
+ * musl leave optind at different places, so argv cannot tell. */
+static void option_name(int opt, const struct option *longopts, char *out, size_t outlen)
+{
+	for (const struct option *o = longopts; o != NULL && o->name != NULL; o++)
+		if (o->val == opt && (opt > 255 || o->has_arg == required_argument)) {
+			snprintf(out, outlen, "--%s", o->name);
+			return;
+		}
+	snprintf(out, outlen, "-%c", opt);
+}
+
 int al_cli_getopt(struct al_cli *cli, int argc, char **argv, const char *optstring,
                   const struct option *longopts)
 {
+	char name[64];
 	char opts[64];
 	int c;
 
@@ -84,14 +97,22 @@ int al_cli_getopt(struct al_cli *cli, int argc, char **argv, const char *optstri
 		al_cli_help(cli);
 		break;
 	case ':':
-		al_cli_usage(cli, "option %s needs a value", argv[optind - 1]);
+		/* A short option that is also a long one (none today) would be
+		 * named by its long form. */
+		if (strchr(optstring, optopt) != NULL)
+			snprintf(name, sizeof name, "-%c", optopt);
+		else
+			option_name(optopt, longopts, name, sizeof name);
+		al_cli_usage(cli, "option %s needs a value", name);
 		c = '?';
 		break;
 	case '?':
 		if (optopt != 0)
 			al_cli_usage(cli, "unknown option -%c", optopt);
-		else
+		else if (optind > 0 && optind <= argc)
 			al_cli_usage(cli, "unknown option %s", argv[optind - 1]);
+		else
+			al_cli_usage(cli, "unknown option");
 		break;
 	}
 	return c;

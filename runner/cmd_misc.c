@@ -15,6 +15,13 @@
 #include <sqlite3.h>
 #include <zstd.h>
 
+#ifndef AL_BUILD_INFO
+#define AL_BUILD_INFO "unknown"
+#endif
+#ifndef AL_BUILD_FLAGS
+#define AL_BUILD_FLAGS "unknown"
+#endif
+
 int al_cmd_version(struct al_cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -37,7 +44,9 @@ int al_cmd_version(struct al_cli *cli, int argc, char **argv)
 	snprintf(csv, sizeof csv, "%d.%d.%d", CSV_MAJOR, CSV_MINOR, CSV_RELEASE);
 	if (cli->json) {
 		json_t *v = json_pack("{s:s,s:s}", "program", cli->prog, "version", AL_VERSION);
-		if (verbose)
+		if (verbose) {
+			json_object_set_new(v, "build", json_string(AL_BUILD_INFO));
+			json_object_set_new(v, "build_flags", json_string(AL_BUILD_FLAGS));
 			json_object_set_new(
 				v, "libraries",
 				json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "libsodium",
@@ -46,14 +55,17 @@ int al_cmd_version(struct al_cli *cli, int argc, char **argv)
 			                  "sqlite", sqlite3_libversion(), "libarchive",
 			                  archive_version_string(), "zstd", ZSTD_versionString(), "libcsv",
 			                  csv));
+		}
 		al_cli_print_json(v);
 		return AL_OK;
 	}
 	printf("%s %s\n", cli->prog, AL_VERSION);
 	if (verbose)
-		printf("libsodium %s\n%s\njansson %s\nsqlite %s\n%s\nzstd %s\nlibcsv %s\n",
-		       sodium_version_string(), OpenSSL_version(OPENSSL_VERSION), jansson_version_str(),
-		       sqlite3_libversion(), archive_version_string(), ZSTD_versionString(), csv);
+		printf("build: %s\nbuild flags: %s\n"
+		       "libsodium %s\n%s\njansson %s\nsqlite %s\n%s\nzstd %s\nlibcsv %s\n",
+		       AL_BUILD_INFO, AL_BUILD_FLAGS, sodium_version_string(),
+		       OpenSSL_version(OPENSSL_VERSION), jansson_version_str(), sqlite3_libversion(),
+		       archive_version_string(), ZSTD_versionString(), csv);
 	return AL_OK;
 }
 

@@ -100,17 +100,17 @@ static void check_fault_keeps_old(struct fixture *f, enum al_sys_call call, int 
 
 static void test_write_atomic_enospc_on_write_keeps_old(void **state)
 {
-	check_fault_keeps_old(*state, AL_SYS_WRITE, ENOSPC, "write: No space left on device");
+	check_fault_keeps_old(*state, AL_SYS_WRITE, ENOSPC, "write: No space left on device (ENOSPC)");
 }
 
 static void test_write_atomic_eio_on_fsync_keeps_old(void **state)
 {
-	check_fault_keeps_old(*state, AL_SYS_FSYNC, EIO, "fsync: Input/output error");
+	check_fault_keeps_old(*state, AL_SYS_FSYNC, EIO, "fsync: Input/output error (EIO)");
 }
 
 static void test_write_atomic_enospc_on_rename_keeps_old(void **state)
 {
-	check_fault_keeps_old(*state, AL_SYS_RENAME, ENOSPC, "rename: No space left on device");
+	check_fault_keeps_old(*state, AL_SYS_RENAME, ENOSPC, "rename: No space left on device (ENOSPC)");
 }
 
 static void test_write_atomic_enospc_on_open_keeps_old(void **state)
@@ -195,7 +195,7 @@ static void test_read_file_limits(void **state)
 	assert_non_null(strstr(err.msg, "not a regular file"));
 	assert_int_equal(al_read_file(AT_FDCWD, "/nonexistent", 100, &buf, &len, &err), -1);
 	assert_int_equal(err.code, AL_EUSAGE);
-	assert_string_equal(err.msg, "/nonexistent: No such file or directory");
+	assert_string_equal(err.msg, "/nonexistent: No such file or directory (ENOENT)");
 }
 
 static void test_mkdirs_nested_and_conflict(void **state)

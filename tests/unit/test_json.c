@@ -56,7 +56,7 @@ static void test_err_prefix_and_errno(void **state)
 	assert_int_equal(err.code, AL_EVERIFY);
 	errno = ENOSPC;
 	al_err_sys(&err, "audit.jsonl: write");
-	assert_string_equal(err.msg, "audit.jsonl: write: No space left on device");
+	assert_string_equal(err.msg, "audit.jsonl: write: No space left on device (ENOSPC)");
 	assert_int_equal(err.code, AL_EENV);
 	assert_int_equal(err.sys_errno, ENOSPC);
 	assert_int_equal(al_code_for_errno(ENOENT), AL_EUSAGE);
