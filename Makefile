@@ -5,9 +5,47 @@
 
 PREFIX ?= /usr/local
 DESTDIR ?=
-CC ?= cc
 SANITIZE ?= 0
+STATIC ?= 0
 
+# Every Debian package that building, testing, benchmarking, the static
+# build and the demo need: the one list `make deps` installs and CI uses.
+DEB_PACKAGES := gcc make pkg-config libc6-dev \
+	libsodium-dev libssl-dev libjansson-dev libsqlite3-dev libarchive-dev \
+	libzstd-dev libcsv-dev libcmocka-dev \
+	bats minisign jq sqlite3 zstd hyperfine openssl file coreutils util-linux \
+	clang-tidy cppcheck shellcheck \
+	musl-tools dpkg-dev debian-archive-keyring xz-utils perl tcl \
+	autoconf automake libtool
+
+LIB_NAMES := -larchive -lzstd -lsqlite3 -ljansson -lsodium -lcrypto -lcsv
+WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wno-format-nonliteral
+
+ifeq ($(STATIC),1)
+# `make static`: musl-gcc and the libraries vendor/build made from the
+# source packages pinned in vendor/lock; one static-pie binary, stripped,
+# reproducible (build paths mapped away, no timestamps).
+BUILD := build/static
+CC := musl-gcc
+VENDOR_ROOT := $(BUILD)/vendor/root/airlock-vendor
+PKG_CFLAGS := -I$(VENDOR_ROOT)/include
+PKG_LIBS := -L$(VENDOR_ROOT)/lib $(LIB_NAMES)
+HARDEN := -fstack-protector-strong
+SAN :=
+OPT := -O2
+CFLAGS ?= $(OPT) -g0
+# Build paths must not reach the binary (nor the flags it records).
+PATH_FLAGS := -ffile-prefix-map=$(CURDIR)=.
+# Debian's musl-gcc specs cannot link a static-pie (they always name the
+# dynamic loader); ours, derived from them, can: ASLR without a loader.
+MUSL_SPECS := $(BUILD)/musl-static-pie.specs
+LINK_CC := x86_64-linux-gnu-gcc -specs $(MUSL_SPECS)
+LINK_DEPS := $(MUSL_SPECS)
+LINK_FLAGS := -static-pie -Wl,-z,relro,-z,now -s
+BUILD_INFO := static, musl-gcc (musl-dev $(shell dpkg-query -W -f='$${Version}' musl-dev 2>/dev/null)), \
+	vendor/lock sha256 $(firstword $(shell sha256sum vendor/lock 2>/dev/null))
+else
 ifeq ($(SANITIZE),1)
 BUILD ?= build/san
 # ASan replaces FORTIFY's checks; together they report false positives.
@@ -20,39 +58,33 @@ HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2
 SAN :=
 OPT := -O2
 endif
-
-# Every Debian package that building, testing, benchmarking and the demo
-# need: the one list `make deps` installs and CI relies on.
-DEB_PACKAGES := gcc make pkg-config libc6-dev \
-	libsodium-dev libssl-dev libjansson-dev libsqlite3-dev libarchive-dev \
-	libzstd-dev libcsv-dev libcmocka-dev \
-	bats minisign jq sqlite3 zstd hyperfine openssl file coreutils util-linux \
-	clang-tidy cppcheck shellcheck
-
 PKGS := libsodium libcrypto jansson sqlite3 libarchive libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIB_NAMES := -larchive -lzstd -lsqlite3 -ljansson -lsodium -lcrypto -lcsv
-# The libraries come from Debian's packages either way. By default they
-# are linked from the packages' static archives and only libc stays
-# shared: relocating libcrypto.so and loading libarchive.so's dependency
-# tree (libxml2, ICU, libstdc++) costs 3 ms at every start, and airlock
-# is started often (bench/startup). SHARED_LIBS=1 links the .so files.
+# The libraries come from Debian's packages. By default they are linked
+# from the packages' static archives and only libc stays shared:
+# relocating libcrypto.so and loading libarchive.so's dependency tree
+# (libxml2, ICU, libstdc++) costs 3 ms at every start, and airlock is
+# started often (bench/startup). SHARED_LIBS=1 links the .so files.
 ifeq ($(SHARED_LIBS),1)
 PKG_LIBS := $(LIB_NAMES)
+BUILD_INFO := dynamic, shared libraries of Debian packages
 else
 PKG_LIBS := -Wl,-Bstatic $(LIB_NAMES) -Wl,-Bdynamic -lm
+BUILD_INFO := dynamic libc, static archives of Debian packages
+endif
+CFLAGS ?= $(OPT) -g
+LINK_CC = $(CC)
+LINK_DEPS :=
+LINK_FLAGS := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 endif
 
-WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	-Wformat=2 -Wno-format-nonliteral
-CFLAGS ?= $(OPT) -g
-ALL_CFLAGS := $(WARN) -D_GNU_SOURCE $(HARDEN) -fPIE $(SAN) $(CFLAGS) -I. $(PKG_CFLAGS) -MMD -MP
-ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SAN) $(LDFLAGS)
+ALL_CFLAGS := $(WARN) -D_GNU_SOURCE $(HARDEN) -fPIE $(SAN) $(CFLAGS) $(PATH_FLAGS) -I. $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS := $(LINK_FLAGS) $(SAN) $(LDFLAGS)
 
 CORE_SRC := $(wildcard core/*.c)
 CLI_SRC := runner/cli.c runner/cmd_keys.c runner/cmd_verify.c runner/cmd_misc.c
 AIRLOCK_SRC := runner/airlock.c $(CLI_SRC)
-VERIFY_SRC := runner/airlock_verify.c $(CLI_SRC)
+VERIFY_SRC := runner/airlock_verify.c runner/cli.c runner/cmd_verify.c runner/cmd_misc.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -60,7 +92,7 @@ LIBCORE := $(BUILD)/libalcore.a
 BINS := $(BUILD)/airlock $(BUILD)/airlock-verify
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps check demo bench clean install help lint
+.PHONY: all deps check demo bench clean install help lint static check-static check-reproducible
 .DEFAULT_GOAL := all
 # Unit-test objects are intermediate; keep them so that a rebuild is
 # incremental and `make check` ends with the test totals, not an `rm`.
@@ -84,6 +116,9 @@ help:
 	@echo "make demo       install deps if missing, build, run the demo"
 	@echo "make bench      run the benchmarks under bench/"
 	@echo "make lint       clang-tidy, cppcheck and shellcheck"
+	@echo "make static     fetch the pinned sources, build build/static/airlock{,-verify}"
+	@echo "make check-static  the CLI test suites against the static binaries"
+	@echo "make check-reproducible  two static builds, compared byte for byte"
 	@echo "make install    install into \$$(DESTDIR)\$$(PREFIX) (default /usr/local)"
 	@echo "make clean      remove build/"
 
@@ -92,18 +127,32 @@ $(BUILD)/obj/%.o: %.c
 	$(quiet) CC $<
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# `airlock version --verbose` says how the binary was built.
+$(BUILD)/obj/runner/cmd_misc.o: ALL_CFLAGS += -DAL_BUILD_INFO='"$(strip $(BUILD_INFO))"' \
+	-DAL_BUILD_FLAGS='"$(strip $(HARDEN) -fPIE $(SAN) $(CFLAGS) $(LINK_FLAGS))"'
+$(BUILD)/obj/runner/cmd_misc.o: Makefile $(wildcard vendor/lock)
+
 $(LIBCORE): $(call obj,$(CORE_SRC))
 	@rm -f $@
 	$(quiet) AR $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/airlock: $(call obj,$(AIRLOCK_SRC)) $(LIBCORE)
+$(BUILD)/airlock: $(call obj,$(AIRLOCK_SRC)) $(LIBCORE) | $(LINK_DEPS)
 	$(quiet) LINK $@
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/airlock-verify: $(call obj,$(VERIFY_SRC)) $(LIBCORE)
+$(BUILD)/airlock-verify: $(call obj,$(VERIFY_SRC)) $(LIBCORE) | $(LINK_DEPS)
 	$(quiet) LINK $@
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+build/static/musl-static-pie.specs: /usr/lib/x86_64-linux-musl/musl-gcc.specs
+	@mkdir -p $(dir $@)
+	$(quiet) SPECS $@
+	$(Q)sed -e 's|%{!shared: \(/usr/lib/x86_64-linux-musl\)/Scrt1.o}|%{static-pie:\1/rcrt1.o} %{!static-pie:%{!shared: \1/Scrt1.o}}|' \
+		-e 's|^-dynamic-linker \([^ ]*\) |%{!static-pie:-dynamic-linker \1} %{static-pie:-static -pie --no-dynamic-linker -z text} |' $< >$@.tmp
+	$(Q)grep -q 'rcrt1.o' $@.tmp && grep -q 'no-dynamic-linker' $@.tmp || \
+		{ echo "musl-gcc.specs has an unexpected form: cannot derive static-pie specs" >&2; rm -f $@.tmp; exit 1; }
+	$(Q)mv $@.tmp $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCORE)
 	@mkdir -p $(dir $@)
@@ -125,6 +174,25 @@ deps:
 check: $(BINS) $(UNIT_BINS)
 	@AIRLOCK_BUILD=$(BUILD) tests/run-suites $(UNIT_BINS)
 
+# The static build: vendor/fetch checks every source file against
+# vendor/lock (and stops the build on a mismatch), vendor/build makes the
+# libraries, then the binaries are linked with musl.
+static:
+	vendor/fetch
+	vendor/build build/static/vendor
+	@$(MAKE) --no-print-directory STATIC=1 all
+	@file build/static/airlock build/static/airlock-verify
+
+# The CLI suites against the static binaries, and the static build's own.
+check-static:
+	@test -x build/static/airlock || { echo "make check-static: run make static first" >&2; exit 2; }
+	@AIRLOCK_BUILD=build/static SUITES="cli e2e static" tests/run-suites
+
+# Two static builds in two directories must give the same bytes (slow:
+# two full builds of the libraries; CI runs it).
+check-reproducible:
+	@AIRLOCK_BUILD=build/static SUITES=repro tests/run-suites
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@AIRLOCK_BUILD=$(BUILD) examples/demo.sh
@@ -132,7 +200,8 @@ demo: deps
 bench: $(BINS)
 	@for b in bench/*; do [ -x "$$b" ] && AIRLOCK_BUILD=$(BUILD) "$$b"; done; true
 
-SHELL_SCRIPTS := .ci/run tests/run-suites tests/fixtures/*.sh examples/*.sh bench/*
+SHELL_SCRIPTS := .ci/run tests/run-suites tests/fixtures/*.sh examples/*.sh bench/* \
+	vendor/fetch vendor/build vendor/update vendor/common.sh
 
 lint:
 	clang-tidy --quiet --warnings-as-errors='*' $(CORE_SRC) $(CLI_SRC) runner/airlock.c \
@@ -141,7 +210,7 @@ lint:
 		--std=c11 -D_GNU_SOURCE --inline-suppr -I. core runner
 	shellcheck -x $(SHELL_SCRIPTS)
 	shellcheck -x -s bash tests/lib/*.bash
-	shellcheck -x tests/cli/*.bats
+	shellcheck -x tests/cli/*.bats tests/static/*.bats tests/repro/*.bats
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin
