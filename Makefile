@@ -61,16 +61,18 @@ endif
 PKGS := libsodium libcrypto jansson sqlite3 libarchive libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # The libraries come from Debian's packages. By default they are linked
-# from the packages' static archives and only libc stays shared:
-# relocating libcrypto.so and loading libarchive.so's dependency tree
-# (libxml2, ICU, libstdc++) costs 3 ms at every start, and airlock is
-# started often (bench/startup). SHARED_LIBS=1 links the .so files.
+# from the packages' static archives, except libarchive, and libc stays
+# shared: relocating libcrypto.so costs about 1 ms at every start
+# (bench/startup). Debian's libarchive.a cannot be linked on its own: its
+# writer's format table pulls every format in, with libxml2, ICU, lzma,
+# bzip2, zlib and nettle; the static build (vendor/) configures it
+# without them. SHARED_LIBS=1 links every library's .so.
 ifeq ($(SHARED_LIBS),1)
 PKG_LIBS := $(LIB_NAMES)
 BUILD_INFO := dynamic, shared libraries of Debian packages
 else
-PKG_LIBS := -Wl,-Bstatic $(LIB_NAMES) -Wl,-Bdynamic -lm
-BUILD_INFO := dynamic libc, static archives of Debian packages
+PKG_LIBS := -Wl,-Bdynamic -larchive -Wl,-Bstatic $(filter-out -larchive,$(LIB_NAMES)) -Wl,-Bdynamic -lm
+BUILD_INFO := dynamic libc and libarchive, static archives of the other Debian packages
 endif
 CFLAGS ?= $(OPT) -g
 LINK_CC = $(CC)
@@ -82,15 +84,21 @@ ALL_CFLAGS := $(WARN) -D_GNU_SOURCE $(HARDEN) -fPIE $(SAN) $(CFLAGS) $(PATH_FLAG
 ALL_LDFLAGS := $(LINK_FLAGS) $(SAN) $(LDFLAGS)
 
 CORE_SRC := $(wildcard core/*.c)
-CLI_SRC := runner/cli.c runner/cmd_keys.c runner/cmd_verify.c runner/cmd_misc.c
+AUDIT_SRC := $(wildcard audit/*.c) audit/format_md.S
+CLI_SRC := runner/cli.c runner/cmd_keys.c runner/cmd_verify.c runner/cmd_misc.c \
+	runner/cmd_audit.c runner/cmd_verify_audit.c
 AIRLOCK_SRC := runner/airlock.c $(CLI_SRC)
-VERIFY_SRC := runner/airlock_verify.c runner/cli.c runner/cmd_verify.c runner/cmd_misc.c
+VERIFY_SRC := runner/airlock_verify.c runner/cli.c runner/cmd_verify.c runner/cmd_misc.c \
+	runner/cmd_verify_audit.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
-obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+obj = $(patsubst %.S,$(BUILD)/obj/%.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(1)))
 LIBCORE := $(BUILD)/libalcore.a
+LIBAUDIT := $(BUILD)/libalaudit.a
 BINS := $(BUILD)/airlock $(BUILD)/airlock-verify
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+# Helpers the CLI tests and benchmarks run (fixture generators in C).
+TEST_HELPERS := $(BUILD)/tests/mklog
 
 .PHONY: all deps check demo bench clean install help lint static check-static check-reproducible
 .DEFAULT_GOAL := all
@@ -132,16 +140,29 @@ $(BUILD)/obj/runner/cmd_misc.o: ALL_CFLAGS += -DAL_BUILD_INFO='"$(strip $(BUILD_
 	-DAL_BUILD_FLAGS='"$(strip $(HARDEN) -fPIE $(SAN) $(CFLAGS) $(LINK_FLAGS))"'
 $(BUILD)/obj/runner/cmd_misc.o: Makefile $(wildcard vendor/lock)
 
+$(BUILD)/obj/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(quiet) AS $<
+	$(Q)$(CC) -c -o $@ $<
+
+# FORMAT.md is built into the binary (.incbin): rebuild when it changes.
+$(BUILD)/obj/audit/format_md.o: audit/FORMAT.md
+
 $(LIBCORE): $(call obj,$(CORE_SRC))
 	@rm -f $@
 	$(quiet) AR $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/airlock: $(call obj,$(AIRLOCK_SRC)) $(LIBCORE) | $(LINK_DEPS)
+$(LIBAUDIT): $(call obj,$(AUDIT_SRC))
+	@rm -f $@
+	$(quiet) AR $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/airlock: $(call obj,$(AIRLOCK_SRC)) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
 	$(quiet) LINK $@
 	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/airlock-verify: $(call obj,$(VERIFY_SRC)) $(LIBCORE) | $(LINK_DEPS)
+$(BUILD)/airlock-verify: $(call obj,$(VERIFY_SRC)) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
 	$(quiet) LINK $@
 	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -154,7 +175,12 @@ build/static/musl-static-pie.specs: /usr/lib/x86_64-linux-musl/musl-gcc.specs
 		{ echo "musl-gcc.specs has an unexpected form: cannot derive static-pie specs" >&2; rm -f $@.tmp; exit 1; }
 	$(Q)mv $@.tmp $@
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCORE)
+$(BUILD)/tests/mklog: $(BUILD)/obj/tests/fixtures/mklog.o $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
+	@mkdir -p $(dir $@)
+	$(quiet) LINK $@
+	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBAUDIT) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(quiet) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
@@ -171,7 +197,7 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-check: $(BINS) $(UNIT_BINS)
+check: $(BINS) $(UNIT_BINS) $(TEST_HELPERS)
 	@AIRLOCK_BUILD=$(BUILD) tests/run-suites $(UNIT_BINS)
 
 # The static build: vendor/fetch checks every source file against
@@ -180,7 +206,7 @@ check: $(BINS) $(UNIT_BINS)
 static:
 	vendor/fetch
 	vendor/build build/static/vendor
-	@$(MAKE) --no-print-directory STATIC=1 all
+	@$(MAKE) --no-print-directory STATIC=1 all build/static/tests/mklog
 	@file build/static/airlock build/static/airlock-verify
 
 # The CLI suites against the static binaries, and the static build's own.
@@ -197,17 +223,17 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@AIRLOCK_BUILD=$(BUILD) examples/demo.sh
 
-bench: $(BINS)
+bench: $(BINS) $(TEST_HELPERS)
 	@for b in bench/*; do [ -x "$$b" ] && AIRLOCK_BUILD=$(BUILD) "$$b"; done; true
 
 SHELL_SCRIPTS := .ci/run tests/run-suites tests/fixtures/*.sh examples/*.sh bench/* \
 	vendor/fetch vendor/build vendor/update vendor/common.sh
 
 lint:
-	clang-tidy --quiet --warnings-as-errors='*' $(CORE_SRC) $(CLI_SRC) runner/airlock.c \
+	clang-tidy --quiet --warnings-as-errors='*' $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(CLI_SRC) runner/airlock.c \
 		runner/airlock_verify.c -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--std=c11 -D_GNU_SOURCE --inline-suppr -I. core runner
+		--std=c11 -D_GNU_SOURCE --inline-suppr -I. core audit runner
 	shellcheck -x $(SHELL_SCRIPTS)
 	shellcheck -x -s bash tests/lib/*.bash
 	shellcheck -x tests/cli/*.bats tests/static/*.bats tests/repro/*.bats

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int real_openat(int dirfd, const char *path, int flags, mode_t mode)
@@ -23,6 +24,7 @@ struct al_sys al_sys = {
 	.mkdirat = mkdirat,
 	.ftruncate = ftruncate,
 	.fork = fork,
+	.clock_gettime = clock_gettime,
 };
 
 #define FAULT_MAX 16

@@ -25,6 +25,9 @@ static const struct al_command commands[] = {
 	 "  -P PUBKEY      public key given as its base64 line\n"
 	 "  -x SIG         signature file (default FILE.minisig)\n"
 	 "Exit status: 0 verified, 2 unreadable or malformed input, 3 verification failed.\n"},
+	{"audit", al_cmd_audit, "audit COMMAND [ARGS]",
+	 "the audit log: init, append, seal, checkpoint, verify, query, sql, reindex, tail, export",
+	 NULL},
 	{"sha256", al_cmd_sha256, "sha256 [FILE...]",
 	 "print SHA-256 checksums, as sha256sum does", "With no FILE, or '-', read standard input.\n"},
 	{NULL, NULL, NULL, NULL, NULL},

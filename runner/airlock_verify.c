@@ -10,6 +10,19 @@ static const struct al_command commands[] = {
 	 "  -P PUBKEY      public key given as its base64 line\n"
 	 "  -x SIG         signature file (default FILE.minisig)\n"
 	 "Exit status: 0 verified, 2 unreadable or malformed input, 3 verification failed.\n"},
+	{"audit", al_cmd_verify_audit,
+	 "audit PATH... [--seal-key FILE] [--anchor CHECKPOINT] [-p HOST_PUB] [--strict] [--json]",
+	 "verify audit logs (directories of segments or exports .tar.zst)",
+	 "  --seal-key FILE     the seal key k0 (64 hex digits): check every seal's mac\n"
+	 "  --anchor FILE       a checkpoint.txt kept earlier (with FILE.minisig): the log\n"
+	 "                      must still hold that exact prefix\n"
+	 "  -p HOST_PUB         the host public key for checkpoint signatures (default:\n"
+	 "                      host.pub beside the log or in the export)\n"
+	 "  --strict            entries after the last seal are a failure\n"
+	 "  --json              one JSON object a finding, then a summary per PATH\n"
+	 "Exit status: 0 intact, 1 tampered (the first bad line is named), 2 could not verify.\n"},
+	{"checkpoint", al_cmd_verify_checkpoint, "checkpoint CHECKPOINT -p HOST_PUB",
+	 "verify a checkpoint's signature", NULL},
 	{"version", al_cmd_version, "version [--verbose]", "print the version", NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };

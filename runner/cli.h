@@ -49,11 +49,24 @@ int al_cli_getopt(struct al_cli *cli, int argc, char **argv, const char *optstri
 /* The passphrase file: --passfile or AIRLOCK_PASSFILE, or NULL. */
 const char *al_cli_passfile(const char *opt);
 
+/* AIRLOCK_HOME (DESIGN.md §3): --home or AIRLOCK_HOME, else
+ * /var/lib/airlock for root, else $XDG_STATE_HOME/airlock (default
+ * ~/.local/state/airlock). Returns NULL with err set when none can be
+ * found. The string is static or the caller's. */
+const char *al_cli_home(const struct al_cli *cli, struct al_err *err);
+
+/* Runs a second-level command ("airlock audit verify"): argv[0] is the
+ * group's name, argv[1] the subcommand. */
+int al_cli_group(struct al_cli *cli, const struct al_command *cmds, int argc, char **argv);
+
 /* The commands, by file. */
 int al_cmd_version(struct al_cli *cli, int argc, char **argv);
 int al_cmd_sha256(struct al_cli *cli, int argc, char **argv);
 int al_cmd_keygen(struct al_cli *cli, int argc, char **argv);
 int al_cmd_sign_file(struct al_cli *cli, int argc, char **argv);
 int al_cmd_verify_file(struct al_cli *cli, int argc, char **argv);
+int al_cmd_audit(struct al_cli *cli, int argc, char **argv);
+int al_cmd_verify_audit(struct al_cli *cli, int argc, char **argv);
+int al_cmd_verify_checkpoint(struct al_cli *cli, int argc, char **argv);
 
 #endif

@@ -1,0 +1,175 @@
+/* audit.h - the public API of the audit log (audit/FORMAT.md): the
+ * writer (append with the hash chain, torn-tail repair, rotation, seals),
+ * checkpoints, the streaming verifier, the sqlite index and export.
+ *
+ * audit depends on core only. Paths are those of DESIGN.md §3: a log lives
+ * in HOME/audit/, signed by HOME/host.key. Functions return 0 (or a
+ * pointer) on success, -1 (or NULL) with err filled otherwise. */
+#ifndef AIRLOCK_AUDIT_H
+#define AIRLOCK_AUDIT_H
+
+#include <stdint.h>
+
+#include "core/core.h"
+
+#define AL_AUDIT_FORMAT "airlock.audit/1"
+#define AL_AUDIT_LINE_MAX (4u << 20)       /* a line, with its "\n" */
+#define AL_AUDIT_SEGMENT_SIZE (64ull << 20) /* default --segment-size */
+#define AL_AUDIT_SEAL_EVERY 1000           /* default --seal-every */
+#define AL_AUDIT_LOG_ID_HEX 33
+
+struct al_audit_config {
+	uint64_t segment_size; /* close a segment once it holds this many bytes */
+	uint64_t seal_every;   /* seal after this many entries without one */
+	int compress;          /* compress closed segments (.jsonl.zst) */
+};
+
+/* ---- writer ---- */
+
+struct al_audit;
+
+/* Creates HOME/audit/ with its settings, the host key pair (unless
+ * HOME/host.key exists), the seal key k0 — written once to seal_key_out,
+ * which must not exist — and the first entries: log.open and a seal of
+ * epoch 0. Refuses a HOME whose log already exists. */
+int al_audit_init(const char *home, const char *seal_key_out, const struct al_audit_config *cfg,
+                  struct al_err *err);
+
+/* Opens the log of HOME for appending: repairs a torn tail or a key that
+ * a crash left unevolved, then appends log.resume. The log stays usable by
+ * other processes: every append takes the lock for its own duration. */
+struct al_audit *al_audit_open(const char *home, struct al_err *err);
+
+enum {
+	AL_AUDIT_SYNC = 1, /* fdatasync before returning: the entry precedes an effect */
+};
+
+/* Appends one entry: seq, ts, prev, event, then fields' members in their
+ * order (fields may be NULL; it is not consumed). Member names seq, ts,
+ * prev and event are refused, as are reserved events appended by hand.
+ * After a write failure the log refuses every later append (fail-closed);
+ * err->code is then AL_EENV. Seals when seal_every entries went unsealed. */
+int al_audit_append(struct al_audit *log, const char *event, const json_t *fields,
+                    unsigned flags, struct al_err *err);
+
+/* fdatasync of whatever was appended without AL_AUDIT_SYNC. */
+int al_audit_sync(struct al_audit *log, struct al_err *err);
+
+/* Appends a seal now (unless the last entry is one) and evolves the key. */
+int al_audit_seal(struct al_audit *log, struct al_err *err);
+
+/* Syncs and releases the log; returns the sync's result. NULL is fine. */
+int al_audit_close(struct al_audit *log, struct al_err *err);
+
+/* The seq of the last entry, and the log's id. */
+uint64_t al_audit_last_seq(const struct al_audit *log);
+const char *al_audit_log_id(const struct al_audit *log);
+
+/* True when event names an entry that only the writer itself may make
+ * (log.*, seal, clock.backwards). */
+int al_audit_event_reserved(const char *event);
+/* True when event is a well-formed event name. */
+int al_audit_event_valid(const char *event);
+
+/* ---- checkpoints ---- */
+
+struct al_checkpoint {
+	char log_id[AL_AUDIT_LOG_ID_HEX];
+	uint64_t size;
+	unsigned char hash[AL_SHA256_LEN];
+	char ts[AL_TS_LEN];
+};
+
+/* Writes OUTDIR/checkpoint.txt and its minisign signature by the host key
+ * for the log of HOME as it is now. */
+int al_audit_checkpoint(const char *home, const char *outdir, struct al_checkpoint *cp,
+                        struct al_err *err);
+/* Parses checkpoint text (name is used in messages). */
+int al_checkpoint_parse(const char *text, size_t len, const char *name, struct al_checkpoint *cp,
+                        struct al_err *err);
+/* Formats the four lines of checkpoint.txt; malloc'd. */
+char *al_checkpoint_format(const struct al_checkpoint *cp);
+
+/* ---- verifier ---- */
+
+enum al_finding_level { AL_FINDING_INFO, AL_FINDING_WARNING, AL_FINDING_ERROR };
+
+struct al_finding {
+	enum al_finding_level level;
+	uint64_t line;         /* line number in the log, from 1; 0 when none */
+	const char *segment;   /* segment file name, or NULL */
+	uint64_t segment_line; /* line within the segment */
+	uint64_t seq;          /* the entry's seq, 0 when unknown */
+	const char *msg;
+};
+
+struct al_verify_opts {
+	const unsigned char *seal_key; /* k0 (32 bytes) or NULL */
+	const char *anchor;            /* checkpoint.txt of an anchor, or NULL */
+	const char *host_pub;          /* key for checkpoint signatures, or NULL */
+	int strict;                    /* an unsealed tail fails */
+	void (*report)(void *ctx, const struct al_finding *f);
+	void *ctx;
+};
+
+struct al_verify_summary {
+	uint64_t entries, lines, segments, seals, first_seq, last_seq;
+	uint64_t warnings, unsealed;
+	int64_t first_epoch, last_epoch; /* -1 when no seal */
+	int seals_checked;               /* macs checked with k0 */
+	int anchor_checked, checkpoint_checked;
+	char log_id[AL_AUDIT_LOG_ID_HEX];
+};
+
+/* Verifies a log: PATH is a directory of segments or an evidence export
+ * (.tar.zst). Streams: memory does not grow with the log. Every finding
+ * goes to opts->report. Returns 0 intact, 1 tampered (the first failing
+ * line was reported), -1 when it could not verify (err says why). */
+int al_audit_verify(const char *path, const struct al_verify_opts *opts,
+                    struct al_verify_summary *sum, struct al_err *err);
+
+/* Reads a seal key file (64 hex digits and a newline) into key[32]. */
+int al_seal_key_load(const char *path, unsigned char key[AL_SHA256_LEN], struct al_err *err);
+
+/* ---- index and queries (not linked into airlock-verify) ---- */
+
+/* Brings HOME/audit/index.db up to date with the log (from scratch when
+ * rebuild, when missing, or when it does not match the log). */
+int al_audit_index_update(const char *home, int rebuild, struct al_err *err);
+
+struct al_audit_query {
+	const char *run, *step, *event, *path, *sha256;
+	int64_t since_us, until_us; /* 0: unbounded */
+};
+
+/* Calls row() with each matching entry's line (without "\n") in seq
+ * order; the index is brought up to date first. */
+int al_audit_query(const char *home, const struct al_audit_query *q,
+                   void (*row)(void *ctx, const char *json), void *ctx, struct al_err *err);
+
+/* Runs one read-only SQL statement on the index; an authorizer refuses
+ * writes, ATTACH, pragmas that write and extension loading (AL_EUSAGE).
+ * header() is called once with the column names, row() for each row with
+ * each value as text (NULL for SQL NULL) and its kind: 'i' integer, 'r'
+ * real, 't' text or blob, 'n' null. */
+int al_audit_sql(const char *home, const char *sql,
+                 void (*header)(void *ctx, int ncol, const char *const *names),
+                 void (*row)(void *ctx, int ncol, const char *const *values, const char *kinds),
+                 void *ctx, struct al_err *err);
+
+/* ---- export ---- */
+
+struct al_audit_range {
+	int64_t since_us, until_us; /* 0: unbounded */
+	const char *run;            /* or NULL */
+};
+
+/* Writes an evidence export (FORMAT.md §7) of the segments the range
+ * touches, with a fresh checkpoint, to out (atomically). */
+int al_audit_export(const char *home, const struct al_audit_range *range, const char *out,
+                    struct al_err *err);
+
+/* The text of audit/FORMAT.md, built into the binary; NUL-terminated. */
+extern const char al_audit_format_md[];
+
+#endif

@@ -1,0 +1,213 @@
+/* checkpoint.c - signed heads of the log (FORMAT.md §6): checkpoint.txt
+ * and its minisign signature by the host key; parsing for anchors. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+char *al_checkpoint_format(const struct al_checkpoint *cp)
+{
+	char hex[AL_SHA256_HEX], *out = malloc(256);
+
+	if (out == NULL)
+		return NULL;
+	al_hex(cp->hash, AL_SHA256_LEN, hex);
+	snprintf(out, 256, AL_AUDIT_FORMAT " %s\n%llu\n%s\n%s\n", cp->log_id,
+	         (unsigned long long)cp->size, hex, cp->ts);
+	return out;
+}
+
+static int is_hex_lower(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+int al_checkpoint_parse(const char *text, size_t len, const char *name, struct al_checkpoint *cp,
+                        struct al_err *err)
+{
+	const char *line[4], *p = text, *end = text + len;
+	size_t llen[4];
+	int64_t us;
+	char *num_end;
+	char num[24];
+
+	memset(cp, 0, sizeof *cp);
+	for (int i = 0; i < 4; i++) {
+		const char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+		if (nl == NULL)
+			return al_err_set(err, AL_EUSAGE, "%s: not a checkpoint (4 lines ending in newlines)",
+			                  name);
+		line[i] = p;
+		llen[i] = (size_t)(nl - p);
+		p = nl + 1;
+	}
+	if (p != end)
+		return al_err_set(err, AL_EUSAGE, "%s: data after the checkpoint's 4 lines", name);
+	if (llen[0] != strlen(AL_AUDIT_FORMAT) + 1 + 32 ||
+	    memcmp(line[0], AL_AUDIT_FORMAT " ", strlen(AL_AUDIT_FORMAT) + 1) != 0 ||
+	    !is_hex_lower(line[0] + strlen(AL_AUDIT_FORMAT) + 1, 32))
+		return al_err_set(err, AL_EUSAGE, "%s: line 1 is not \"" AL_AUDIT_FORMAT " <log_id>\"",
+		                  name);
+	memcpy(cp->log_id, line[0] + strlen(AL_AUDIT_FORMAT) + 1, 32);
+	cp->log_id[32] = '\0';
+	if (llen[1] == 0 || llen[1] > 19 || line[1][0] == '0')
+		return al_err_set(err, AL_EUSAGE, "%s: line 2 is not a size", name);
+	memcpy(num, line[1], llen[1]);
+	num[llen[1]] = '\0';
+	errno = 0;
+	cp->size = strtoull(num, &num_end, 10);
+	if (errno != 0 || *num_end != '\0')
+		return al_err_set(err, AL_EUSAGE, "%s: line 2 is not a size", name);
+	if (llen[2] != 64 || !is_hex_lower(line[2], 64) ||
+	    al_unhex(line[2], 64, cp->hash, AL_SHA256_LEN) < 0)
+		return al_err_set(err, AL_EUSAGE, "%s: line 3 is not a SHA-256", name);
+	if (llen[3] != AL_TS_LEN - 1)
+		return al_err_set(err, AL_EUSAGE, "%s: line 4 is not a timestamp", name);
+	memcpy(cp->ts, line[3], AL_TS_LEN - 1);
+	cp->ts[AL_TS_LEN - 1] = '\0';
+	if (al_ts_parse(cp->ts, &us, NULL) < 0)
+		return al_err_set(err, AL_EUSAGE, "%s: line 4 is not a timestamp", name);
+	return 0;
+}
+
+/* The last complete line of the log as it is now: its seq, hash and the
+ * log id. Taken under the writers' lock, so that no line is half
+ * written while we read. */
+static int log_head(const char *home, struct al_checkpoint *cp, struct al_err *err)
+{
+	unsigned long *nums = NULL;
+	int *zsts = NULL, dirfd, lockfd = -1, ret = -1;
+	long count;
+
+	dirfd = audit_dir_open(home, err);
+	if (dirfd < 0)
+		return -1;
+	lockfd = openat(dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_SH) < 0) {
+		al_err_sys(err, "%s/audit/lock", home);
+		goto out;
+	}
+	count = seg_list(dirfd, "audit", &nums, &zsts, err);
+	if (count <= 0) {
+		if (count == 0)
+			al_err_set(err, AL_EUSAGE, "%s/audit: no segments", home);
+		goto out;
+	}
+	for (long i = count - 1; i >= 0; i--) {
+		char name[SEG_NAME_MAX], *first = NULL;
+		struct seg_tail t;
+		struct al_line l;
+		size_t flen;
+		json_t *v;
+		int fd;
+
+		if (zsts[i]) {
+			al_err_set(err, AL_EVERIFY, "%s/audit: a compressed segment holds the head", home);
+			goto out;
+		}
+		seg_name(nums[i], 0, name);
+		fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			al_err_sys(err, "%s/audit/%s", home, name);
+			goto out;
+		}
+		ret = seg_read_tail(fd, name, &t, err);
+		close(fd);
+		if (ret < 0)
+			goto out;
+		ret = -1;
+		if (t.line == NULL) {
+			seg_tail_free(&t);
+			continue;
+		}
+		if (al_line_parse(t.line, t.line_len, &l, err) < 0) {
+			al_err_prefix(err, "%s/audit/%s: last line", home, name);
+			seg_tail_free(&t);
+			goto out;
+		}
+		cp->size = l.seq;
+		{
+			struct al_sha256 h;
+			if (al_sha256_init(&h) < 0)
+				abort();
+			al_sha256_update(&h, t.line, t.line_len);
+			al_sha256_update(&h, "\n", 1);
+			al_sha256_final(&h, cp->hash);
+		}
+		seg_tail_free(&t);
+		if (seg_read_first(dirfd, nums[i], 0, &first, &flen, err) < 0)
+			goto out;
+		v = json_loadb(first, flen, 0, NULL);
+		free(first);
+		if (!json_is_string(json_object_get(v, "log_id")) ||
+		    strlen(json_string_value(json_object_get(v, "log_id"))) != 32) {
+			json_decref(v);
+			al_err_set(err, AL_EVERIFY, "%s/audit/%s: first line has no log_id", home, name);
+			goto out;
+		}
+		memcpy(cp->log_id, json_string_value(json_object_get(v, "log_id")), 33);
+		json_decref(v);
+		ret = 0;
+		goto out;
+	}
+	al_err_set(err, AL_EVERIFY, "%s/audit: no complete entry", home);
+out:
+	if (lockfd >= 0)
+		close(lockfd);
+	close(dirfd);
+	free(nums);
+	free(zsts);
+	return ret;
+}
+
+int al_audit_checkpoint(const char *home, const char *outdir, struct al_checkpoint *cp,
+                        struct al_err *err)
+{
+	char path[PATH_MAX], comment[128], *text = NULL, *sig = NULL;
+	struct al_seckey *sec = NULL;
+	int ret = -1;
+
+	if (log_head(home, cp, err) < 0)
+		return -1;
+	al_ts_format(al_now_us(), cp->ts);
+	text = al_checkpoint_format(cp);
+	if (text == NULL)
+		return al_err_sys(err, "cannot allocate memory");
+	if (al_snprintf(path, sizeof path, "%s/host.key", home) < 0) {
+		al_err_set(err, AL_EUSAGE, "%s: path too long", home);
+		goto out;
+	}
+	sec = al_seckey_load(path, NULL, NULL, err);
+	if (sec == NULL)
+		goto out;
+	snprintf(comment, sizeof comment, "airlock checkpoint %s %llu", cp->log_id,
+	         (unsigned long long)cp->size);
+	sig = al_sign_buf(sec, text, strlen(text), comment, "airlock audit checkpoint", err);
+	if (sig == NULL || al_mkdirs(outdir, 0700, err) < 0)
+		goto out;
+	if (al_snprintf(path, sizeof path, "%s/checkpoint.txt", outdir) < 0) {
+		al_err_set(err, AL_EUSAGE, "%s: path too long", outdir);
+		goto out;
+	}
+	/* The signature first: a checkpoint.txt never stands without it. */
+	{
+		char sig_path[PATH_MAX + 8];
+		snprintf(sig_path, sizeof sig_path, "%s.minisig", path);
+		if (al_write_file_atomic(sig_path, sig, strlen(sig), 0644, err) < 0 ||
+		    al_write_file_atomic(path, text, strlen(text), 0644, err) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	al_seckey_free(sec);
+	free(text);
+	free(sig);
+	return ret;
+}

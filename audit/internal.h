@@ -1,0 +1,106 @@
+/* internal.h - what audit's own files share: paths and segment names, the
+ * fast line parser, settings, the seal key file, readers of segments. Not
+ * part of the API. */
+#ifndef AIRLOCK_AUDIT_INTERNAL_H
+#define AIRLOCK_AUDIT_INTERNAL_H
+
+#include <limits.h>
+#include <stdio.h>
+
+#include "audit.h"
+
+#define AUDIT_DIR "audit"
+#define SEG_PREFIX "audit-"
+#define SEG_SUFFIX ".jsonl"
+#define SEG_ZST_SUFFIX ".jsonl.zst"
+#define SEG_NAME_MAX 64
+#define EVENT_MAX 64
+/* Compressed segments are read with at most a 16 MiB window: a verifier's
+ * memory stays bounded whatever a crafted .zst asks for. */
+#define ZSTD_WINDOW_LOG_MAX 24
+
+/* The members every line starts with, as the fast parser found them. */
+struct al_line {
+	uint64_t seq;
+	int64_t ts_us;
+	char ts[AL_TS_LEN];
+	char prev[65];
+	char event[EVENT_MAX + 1];
+};
+
+/* Checks one line (without its "\n") against FORMAT.md §2: strict JSON
+ * (RFC 8259, UTF-8, no duplicate top-level names, nesting at most 64
+ * deep), an object whose first members are seq, ts, prev, event. Fills
+ * out; on failure err says why, naming no file (the caller adds where).
+ * Allocation-free: this runs once per line of a verify. */
+int al_line_parse(const char *p, size_t n, struct al_line *out, struct al_err *err);
+
+/* Segment file names: "audit-000042.jsonl" (or ".jsonl.zst"). */
+void seg_name(unsigned long n, int zst, char out[SEG_NAME_MAX]);
+/* Parses a segment name; returns its number (>= 1) and sets *zst, or 0. */
+unsigned long seg_parse(const char *name, int *zst);
+
+/* The segments of a directory, sorted; a number present twice (plain and
+ * .zst, after a crash during compression) counts once, as the plain
+ * file. Returns the count, or -1. *nums and *zsts are malloc'd. */
+long seg_list(int dirfd, const char *display, unsigned long **nums, int **zsts, struct al_err *err);
+
+/* HOME/audit/config.json. */
+int audit_config_load(int dirfd, struct al_audit_config *cfg, struct al_err *err);
+int audit_config_store(int dirfd, const struct al_audit_config *cfg, struct al_err *err);
+
+/* HOME/audit/fss.key: "airlock.fss/1 <epoch> <64 hex> <upto>\n". The key
+ * is held in sodium_malloc memory. */
+struct fss_state {
+	uint64_t epoch;  /* the epoch the stored key is for: the next seal's */
+	uint64_t upto;   /* the upto of the last seal made (0: none) */
+	unsigned char *key; /* 32 bytes, sodium_malloc'd; NULL when not loaded */
+};
+int fss_load(int dirfd, struct fss_state *st, int want_key, struct al_err *err);
+int fss_store(int dirfd, const struct fss_state *st, struct al_err *err);
+void fss_free(struct fss_state *st);
+/* k_{e+1} = SHA-256("airlock.fss/1" ‖ k_e), in place. */
+void fss_evolve(unsigned char key[AL_SHA256_LEN]);
+/* The mac of a seal (FORMAT.md §5), as 64 hex digits. */
+void seal_mac(const unsigned char key[AL_SHA256_LEN], uint64_t epoch, uint64_t upto,
+              const char upto_hash_hex[65], char mac_hex[65]);
+
+/* A byte source the verifier reads segments from: a file, a zstd stream,
+ * or a member of an export being read by libarchive. */
+struct byte_source {
+	/* Reads up to n bytes; *got = 0 at the end. */
+	int (*read)(struct byte_source *src, void *buf, size_t n, size_t *got, struct al_err *err);
+	void (*close)(struct byte_source *src);
+	void *impl;
+	const char *name; /* for messages */
+};
+
+/* A source over an open fd (taken), decompressing when zst. */
+struct byte_source *source_fd(int fd, int zst, const char *name, struct al_err *err);
+/* A zstd-decompressing source over another source (taken). */
+struct byte_source *source_zstd(struct byte_source *inner, struct al_err *err);
+
+/* Reads HOME/host.pub. */
+int host_pub_load(const char *home, struct al_pubkey *pub, struct al_err *err);
+
+/* Opens HOME/audit as a directory fd (O_DIRECTORY|O_CLOEXEC). */
+int audit_dir_open(const char *home, struct al_err *err);
+
+/* The last line of a segment: its bytes (without "\n"), whether the file
+ * ends in a fragment, and the fragment's bytes. *line and *frag are
+ * malloc'd (NULL when none). */
+struct seg_tail {
+	char *line;
+	size_t line_len;
+	char *frag;
+	size_t frag_len;
+	uint64_t size; /* file size */
+};
+int seg_read_tail(int fd, const char *name, struct seg_tail *t, struct al_err *err);
+void seg_tail_free(struct seg_tail *t);
+
+/* Reads the first line of a segment (plain or .zst). */
+int seg_read_first(int dirfd, unsigned long n, int zst, char **line, size_t *len,
+                   struct al_err *err);
+
+#endif

@@ -1,0 +1,503 @@
+/* segment.c - segment files (names, listing, first and last lines), the
+ * byte sources the verifier reads them through (plain, zstd), the log's
+ * settings and the host public key. */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+void seg_name(unsigned long n, int zst, char out[SEG_NAME_MAX])
+{
+	snprintf(out, SEG_NAME_MAX, SEG_PREFIX "%06lu%s", n, zst ? SEG_ZST_SUFFIX : SEG_SUFFIX);
+}
+
+unsigned long seg_parse(const char *name, int *zst)
+{
+	const char *p = name + strlen(SEG_PREFIX), *end;
+	unsigned long n = 0;
+	size_t digits = 0;
+
+	if (strncmp(name, SEG_PREFIX, strlen(SEG_PREFIX)) != 0)
+		return 0;
+	for (end = p; *end >= '0' && *end <= '9'; end++, digits++) {
+		if (n > 100000000UL)
+			return 0;
+		n = n * 10 + (unsigned long)(*end - '0');
+	}
+	if (digits < 6 || n == 0)
+		return 0;
+	/* the canonical name only: "audit-0000042.jsonl" is not segment 42 */
+	if (digits > 6 && *p == '0')
+		return 0;
+	if (strcmp(end, SEG_SUFFIX) == 0)
+		*zst = 0;
+	else if (strcmp(end, SEG_ZST_SUFFIX) == 0)
+		*zst = 1;
+	else
+		return 0;
+	return n;
+}
+
+static int cmp_ulong(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+long seg_list(int dirfd, const char *display, unsigned long **nums, int **zsts,
+              struct al_err *err)
+{
+	DIR *d;
+	struct dirent *e;
+	unsigned long *n = NULL, *tmp;
+	int *z = NULL;
+	size_t count = 0, cap = 0, out = 0;
+	int fd = dup(dirfd);
+
+	*nums = NULL;
+	*zsts = NULL;
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return al_err_sys(err, "%s", display);
+	}
+	rewinddir(d);
+	while ((e = readdir(d)) != NULL) {
+		int zst;
+		unsigned long num = seg_parse(e->d_name, &zst);
+		if (num == 0)
+			continue;
+		if (count == cap) {
+			cap = cap ? cap * 2 : 16;
+			tmp = realloc(n, cap * sizeof *n);
+			if (tmp == NULL)
+				goto nomem;
+			n = tmp;
+		}
+		/* the low bit says .zst; sorted, plain comes before .zst */
+		n[count++] = num << 1 | (unsigned long)zst;
+	}
+	closedir(d);
+	if (count > 0)
+		qsort(n, count, sizeof *n, cmp_ulong);
+	z = malloc((count ? count : 1) * sizeof *z);
+	if (z == NULL)
+		goto nomem_closed;
+	for (size_t i = 0; i < count; i++) {
+		if (out > 0 && n[out - 1] == n[i] >> 1)
+			continue; /* a .zst beside its plain file: the plain one counts */
+		z[out] = (int)(n[i] & 1);
+		n[out++] = n[i] >> 1;
+	}
+	*nums = n;
+	*zsts = z;
+	return (long)out;
+nomem:
+	closedir(d);
+nomem_closed:
+	free(n);
+	free(z);
+	return al_err_sys(err, "%s", display);
+}
+
+int audit_dir_open(const char *home, struct al_err *err)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (al_snprintf(path, sizeof path, "%s/" AUDIT_DIR, home) < 0)
+		return al_err_set(err, AL_EUSAGE, "%s: path too long", home);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return al_err_set(err, AL_EUSAGE,
+			                  "%s: no audit log here (run airlock audit init)", path);
+		return al_err_sys(err, "%s", path);
+	}
+	return fd;
+}
+
+int host_pub_load(const char *home, struct al_pubkey *pub, struct al_err *err)
+{
+	char path[PATH_MAX];
+
+	if (al_snprintf(path, sizeof path, "%s/host.pub", home) < 0)
+		return al_err_set(err, AL_EUSAGE, "%s: path too long", home);
+	return al_pubkey_load(path, pub, err);
+}
+
+/* ---- settings ---- */
+
+#define CONFIG_NAME "config.json"
+
+int audit_config_load(int dirfd, struct al_audit_config *cfg, struct al_err *err)
+{
+	json_t *v, *seg, *seal, *comp;
+	char *buf;
+	size_t len;
+	int ret = -1;
+
+	cfg->segment_size = AL_AUDIT_SEGMENT_SIZE;
+	cfg->seal_every = AL_AUDIT_SEAL_EVERY;
+	cfg->compress = 0;
+	if (al_read_file(dirfd, CONFIG_NAME, 65536, &buf, &len, err) < 0) {
+		if (err != NULL && err->sys_errno == ENOENT)
+			return 0; /* defaults */
+		return -1;
+	}
+	v = al_json_parse(buf, len, "audit/" CONFIG_NAME, err);
+	free(buf);
+	if (v == NULL)
+		return -1;
+	seg = json_object_get(v, "segment_size");
+	seal = json_object_get(v, "seal_every");
+	comp = json_object_get(v, "compress");
+	if (!json_is_integer(seg) || json_integer_value(seg) < 4096 || !json_is_integer(seal) ||
+	    json_integer_value(seal) < 1 || !json_is_boolean(comp)) {
+		al_err_set(err, AL_EUSAGE,
+		           "audit/" CONFIG_NAME ": needs segment_size (>= 4096), seal_every (>= 1) and compress");
+		goto out;
+	}
+	cfg->segment_size = (uint64_t)json_integer_value(seg);
+	cfg->seal_every = (uint64_t)json_integer_value(seal);
+	cfg->compress = json_is_true(comp);
+	ret = 0;
+out:
+	json_decref(v);
+	return ret;
+}
+
+int audit_config_store(int dirfd, const struct al_audit_config *cfg, struct al_err *err)
+{
+	json_t *v = json_pack("{s:s,s:I,s:I,s:b}", "format", AL_AUDIT_FORMAT, "segment_size",
+	                      (json_int_t)cfg->segment_size, "seal_every",
+	                      (json_int_t)cfg->seal_every, "compress", cfg->compress);
+	char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	int ret;
+
+	json_decref(v);
+	if (text == NULL)
+		return al_err_set(err, AL_EENV, "cannot format audit/" CONFIG_NAME);
+	{
+		size_t n = strlen(text);
+		char *withnl = realloc(text, n + 2);
+		if (withnl == NULL) {
+			free(text);
+			return al_err_sys(err, "audit/" CONFIG_NAME);
+		}
+		text = withnl;
+		text[n] = '\n';
+		text[n + 1] = '\0';
+	}
+	ret = al_write_atomic(dirfd, CONFIG_NAME, text, strlen(text), 0600, "audit/" CONFIG_NAME,
+	                      err);
+	free(text);
+	return ret;
+}
+
+/* ---- first and last lines ---- */
+
+#define TAIL_CHUNK 65536
+
+void seg_tail_free(struct seg_tail *t)
+{
+	free(t->line);
+	free(t->frag);
+	memset(t, 0, sizeof *t);
+}
+
+/* pread that loops until n bytes or an error. */
+static int pread_all(int fd, void *buf, size_t n, off_t off)
+{
+	char *p = buf;
+
+	while (n > 0) {
+		ssize_t r = pread(fd, p, n, off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO; /* the file shrank under us */
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+		off += r;
+	}
+	return 0;
+}
+
+int seg_read_tail(int fd, const char *name, struct seg_tail *t, struct al_err *err)
+{
+	struct stat st;
+	char *buf = NULL;
+	uint64_t start, end_of_lines;
+	size_t want;
+
+	memset(t, 0, sizeof *t);
+	if (fstat(fd, &st) < 0)
+		return al_err_sys(err, "%s", name);
+	t->size = (uint64_t)st.st_size;
+	if (t->size == 0)
+		return 0;
+	/* Read back far enough to hold the last line and a fragment after it:
+	 * each at most a line's length. Grow from 64 KiB. */
+	for (want = TAIL_CHUNK;; want *= 2) {
+		uint64_t n = want < t->size ? want : t->size;
+		char *nl, *prev_nl;
+
+		free(buf);
+		buf = malloc(n + 1);
+		if (buf == NULL)
+			return al_err_sys(err, "%s", name);
+		start = t->size - n;
+		if (pread_all(fd, buf, n, (off_t)start) < 0) {
+			al_err_sys(err, "%s: read", name);
+			goto fail;
+		}
+		nl = memrchr(buf, '\n', n);
+		if (nl == NULL) {
+			if (start == 0) { /* only a fragment: a file torn before its first "\n" */
+				end_of_lines = 0;
+				break;
+			}
+			if (n >= 2ull * AL_AUDIT_LINE_MAX) {
+				al_err_set(err, AL_EVERIFY, "%s: last line longer than %u bytes", name,
+				           AL_AUDIT_LINE_MAX);
+				goto fail;
+			}
+			continue;
+		}
+		end_of_lines = start + (uint64_t)(nl - buf) + 1;
+		prev_nl = nl > buf ? memrchr(buf, '\n', (size_t)(nl - buf)) : NULL;
+		if (prev_nl == NULL && start > 0) {
+			if (n >= 2ull * AL_AUDIT_LINE_MAX) {
+				al_err_set(err, AL_EVERIFY, "%s: last line longer than %u bytes", name,
+				           AL_AUDIT_LINE_MAX);
+				goto fail;
+			}
+			continue;
+		}
+		{
+			size_t ls = prev_nl != NULL ? (size_t)(prev_nl - buf) + 1 : 0;
+			t->line_len = (size_t)(nl - buf) - ls;
+			t->line = malloc(t->line_len + 1);
+			if (t->line == NULL) {
+				al_err_sys(err, "%s", name);
+				goto fail;
+			}
+			memcpy(t->line, buf + ls, t->line_len);
+			t->line[t->line_len] = '\0';
+		}
+		break;
+	}
+	if (end_of_lines < t->size) {
+		t->frag_len = (size_t)(t->size - end_of_lines);
+		t->frag = malloc(t->frag_len + 1);
+		if (t->frag == NULL) {
+			al_err_sys(err, "%s", name);
+			goto fail;
+		}
+		memcpy(t->frag, buf + (end_of_lines - start), t->frag_len);
+		t->frag[t->frag_len] = '\0';
+	}
+	free(buf);
+	return 0;
+fail:
+	free(buf);
+	seg_tail_free(t);
+	return -1;
+}
+
+int seg_read_first(int dirfd, unsigned long n, int zst, char **line, size_t *len,
+                   struct al_err *err)
+{
+	char name[SEG_NAME_MAX], *buf = NULL;
+	struct byte_source *src;
+	size_t used = 0, cap = 0;
+	int fd, ret = -1;
+
+	seg_name(n, zst, name);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return al_err_sys(err, "%s", name);
+	src = source_fd(fd, zst, name, err);
+	if (src == NULL)
+		return -1;
+	for (;;) {
+		size_t got = 0;
+		char *nl;
+		if (used == cap) {
+			char *nb;
+			if (cap >= AL_AUDIT_LINE_MAX) {
+				al_err_set(err, AL_EVERIFY, "%s: first line longer than %u bytes", name,
+				           AL_AUDIT_LINE_MAX);
+				goto out;
+			}
+			cap = cap ? cap * 2 : 4096;
+			nb = realloc(buf, cap + 1);
+			if (nb == NULL) {
+				al_err_sys(err, "%s", name);
+				goto out;
+			}
+			buf = nb;
+		}
+		if (src->read(src, buf + used, cap - used, &got, err) < 0)
+			goto out;
+		if (got == 0) {
+			al_err_set(err, AL_EVERIFY, "%s: no complete first line", name);
+			goto out;
+		}
+		nl = memchr(buf + used, '\n', got);
+		used += got;
+		if (nl != NULL) {
+			*len = (size_t)(nl - buf);
+			buf[*len] = '\0';
+			*line = buf;
+			buf = NULL;
+			ret = 0;
+			goto out;
+		}
+	}
+out:
+	free(buf);
+	src->close(src);
+	return ret;
+}
+
+/* ---- byte sources ---- */
+
+struct fd_impl {
+	int fd;
+};
+
+static int fd_read(struct byte_source *src, void *buf, size_t n, size_t *got, struct al_err *err)
+{
+	struct fd_impl *f = src->impl;
+
+	for (;;) {
+		ssize_t r = read(f->fd, buf, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return al_err_sys(err, "%s: read", src->name);
+		*got = (size_t)r;
+		return 0;
+	}
+}
+
+static void fd_close(struct byte_source *src)
+{
+	struct fd_impl *f = src->impl;
+
+	close(f->fd);
+	free(src);
+}
+
+struct byte_source *source_fd(int fd, int zst, const char *name, struct al_err *err)
+{
+	struct byte_source *src = calloc(1, sizeof *src + sizeof(struct fd_impl));
+
+	if (src == NULL) {
+		close(fd);
+		al_err_sys(err, "%s", name);
+		return NULL;
+	}
+	src->impl = src + 1;
+	((struct fd_impl *)src->impl)->fd = fd;
+	src->read = fd_read;
+	src->close = fd_close;
+	src->name = name;
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return zst ? source_zstd(src, err) : src;
+}
+
+#define ZIN_SIZE (128 << 10)
+
+struct zstd_impl {
+	struct byte_source *inner;
+	ZSTD_DStream *ds;
+	ZSTD_inBuffer in;
+	unsigned char inbuf[ZIN_SIZE];
+	int inner_done;
+	int frame_done; /* the last frame ended where the input did */
+};
+
+static int zstd_read(struct byte_source *src, void *buf, size_t n, size_t *got,
+                     struct al_err *err)
+{
+	struct zstd_impl *z = src->impl;
+	ZSTD_outBuffer out = {buf, n, 0};
+
+	while (out.pos == 0) {
+		size_t r;
+		if (z->in.pos == z->in.size && !z->inner_done) {
+			size_t g = 0;
+			if (z->inner->read(z->inner, z->inbuf, sizeof z->inbuf, &g, err) < 0)
+				return -1;
+			z->in.src = z->inbuf;
+			z->in.size = g;
+			z->in.pos = 0;
+			if (g == 0)
+				z->inner_done = 1;
+		}
+		if (z->in.pos == z->in.size && z->inner_done) {
+			if (!z->frame_done)
+				return al_err_set(err, AL_EVERIFY, "%s: truncated zstd stream", src->name);
+			break;
+		}
+		r = ZSTD_decompressStream(z->ds, &out, &z->in);
+		if (ZSTD_isError(r))
+			return al_err_set(err, AL_EVERIFY, "%s: zstd: %s", src->name,
+			                  ZSTD_getErrorName(r));
+		z->frame_done = r == 0;
+	}
+	*got = out.pos;
+	return 0;
+}
+
+static void zstd_close(struct byte_source *src)
+{
+	struct zstd_impl *z = src->impl;
+
+	z->inner->close(z->inner);
+	ZSTD_freeDStream(z->ds);
+	free(src);
+}
+
+struct byte_source *source_zstd(struct byte_source *inner, struct al_err *err)
+{
+	struct byte_source *src = calloc(1, sizeof *src + sizeof(struct zstd_impl));
+	struct zstd_impl *z;
+
+	if (src == NULL) {
+		al_err_sys(err, "%s", inner->name);
+		inner->close(inner);
+		return NULL;
+	}
+	z = (struct zstd_impl *)(src + 1);
+	z->inner = inner;
+	z->ds = ZSTD_createDStream();
+	if (z->ds == NULL ||
+	    ZSTD_isError(ZSTD_DCtx_setParameter(z->ds, ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX))) {
+		al_err_set(err, AL_EENV, "%s: cannot start zstd", inner->name);
+		ZSTD_freeDStream(z->ds);
+		inner->close(inner);
+		free(src);
+		return NULL;
+	}
+	z->frame_done = 1; /* an empty input is an empty stream */
+	src->impl = z;
+	src->read = zstd_read;
+	src->close = zstd_close;
+	src->name = inner->name;
+	return src;
+}

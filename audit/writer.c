@@ -1,0 +1,932 @@
+/* writer.c - appends to the audit log (FORMAT.md §2, §5, §10): the hash
+ * chain, one write() a line under an flock, fail-closed on any write
+ * error, torn-tail repair, log.resume, clock.backwards, segment rotation
+ * and compression, seals with key evolution. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <zstd.h>
+
+#define LOCK_NAME "lock"
+#define LOCK_WAIT_MS 120000
+
+struct al_audit {
+	char *home;
+	int dirfd;  /* HOME/audit */
+	int lockfd; /* HOME/audit/lock, flock'd for each append */
+	int segfd;  /* the current segment, O_APPEND */
+	unsigned long segno;
+	uint64_t seg_size;      /* bytes of the current segment, as we wrote or read them */
+	int segment_line_due;   /* the current segment lacks its log.segment line */
+	uint64_t seq;           /* of the last entry; 0 before the first */
+	unsigned char last_hash[AL_SHA256_LEN];
+	char last_hex[65];
+	int64_t last_ts;
+	int last_is_seal;
+	char log_id[AL_AUDIT_LOG_ID_HEX];
+	struct al_audit_config cfg;
+	uint64_t seal_upto;     /* upto of the last seal (from fss.key) */
+	int failed;             /* a write failed: refuse everything (fail-closed) */
+	unsigned unsynced;      /* entries appended since the last fdatasync */
+};
+
+static const char zero_hex[65] =
+	"0000000000000000000000000000000000000000000000000000000000000000";
+
+int al_audit_event_reserved(const char *event)
+{
+	return strncmp(event, "log.", 4) == 0 || strcmp(event, "seal") == 0 ||
+	       strcmp(event, "clock.backwards") == 0;
+}
+
+uint64_t al_audit_last_seq(const struct al_audit *log)
+{
+	return log->seq;
+}
+
+const char *al_audit_log_id(const struct al_audit *log)
+{
+	return log->log_id;
+}
+
+/* ---- locking ---- */
+
+static int lock_take(struct al_audit *log, struct al_err *err)
+{
+	struct timespec pause = {0, 2000000};
+
+	for (long waited = 0;; waited += 2) {
+		if (flock(log->lockfd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return al_err_sys(err, "%s/audit/" LOCK_NAME ": flock", log->home);
+		if (waited >= LOCK_WAIT_MS)
+			return al_err_set(err, AL_EBUSY,
+			                  "%s/audit: another airlock process has held the audit log's lock for %d s",
+			                  log->home, LOCK_WAIT_MS / 1000);
+		nanosleep(&pause, NULL);
+	}
+}
+
+static void lock_release(struct al_audit *log)
+{
+	(void)flock(log->lockfd, LOCK_UN);
+}
+
+/* ---- state from the file ---- */
+
+static void state_from_line(struct al_audit *log, const char *line, size_t len,
+                            const struct al_line *l)
+{
+	struct al_sha256 h;
+
+	if (al_sha256_init(&h) < 0)
+		abort();
+	al_sha256_update(&h, line, len);
+	al_sha256_update(&h, "\n", 1);
+	al_sha256_final(&h, log->last_hash);
+	al_hex(log->last_hash, AL_SHA256_LEN, log->last_hex);
+	log->seq = l->seq;
+	log->last_ts = l->ts_us;
+	log->last_is_seal = strcmp(l->event, "seal") == 0;
+}
+
+/* The log id from the first line of segment n (log.open or log.segment). */
+static int log_id_load(struct al_audit *log, unsigned long n, int zst, struct al_err *err)
+{
+	char *line, name[SEG_NAME_MAX];
+	const char *id;
+	size_t len;
+	json_t *v;
+
+	seg_name(n, zst, name);
+	if (seg_read_first(log->dirfd, n, zst, &line, &len, err) < 0)
+		return -1;
+	v = json_loadb(line, len, 0, NULL);
+	free(line);
+	id = json_string_value(json_object_get(v, "log_id"));
+	if (id == NULL || strlen(id) != AL_AUDIT_LOG_ID_HEX - 1) {
+		json_decref(v);
+		return al_err_set(err, AL_EVERIFY, "audit/%s: first line has no log_id", name);
+	}
+	memcpy(log->log_id, id, AL_AUDIT_LOG_ID_HEX);
+	json_decref(v);
+	return 0;
+}
+
+/* Takes state from a segment's last complete line. */
+static int state_from_tail(struct al_audit *log, const struct seg_tail *t, const char *name,
+                           struct al_err *err)
+{
+	struct al_line l;
+
+	if (al_line_parse(t->line, t->line_len, &l, err) < 0) {
+		al_err_prefix(err, "audit/%s: last line", name);
+		err->code = AL_EVERIFY;
+		return -1;
+	}
+	state_from_line(log, t->line, t->line_len, &l);
+	return 0;
+}
+
+static int write_line(struct al_audit *log, const char *line, size_t len, int sync,
+                      const char *what, struct al_err *err);
+static int append_entry(struct al_audit *log, const char *event, const json_t *fields,
+                        int sync, int lead_nl, struct al_err *err);
+
+/* A fragment after the last line (a write cut by a power loss): a complete
+ * entry that lacks only its "\n" gets it (returns 1); anything else becomes
+ * a line of its own followed by log.torn_tail (FORMAT.md §5; returns 0). */
+static int repair_torn_tail(struct al_audit *log, const struct seg_tail *t, int have_last,
+                            const char *name, struct al_err *err)
+{
+	struct al_line l;
+	struct al_sha256 h;
+	json_t *fields;
+	int ret;
+
+	if (al_line_parse(t->frag, t->frag_len, &l, NULL) == 0 && have_last && l.seq == log->seq + 1 &&
+	    strcmp(l.prev, log->last_hex) == 0) {
+		if (write_line(log, "\n", 1, 1, "torn tail repair", err) < 0)
+			return -1;
+		state_from_line(log, t->frag, t->frag_len, &l);
+		return 1;
+	}
+	if (!have_last)
+		return al_err_set(err, AL_EVERIFY,
+		                  "audit/%s: the log's first line is torn (a crash during init): remove %s/audit and run airlock audit init again",
+		                  name, log->home);
+	fields = json_pack("{s:I,s:s}", "resume_seq", (json_int_t)log->seq, "resume_hash",
+	                   log->last_hex);
+	/* The torn_tail entry's prev is the fragment line's hash; its seq
+	 * continues from the last complete entry. */
+	if (al_sha256_init(&h) < 0)
+		abort();
+	al_sha256_update(&h, t->frag, t->frag_len);
+	al_sha256_update(&h, "\n", 1);
+	al_sha256_final(&h, log->last_hash);
+	al_hex(log->last_hash, AL_SHA256_LEN, log->last_hex);
+	ret = append_entry(log, "log.torn_tail", fields, 1, 1, err);
+	json_decref(fields);
+	return ret;
+}
+
+/* A seal written just before a crash, before its key was evolved: evolve
+ * it now, or the next seal would reuse the epoch. */
+static int repair_seal_key(struct al_audit *log, const char *last_line, size_t len,
+                           struct al_err *err)
+{
+	struct fss_state st;
+	json_t *v;
+	json_int_t epoch;
+	int ret = 0;
+
+	if (fss_load(log->dirfd, &st, 1, err) < 0)
+		return -1;
+	log->seal_upto = st.upto;
+	if (last_line == NULL || !log->last_is_seal)
+		goto out;
+	v = json_loadb(last_line, len, 0, NULL);
+	epoch = json_integer_value(json_object_get(v, "epoch"));
+	json_decref(v);
+	if ((uint64_t)epoch == st.epoch) {
+		fss_evolve(st.key);
+		st.epoch++;
+		st.upto = log->seq - 1;
+		log->seal_upto = st.upto;
+		ret = fss_store(log->dirfd, &st, err);
+		if (ret < 0)
+			log->failed = 1;
+	}
+out:
+	fss_free(&st);
+	return ret;
+}
+
+/* Reads the newest segment and takes the log's state from it, repairing
+ * what a crash left. Called under the lock. */
+static int reload(struct al_audit *log, struct al_err *err)
+{
+	unsigned long *nums = NULL;
+	int *zsts = NULL, fd = -1, ret = -1, have_last = 0;
+	struct seg_tail t = {0}, prev_t = {0}, *last;
+	char name[SEG_NAME_MAX], display[PATH_MAX];
+	struct stat st;
+	long count;
+
+	al_snprintf(display, sizeof display, "%s/audit", log->home);
+	count = seg_list(log->dirfd, display, &nums, &zsts, err);
+	if (count < 0)
+		return -1;
+	if (count == 0) {
+		al_err_set(err, AL_EUSAGE, "%s: no audit log segments (run airlock audit init)", display);
+		goto out;
+	}
+	log->segno = nums[count - 1];
+	seg_name(log->segno, 0, name);
+	if (zsts[count - 1]) {
+		al_err_set(err, AL_EVERIFY, "%s: the newest segment is compressed; it should be open for writing",
+		           display);
+		goto out;
+	}
+	fd = al_openat(log->dirfd, name, O_RDWR | O_APPEND, 0600);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		al_err_sys(err, "%s/%s", display, name);
+		goto out;
+	}
+	if (log->segfd >= 0)
+		close(log->segfd);
+	log->segfd = fd;
+	fd = -1;
+	if (seg_read_tail(log->segfd, name, &t, err) < 0)
+		goto out;
+	log->seg_size = t.size;
+	log->segment_line_due = 0;
+	if (t.line != NULL) {
+		if (state_from_tail(log, &t, name, err) < 0 ||
+		    log_id_load(log, log->segno, 0, err) < 0)
+			goto out;
+		have_last = 1;
+	} else if (log->segno > 1) {
+		/* Nothing complete here yet: the state is the previous segment's
+		 * last line, and this segment still needs its first line. */
+		char pname[SEG_NAME_MAX];
+		int pzst = count > 1 && nums[count - 2] == log->segno - 1 ? zsts[count - 2] : 0;
+		int pfd;
+		seg_name(log->segno - 1, pzst, pname);
+		if (pzst) {
+			al_err_set(err, AL_EVERIFY,
+			           "%s: segment %lu has no complete line and the one before is compressed",
+			           display, log->segno);
+			goto out;
+		}
+		pfd = openat(log->dirfd, pname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (pfd < 0) {
+			al_err_sys(err, "%s/%s", display, pname);
+			goto out;
+		}
+		ret = seg_read_tail(pfd, pname, &prev_t, err);
+		close(pfd);
+		if (ret < 0 || prev_t.line == NULL || prev_t.frag != NULL) {
+			if (ret == 0)
+				al_err_set(err, AL_EVERIFY, "%s/%s: does not end with a complete line", display,
+				           pname);
+			ret = -1;
+			goto out;
+		}
+		ret = -1;
+		if (state_from_tail(log, &prev_t, pname, err) < 0 ||
+		    log_id_load(log, log->segno - 1, 0, err) < 0)
+			goto out;
+		have_last = 1;
+		log->segment_line_due = t.frag == NULL;
+	}
+	last = t.line != NULL ? &t : prev_t.line != NULL ? &prev_t : NULL;
+	if (t.frag != NULL) {
+		int complete = repair_torn_tail(log, &t, have_last, name, err);
+		if (complete < 0)
+			goto out;
+		if (t.line == NULL && log->segno > 1)
+			log->segment_line_due = 0; /* the torn line was this segment's first */
+		last = NULL;
+		if (complete) {
+			free(t.line);
+			t.line = t.frag; /* the fragment is now the last line */
+			t.line_len = t.frag_len;
+			t.frag = NULL;
+			last = &t;
+		}
+	} else if (!have_last) {
+		al_err_set(err, AL_EVERIFY, "%s/%s: empty: the log was never initialised", display, name);
+		goto out;
+	}
+	if (repair_seal_key(log, last != NULL ? last->line : NULL, last != NULL ? last->line_len : 0,
+	                    err) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	seg_tail_free(&t);
+	seg_tail_free(&prev_t);
+	free(nums);
+	free(zsts);
+	return ret;
+}
+
+/* Under the lock: catches up with what other writers did since our last
+ * append (new lines, a new segment, a tail torn by a crashed writer). */
+static int refresh(struct al_audit *log, struct al_err *err)
+{
+	char next[SEG_NAME_MAX], nextz[SEG_NAME_MAX];
+	struct stat st;
+
+	seg_name(log->segno + 1, 0, next);
+	seg_name(log->segno + 1, 1, nextz);
+	if (fstatat(log->dirfd, next, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    fstatat(log->dirfd, nextz, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return reload(log, err);
+	if (fstat(log->segfd, &st) < 0)
+		return al_err_sys(err, "%s/audit: current segment", log->home);
+	if ((uint64_t)st.st_size != log->seg_size)
+		return reload(log, err);
+	return 0;
+}
+
+/* ---- writing ---- */
+
+/* One write() of a whole line. A short or failed write is cut back off
+ * the file and the log refuses all further appends: no entry after the
+ * failure, and nothing half-written left looking like an entry. */
+static int write_line(struct al_audit *log, const char *line, size_t len, int sync,
+                      const char *what, struct al_err *err)
+{
+	uint64_t off = log->seg_size;
+	ssize_t w;
+
+	w = al_sys_write(log->segfd, line, len);
+	if (w != (ssize_t)len) {
+		int errsv = w < 0 ? errno : ENOSPC;
+		if (w > 0)
+			(void)al_sys_ftruncate(log->segfd, (off_t)off);
+		log->failed = 1;
+		errno = errsv;
+		if (w >= 0)
+			return al_err_set(err, AL_EENV,
+			                  "%s/audit: %s: short write (%zd of %zu bytes; disk full?): the audit log refuses further entries",
+			                  log->home, what, w, len);
+		return al_err_sys(err, "%s/audit: %s: write (the audit log refuses further entries)",
+		                  log->home, what);
+	}
+	log->seg_size += len;
+	log->unsynced++;
+	if (sync && al_sys_fdatasync(log->segfd) < 0) {
+		int errsv = errno;
+		/* Not durable: take it back, as far as the kernel lets us. */
+		if (al_sys_ftruncate(log->segfd, (off_t)off) == 0)
+			log->seg_size = off;
+		log->failed = 1;
+		errno = errsv;
+		return al_err_sys(err, "%s/audit: %s: fdatasync (the audit log refuses further entries)",
+		                  log->home, what);
+	}
+	if (sync)
+		log->unsynced = 0;
+	return 0;
+}
+
+static int fields_check(const json_t *fields, struct al_err *err)
+{
+	const char *key;
+	json_t *v;
+
+	if (fields == NULL)
+		return 0;
+	if (!json_is_object(fields))
+		return al_err_set(err, AL_EUSAGE, "audit entry fields must be an object");
+	json_object_foreach((json_t *)fields, key, v) {
+		(void)v;
+		if (strcmp(key, "seq") == 0 || strcmp(key, "ts") == 0 || strcmp(key, "prev") == 0 ||
+		    strcmp(key, "event") == 0)
+			return al_err_set(err, AL_EUSAGE, "audit entry field '%s' is reserved", key);
+	}
+	return 0;
+}
+
+/* Builds and writes one entry. lead_nl puts a "\n" before it in the same
+ * write(): the torn-tail repair ends the fragment and adds its
+ * log.torn_tail at once, so no crash can leave one without the other. */
+static int append_entry(struct al_audit *log, const char *event, const json_t *fields, int sync,
+                        int lead_nl, struct al_err *err)
+{
+	char ts[AL_TS_LEN], *text;
+	int64_t now = al_now_us();
+	json_t *obj;
+	size_t len;
+	int ret;
+
+	if (log->failed)
+		return al_err_set(err, AL_EENV,
+		                  "%s/audit: the audit log refuses entries after an earlier write failure",
+		                  log->home);
+	if (!al_audit_event_valid(event))
+		return al_err_set(err, AL_EUSAGE, "'%s' is not a valid event name", event);
+	if (fields_check(fields, err) < 0)
+		return -1;
+	if (now < log->last_ts && !lead_nl && strcmp(event, "clock.backwards") != 0) {
+		char last[AL_TS_LEN];
+		json_t *f;
+		al_ts_format(log->last_ts, last);
+		f = json_pack("{s:s}", "last_ts", last);
+		ret = append_entry(log, "clock.backwards", f, 0, 0, err);
+		json_decref(f);
+		if (ret < 0)
+			return -1;
+		now = al_now_us(); /* after the clock.backwards entry's own time */
+	}
+	al_ts_format(now, ts);
+	obj = json_pack("{s:I,s:s,s:s,s:s}", "seq", (json_int_t)log->seq + 1, "ts", ts, "prev",
+	                log->last_hex, "event", event);
+	if (obj == NULL || (fields != NULL && json_object_update(obj, (json_t *)fields) < 0)) {
+		json_decref(obj);
+		return al_err_set(err, AL_EUSAGE, "%s: cannot build the audit entry (invalid UTF-8?)",
+		                  event);
+	}
+	text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(obj);
+	if (text == NULL)
+		return al_err_set(err, AL_EUSAGE, "%s: cannot format the audit entry", event);
+	len = strlen(text);
+	if (len + 1 > AL_AUDIT_LINE_MAX) {
+		free(text);
+		return al_err_set(err, AL_EUSAGE, "%s: audit entry larger than %u bytes", event,
+		                  AL_AUDIT_LINE_MAX);
+	}
+	text[len++] = '\n'; /* json_dumps left room: it wrote a NUL there */
+	if (lead_nl) {
+		char *with = malloc(len + 1);
+		if (with == NULL) {
+			free(text);
+			return al_err_sys(err, "cannot allocate memory");
+		}
+		with[0] = '\n';
+		memcpy(with + 1, text, len);
+		ret = write_line(log, with, len + 1, sync, event, err);
+		free(with);
+	} else {
+		ret = write_line(log, text, len, sync, event, err);
+	}
+	if (ret == 0) {
+		al_sha256_buf(text, len, log->last_hash);
+		al_hex(log->last_hash, AL_SHA256_LEN, log->last_hex);
+		log->seq++;
+		log->last_ts = now;
+		log->last_is_seal = strcmp(event, "seal") == 0;
+	}
+	free(text);
+	return ret;
+}
+
+/* ---- seals ---- */
+
+static int seal_locked(struct al_audit *log, struct al_err *err)
+{
+	struct fss_state st;
+	char mac[65];
+	json_t *fields;
+	uint64_t upto = log->seq;
+	int ret = -1;
+
+	if (fss_load(log->dirfd, &st, 1, err) < 0)
+		return -1;
+	seal_mac(st.key, st.epoch, upto, log->last_hex, mac);
+	fields = json_pack("{s:I,s:I,s:s}", "epoch", (json_int_t)st.epoch, "upto", (json_int_t)upto,
+	                   "mac", mac);
+	if (append_entry(log, "seal", fields, 1, 0, err) < 0)
+		goto out;
+	/* The seal is durable; now the key moves on and the old one is gone.
+	 * A crash in between is repaired by the next opener (repair_seal_key). */
+	fss_evolve(st.key);
+	st.epoch++;
+	st.upto = upto;
+	if (fss_store(log->dirfd, &st, err) < 0) {
+		log->failed = 1;
+		goto out;
+	}
+	log->seal_upto = upto;
+	ret = 0;
+out:
+	json_decref(fields);
+	fss_free(&st);
+	return ret;
+}
+
+/* ---- rotation and compression ---- */
+
+/* Compresses closed segment n into audit-n.jsonl.zst (temporary name,
+ * fsync, rename), then removes the plain file. Best effort: on failure the
+ * plain segment stays, which is as good for the evidence. */
+static int compress_segment(struct al_audit *log, unsigned long n, struct al_err *err)
+{
+	char name[SEG_NAME_MAX], zname[SEG_NAME_MAX], tmp[SEG_NAME_MAX + 16];
+	unsigned char *in = NULL, *out = NULL;
+	size_t outcap = ZSTD_CStreamOutSize();
+	ZSTD_CCtx *cctx = NULL;
+	int ifd, ofd = -1, ret = -1, done = 0;
+
+	seg_name(n, 0, name);
+	seg_name(n, 1, zname);
+	al_snprintf(tmp, sizeof tmp, ".%s.tmp", zname);
+	ifd = openat(log->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (ifd < 0)
+		return al_err_sys(err, "audit/%s", name);
+	(void)unlinkat(log->dirfd, tmp, 0);
+	ofd = al_openat(log->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	in = malloc(ZSTD_CStreamInSize());
+	out = malloc(outcap);
+	cctx = ZSTD_createCCtx();
+	if (ofd < 0 || in == NULL || out == NULL || cctx == NULL) {
+		al_err_sys(err, "audit/%s", zname);
+		goto out;
+	}
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 3);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, 20);
+	while (!done) {
+		ssize_t r = read(ifd, in, ZSTD_CStreamInSize());
+		ZSTD_inBuffer ib;
+		if (r < 0) {
+			al_err_sys(err, "audit/%s: read", name);
+			goto out;
+		}
+		ib = (ZSTD_inBuffer){in, (size_t)r, 0};
+		for (;;) {
+			ZSTD_outBuffer ob = {out, outcap, 0};
+			size_t left = ZSTD_compressStream2(cctx, &ob, &ib, r == 0 ? ZSTD_e_end : ZSTD_e_continue);
+			if (ZSTD_isError(left)) {
+				al_err_set(err, AL_EENV, "audit/%s: zstd: %s", zname, ZSTD_getErrorName(left));
+				goto out;
+			}
+			if (al_write_all(ofd, out, ob.pos) < 0) {
+				al_err_sys(err, "audit/%s: write", zname);
+				goto out;
+			}
+			if (r == 0 ? left == 0 : ib.pos == ib.size) {
+				done = r == 0;
+				break;
+			}
+		}
+	}
+	if (al_sys_fsync(ofd) < 0) {
+		al_err_sys(err, "audit/%s: fsync", zname);
+		goto out;
+	}
+	if (al_sys_renameat(log->dirfd, tmp, log->dirfd, zname) < 0) {
+		al_err_sys(err, "audit/%s: rename", zname);
+		goto out;
+	}
+	if (al_fsync_dir(log->dirfd, "audit", err) < 0)
+		goto out;
+	/* Both files exist for a moment; readers then take the plain one. */
+	if (unlinkat(log->dirfd, name, 0) < 0) {
+		al_err_sys(err, "audit/%s: unlink", name);
+		goto out;
+	}
+	ret = al_fsync_dir(log->dirfd, "audit", err);
+out:
+	if (ret < 0 && ofd >= 0)
+		(void)unlinkat(log->dirfd, tmp, 0);
+	if (ofd >= 0)
+		close(ofd);
+	close(ifd);
+	ZSTD_freeCCtx(cctx);
+	free(in);
+	free(out);
+	return ret;
+}
+
+static int rotate(struct al_audit *log, struct al_err *err)
+{
+	char name[SEG_NAME_MAX];
+	unsigned long n = log->segno + 1;
+	int fd;
+
+	seg_name(n, 0, name);
+	fd = al_openat(log->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_APPEND, 0600);
+	if (fd < 0) {
+		log->failed = 1;
+		return al_err_sys(err, "%s/audit/%s: cannot create the next segment", log->home, name);
+	}
+	if (al_fsync_dir(log->dirfd, "audit", err) < 0) {
+		close(fd);
+		log->failed = 1;
+		return -1;
+	}
+	close(log->segfd);
+	log->segfd = fd;
+	log->segno = n;
+	log->seg_size = 0;
+	log->segment_line_due = 1;
+	return 0;
+}
+
+static int segment_line(struct al_audit *log, struct al_err *err)
+{
+	json_t *f = json_pack("{s:I,s:s}", "segment", (json_int_t)log->segno, "log_id", log->log_id);
+	int ret = append_entry(log, "log.segment", f, 1, 0, err);
+
+	json_decref(f);
+	if (ret == 0) {
+		log->segment_line_due = 0;
+		if (log->cfg.compress && log->segno > 1) {
+			struct al_err cerr = {0};
+			(void)compress_segment(log, log->segno - 1, &cerr);
+		}
+	}
+	return ret;
+}
+
+/* ---- the API ---- */
+
+static int append_locked(struct al_audit *log, const char *event, const json_t *fields,
+                         unsigned flags, struct al_err *err)
+{
+	if (refresh(log, err) < 0)
+		return -1;
+	if (log->segment_line_due && segment_line(log, err) < 0)
+		return -1;
+	if (log->seg_size >= log->cfg.segment_size && (rotate(log, err) < 0 || segment_line(log, err) < 0))
+		return -1;
+	if (append_entry(log, event, fields, (flags & AL_AUDIT_SYNC) != 0, 0, err) < 0)
+		return -1;
+	if (log->seq - log->seal_upto >= log->cfg.seal_every + 1)
+		return seal_locked(log, err);
+	return 0;
+}
+
+int al_audit_append(struct al_audit *log, const char *event, const json_t *fields,
+                    unsigned flags, struct al_err *err)
+{
+	int ret;
+
+	if (log->failed)
+		return al_err_set(err, AL_EENV,
+		                  "%s/audit: the audit log refuses entries after an earlier write failure",
+		                  log->home);
+	if (lock_take(log, err) < 0)
+		return -1;
+	ret = append_locked(log, event, fields, flags, err);
+	lock_release(log);
+	return ret;
+}
+
+int al_audit_seal(struct al_audit *log, struct al_err *err)
+{
+	int ret = 0;
+
+	if (log->failed)
+		return al_err_set(err, AL_EENV,
+		                  "%s/audit: the audit log refuses entries after an earlier write failure",
+		                  log->home);
+	if (lock_take(log, err) < 0)
+		return -1;
+	if (refresh(log, err) < 0 || (log->segment_line_due && segment_line(log, err) < 0))
+		ret = -1;
+	else if (!log->last_is_seal)
+		ret = seal_locked(log, err);
+	lock_release(log);
+	return ret;
+}
+
+int al_audit_sync(struct al_audit *log, struct al_err *err)
+{
+	if (log->unsynced == 0)
+		return 0;
+	if (al_sys_fdatasync(log->segfd) < 0) {
+		log->failed = 1;
+		return al_err_sys(err, "%s/audit: fdatasync (the audit log refuses further entries)",
+		                  log->home);
+	}
+	log->unsynced = 0;
+	return 0;
+}
+
+static void audit_free(struct al_audit *log)
+{
+	if (log->segfd >= 0)
+		close(log->segfd);
+	if (log->lockfd >= 0)
+		close(log->lockfd);
+	if (log->dirfd >= 0)
+		close(log->dirfd);
+	free(log->home);
+	free(log);
+}
+
+int al_audit_close(struct al_audit *log, struct al_err *err)
+{
+	int ret = 0;
+
+	if (log == NULL)
+		return 0;
+	if (!log->failed)
+		ret = al_audit_sync(log, err);
+	audit_free(log);
+	return ret;
+}
+
+static struct al_audit *audit_alloc(const char *home, struct al_err *err)
+{
+	struct al_audit *log = calloc(1, sizeof *log);
+
+	if (log == NULL || (log->home = strdup(home)) == NULL) {
+		free(log);
+		al_err_sys(err, "cannot allocate memory");
+		return NULL;
+	}
+	log->segfd = log->lockfd = -1;
+	memcpy(log->last_hex, zero_hex, sizeof zero_hex);
+	log->dirfd = audit_dir_open(home, err);
+	if (log->dirfd < 0 || audit_config_load(log->dirfd, &log->cfg, err) < 0)
+		goto fail;
+	log->lockfd = al_openat(log->dirfd, LOCK_NAME, O_RDWR | O_CREAT, 0600);
+	if (log->lockfd < 0) {
+		al_err_sys(err, "%s/audit/" LOCK_NAME, home);
+		goto fail;
+	}
+	return log;
+fail:
+	audit_free(log);
+	return NULL;
+}
+
+struct al_audit *al_audit_open(const char *home, struct al_err *err)
+{
+	struct al_audit *log = audit_alloc(home, err);
+	json_t *f;
+	int ret;
+
+	if (log == NULL)
+		return NULL;
+	if (lock_take(log, err) < 0)
+		goto fail;
+	ret = reload(log, err);
+	if (ret == 0 && log->segment_line_due)
+		ret = segment_line(log, err);
+	if (ret == 0) {
+		f = json_pack("{s:I}", "pid", (json_int_t)getpid());
+		ret = append_entry(log, "log.resume", f, 1, 0, err);
+		json_decref(f);
+	}
+	lock_release(log);
+	if (ret < 0)
+		goto fail;
+	return log;
+fail:
+	audit_free(log);
+	return NULL;
+}
+
+/* ---- init ---- */
+
+static int host_key_ensure(const char *home, char keyid[AL_KEYID_HEX], struct al_err *err)
+{
+	char sec_path[PATH_MAX], pub_path[PATH_MAX], *sec_text = NULL, *pub_text = NULL;
+	struct al_seckey *sec = NULL;
+	struct al_pubkey pub;
+	int ret = -1;
+
+	if (al_snprintf(sec_path, sizeof sec_path, "%s/host.key", home) < 0 ||
+	    al_snprintf(pub_path, sizeof pub_path, "%s/host.pub", home) < 0)
+		return al_err_set(err, AL_EUSAGE, "%s: path too long", home);
+	if (access(sec_path, F_OK) == 0) {
+		if (al_pubkey_load(pub_path, &pub, err) < 0)
+			return -1;
+		al_keyid_hex(pub.keyid, keyid);
+		return 0;
+	}
+	if (al_keypair_generate(&pub, &sec, err) < 0)
+		return -1;
+	/* The host key signs checkpoints unattended: it cannot ask for a
+	 * passphrase. Its protection is the file mode and the host. */
+	sec_text = al_seckey_format(sec, NULL, "airlock host key", err);
+	pub_text = al_pubkey_format(&pub, NULL);
+	if (sec_text == NULL || pub_text == NULL)
+		goto out;
+	if (al_write_file_atomic(sec_path, sec_text, strlen(sec_text), 0600, err) < 0 ||
+	    al_write_file_atomic(pub_path, pub_text, strlen(pub_text), 0644, err) < 0)
+		goto out;
+	al_keyid_hex(pub.keyid, keyid);
+	ret = 0;
+out:
+	al_secret_free(sec_text);
+	free(pub_text);
+	al_seckey_free(sec);
+	return ret;
+}
+
+/* Writes k0 to a file that must not exist: it is handed over once. */
+static int k0_write(const char *path, const unsigned char *k0, struct al_err *err)
+{
+	char text[66];
+	int fd, ret = 0;
+
+	al_hex(k0, AL_SHA256_LEN, text);
+	text[64] = '\n';
+	text[65] = '\0';
+	fd = al_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0) {
+		sodium_memzero(text, sizeof text);
+		if (errno == EEXIST)
+			return al_err_set(err, AL_EUSAGE, "%s already exists: the seal key is written once, to a new file",
+			                  path);
+		return al_err_sys(err, "%s", path);
+	}
+	if (al_write_all(fd, text, 65) < 0 || al_sys_fsync(fd) < 0)
+		ret = al_err_sys(err, "%s: write", path);
+	sodium_memzero(text, sizeof text);
+	if (close(fd) < 0 && ret == 0)
+		ret = al_err_sys(err, "%s: close", path);
+	if (ret == 0)
+		ret = al_fsync_parent(path, err);
+	if (ret < 0)
+		unlink(path);
+	return ret;
+}
+
+int al_audit_init(const char *home, const char *seal_key_out, const struct al_audit_config *cfg,
+                  struct al_err *err)
+{
+	char path[PATH_MAX], keyid[AL_KEYID_HEX], host[256] = "unknown", name[SEG_NAME_MAX];
+	unsigned char id[16], *k0 = NULL;
+	struct fss_state st = {0};
+	struct al_audit *log = NULL;
+	json_t *f = NULL;
+	int dirfd = -1, fd, ret = -1, k0_written = 0;
+	struct stat sb;
+
+	if (al_snprintf(path, sizeof path, "%s/" AUDIT_DIR, home) < 0)
+		return al_err_set(err, AL_EUSAGE, "%s: path too long", home);
+	seg_name(1, 0, name);
+	if (al_mkdirs(home, 0700, err) < 0)
+		return -1;
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return al_err_sys(err, "%s", path);
+	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return al_err_sys(err, "%s", path);
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    fstatat(dirfd, "fss.key", &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		al_err_set(err, AL_EUSAGE, "%s: an audit log exists already", path);
+		goto out;
+	}
+	k0 = sodium_malloc(AL_SHA256_LEN);
+	if (k0 == NULL) {
+		al_err_sys(err, "cannot allocate secure memory");
+		goto out;
+	}
+	randombytes_buf(k0, AL_SHA256_LEN);
+	if (k0_write(seal_key_out, k0, err) < 0)
+		goto out;
+	k0_written = 1;
+	if (host_key_ensure(home, keyid, err) < 0 || audit_config_store(dirfd, cfg, err) < 0)
+		goto out;
+	st.key = k0;
+	if (fss_store(dirfd, &st, err) < 0)
+		goto out;
+	fd = al_openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0600);
+	if (fd < 0) {
+		al_err_sys(err, "%s/%s", path, name);
+		goto out;
+	}
+	close(fd);
+	if (al_fsync_dir(dirfd, path, err) < 0)
+		goto out;
+
+	/* The first entries, written like any others. */
+	log = audit_alloc(home, err);
+	if (log == NULL || lock_take(log, err) < 0)
+		goto out;
+	log->segno = 1;
+	log->segfd = al_openat(dirfd, name, O_RDWR | O_APPEND, 0600);
+	if (log->segfd < 0) {
+		al_err_sys(err, "%s/%s", path, name);
+		goto out;
+	}
+	randombytes_buf(id, sizeof id);
+	al_hex(id, sizeof id, log->log_id);
+	(void)gethostname(host, sizeof host - 1);
+	f = json_pack("{s:s,s:s,s:s,s:s,s:i}", "log_id", log->log_id, "host", host, "host_key", keyid,
+	              "airlock", AL_VERSION, "fss_epoch", 0);
+	if (f == NULL) {
+		al_err_set(err, AL_EUSAGE, "host name is not valid UTF-8");
+		goto out;
+	}
+	if (append_entry(log, "log.open", f, 1, 0, err) < 0 || seal_locked(log, err) < 0)
+		goto out;
+	ret = 0;
+out:
+	json_decref(f);
+	if (log != NULL)
+		audit_free(log);
+	if (ret < 0 && k0_written) {
+		/* Nothing half-made: without a log, the k0 file is of no use. */
+		(void)unlink(seal_key_out);
+		(void)unlinkat(dirfd, name, 0);
+		(void)unlinkat(dirfd, "fss.key", 0);
+	}
+	if (k0 != NULL)
+		sodium_free(k0);
+	if (dirfd >= 0)
+		close(dirfd);
+	return ret;
+}

@@ -1,0 +1,668 @@
+/* cmd_audit.c - `airlock audit …` and `airlock-verify audit|checkpoint`:
+ * the command side of the audit log (DESIGN.md §7, audit/FORMAT.md). */
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+
+static const struct option help_only[] = {
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/* Sizes: "64M", "4096", "1G", "512K". */
+static int size_parse(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s)
+		return -1;
+	switch (*end) {
+	case '\0': break;
+	case 'K': v <<= 10; end++; break;
+	case 'M': v <<= 20; end++; break;
+	case 'G': v <<= 30; end++; break;
+	default: return -1;
+	}
+	if (*end != '\0' || v == 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* ---- audit init ---- */
+
+static int cmd_init(struct al_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"seal-key-out", required_argument, NULL, 'k'},
+		{"segment-size", required_argument, NULL, 's'},
+		{"seal-every", required_argument, NULL, 'e'},
+		{"compress", no_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct al_audit_config cfg = {AL_AUDIT_SEGMENT_SIZE, AL_AUDIT_SEAL_EVERY, 0};
+	const char *k0 = NULL, *home;
+	struct al_err err = {0};
+	int c;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case 'k': k0 = optarg; break;
+		case 's':
+			if (size_parse(optarg, &cfg.segment_size) < 0 || cfg.segment_size < 4096)
+				return al_cli_usage(cli, "--segment-size %s: a size of at least 4096 (64M, 1G)", optarg);
+			break;
+		case 'e':
+			if (size_parse(optarg, &cfg.seal_every) < 0)
+				return al_cli_usage(cli, "--seal-every %s: a positive number of entries", optarg);
+			break;
+		case 'c': cfg.compress = 1; break;
+		case 'h': return AL_OK;
+		default: return AL_EUSAGE;
+		}
+	}
+	if (optind != argc)
+		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
+	if (k0 == NULL)
+		return al_cli_usage(cli, "--seal-key-out FILE is needed: the seal key k0 is written there once");
+	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
+	    al_audit_init(home, k0, &cfg, &err) < 0)
+		return al_cli_error(cli, &err);
+	if (cli->json) {
+		al_cli_print_json(json_pack("{s:s,s:s}", "home", home, "seal_key", k0));
+	} else if (cli->verbosity >= 0) {
+		printf("audit log created in %s/audit\n", home);
+		fprintf(stderr,
+		        "\nThe seal key k0 is in %s. Hand it to the compliance officer now\n"
+		        "(offline: print it, or copy it to removable media kept apart) and then\n"
+		        "delete it from this host. With k0 anyone can check the seals; without\n"
+		        "it, nobody who takes this host later can forge seals for what is already\n"
+		        "written.\n",
+		        k0);
+	}
+	return AL_OK;
+}
+
+/* ---- audit append ---- */
+
+/* The operator: a manual entry says who made it. */
+static void add_operator(json_t *fields)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	json_object_set_new(fields, "manual", json_true());
+	json_object_set_new(fields, "user", json_string(pw != NULL && pw->pw_name != NULL ? pw->pw_name : ""));
+	json_object_set_new(fields, "uid", json_integer((json_int_t)getuid()));
+}
+
+static int field_name_valid(const char *k, size_t n)
+{
+	if (n == 0 || n > 64 || !(k[0] >= 'a' && k[0] <= 'z'))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static int cmd_append(struct al_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"event", required_argument, NULL, 'e'},
+		{"field", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	static const char *const reserved[] = {"seq", "ts", "prev", "event", "manual", "user", "uid", NULL};
+	const char *event = NULL, *home;
+	struct al_err err = {0};
+	struct al_audit *log = NULL;
+	json_t *fields = json_object();
+	int c, code = AL_OK;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", longopts)) != -1) {
+		const char *eq;
+		char key[65];
+		json_t *val;
+		switch (c) {
+		case 'e': event = optarg; break;
+		case 'f':
+			eq = strchr(optarg, '=');
+			if (eq == NULL || !field_name_valid(optarg, (size_t)(eq - optarg))) {
+				json_decref(fields);
+				return al_cli_usage(cli, "--field %s: expected KEY=VALUE, KEY in [a-z][a-z0-9_]*", optarg);
+			}
+			memcpy(key, optarg, (size_t)(eq - optarg));
+			key[eq - optarg] = '\0';
+			for (int i = 0; reserved[i] != NULL; i++)
+				if (strcmp(key, reserved[i]) == 0) {
+					json_decref(fields);
+					return al_cli_usage(cli, "--field %s: '%s' is set by airlock", optarg, key);
+				}
+			if (json_object_get(fields, key) != NULL) {
+				json_decref(fields);
+				return al_cli_usage(cli, "--field %s given twice", key);
+			}
+			val = json_string(eq + 1);
+			if (val == NULL) {
+				json_decref(fields);
+				return al_cli_usage(cli, "--field %s: the value is not valid UTF-8", key);
+			}
+			json_object_set_new(fields, key, val);
+			break;
+		case 'h': json_decref(fields); return AL_OK;
+		default: json_decref(fields); return AL_EUSAGE;
+		}
+	}
+	if (optind != argc || event == NULL) {
+		json_decref(fields);
+		return al_cli_usage(cli, optind != argc ? "unexpected argument" : "--event NAME is needed");
+	}
+	if (!al_audit_event_valid(event) || al_audit_event_reserved(event)) {
+		json_decref(fields);
+		return al_cli_usage(cli, "--event %s: %s", event,
+		                    al_audit_event_valid(event) ? "only airlock itself writes this event"
+		                                                : "not an event name ([a-z][a-z0-9_]*, dot-separated)");
+	}
+	add_operator(fields);
+	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
+	    (log = al_audit_open(home, &err)) == NULL ||
+	    al_audit_append(log, event, fields, AL_AUDIT_SYNC, &err) < 0) {
+		code = al_cli_error(cli, &err);
+		al_audit_close(log, NULL);
+		json_decref(fields);
+		return code;
+	}
+	if (cli->json)
+		al_cli_print_json(json_pack("{s:I}", "seq", (json_int_t)al_audit_last_seq(log)));
+	else if (cli->verbosity > 0)
+		fprintf(stderr, "appended %s as entry %llu\n", event,
+		        (unsigned long long)al_audit_last_seq(log));
+	if (al_audit_close(log, &err) < 0)
+		code = al_cli_error(cli, &err);
+	json_decref(fields);
+	return code;
+}
+
+/* ---- audit seal, checkpoint, reindex ---- */
+
+static int cmd_seal(struct al_cli *cli, int argc, char **argv)
+{
+	struct al_err err = {0};
+	struct al_audit *log;
+	const char *home;
+	int c, code = AL_OK;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", help_only)) != -1)
+		return c == 'h' ? AL_OK : AL_EUSAGE;
+	if (optind != argc)
+		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
+	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
+	    (log = al_audit_open(home, &err)) == NULL)
+		return al_cli_error(cli, &err);
+	if (al_audit_seal(log, &err) < 0)
+		code = al_cli_error(cli, &err);
+	else if (cli->json)
+		al_cli_print_json(json_pack("{s:I}", "upto", (json_int_t)(al_audit_last_seq(log) - 1)));
+	else if (cli->verbosity >= 0)
+		printf("sealed entries up to %llu\n", (unsigned long long)(al_audit_last_seq(log) - 1));
+	if (al_audit_close(log, &err) < 0 && code == AL_OK)
+		code = al_cli_error(cli, &err);
+	return code;
+}
+
+static int cmd_checkpoint(struct al_cli *cli, int argc, char **argv)
+{
+	struct al_checkpoint cp;
+	struct al_err err = {0};
+	const char *home, *out = NULL;
+	char hex[AL_SHA256_HEX];
+	int c;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "o:h", help_only)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'h': return AL_OK;
+		default: return AL_EUSAGE;
+		}
+	}
+	if (optind != argc || out == NULL)
+		return al_cli_usage(cli, "-o DIR is needed");
+	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
+	    al_audit_checkpoint(home, out, &cp, &err) < 0)
+		return al_cli_error(cli, &err);
+	al_hex(cp.hash, AL_SHA256_LEN, hex);
+	if (cli->json)
+		al_cli_print_json(json_pack("{s:s,s:I,s:s,s:s}", "log_id", cp.log_id, "size",
+		                            (json_int_t)cp.size, "sha256", hex, "ts", cp.ts));
+	else if (cli->verbosity >= 0)
+		printf("%s/checkpoint.txt: entry %llu of log %s (and checkpoint.txt.minisig)\n", out,
+		       (unsigned long long)cp.size, cp.log_id);
+	return AL_OK;
+}
+
+static int cmd_reindex(struct al_cli *cli, int argc, char **argv)
+{
+	struct al_err err = {0};
+	const char *home;
+	int c;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", help_only)) != -1)
+		return c == 'h' ? AL_OK : AL_EUSAGE;
+	if (optind != argc)
+		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
+	if ((home = al_cli_home(cli, &err)) == NULL || al_audit_index_update(home, 1, &err) < 0)
+		return al_cli_error(cli, &err);
+	al_cli_info(cli, "%s/audit/index.db rebuilt\n", home);
+	return AL_OK;
+}
+
+/* ---- printing entries ---- */
+
+/* Human form of an entry: "#seq ts event key=value ...". */
+static void print_entry(const struct al_cli *cli, const char *line)
+{
+	json_t *v;
+	const char *key;
+	json_t *val;
+
+	if (cli->json) {
+		puts(line);
+		return;
+	}
+	v = json_loads(line, 0, NULL);
+	if (v == NULL) {
+		printf("(not an entry) %s\n", line);
+		return;
+	}
+	printf("#%lld %s %s", (long long)json_integer_value(json_object_get(v, "seq")),
+	       json_string_value(json_object_get(v, "ts")), json_string_value(json_object_get(v, "event")));
+	json_object_foreach(v, key, val) {
+		if (strcmp(key, "seq") == 0 || strcmp(key, "ts") == 0 || strcmp(key, "prev") == 0 ||
+		    strcmp(key, "event") == 0)
+			continue;
+		if (json_is_string(val)) {
+			printf(" %s=%s", key, json_string_value(val));
+		} else {
+			char *s = al_json_dump(val);
+			printf(" %s=%s", key, s != NULL ? s : "?");
+			free(s);
+		}
+	}
+	putchar('\n');
+	json_decref(v);
+}
+
+static void query_row(void *ctx, const char *json)
+{
+	print_entry(ctx, json);
+}
+
+static int ts_opt(struct al_cli *cli, const char *what, const char *s, int64_t *us)
+{
+	struct al_err err = {0};
+	size_t n = strlen(s);
+
+	/* A bare date means its first (since) or last (until) microsecond. */
+	if (n == 10) {
+		char buf[40];
+		snprintf(buf, sizeof buf, "%sT00:00:00Z", s);
+		if (al_ts_parse(buf, us, &err) == 0) {
+			if (strcmp(what, "--until") == 0)
+				*us += 86400000000LL - 1;
+			return 0;
+		}
+	}
+	if (al_ts_parse(s, us, &err) < 0)
+		return al_cli_usage(cli, "%s %s: %s", what, s, err.msg);
+	return 0;
+}
+
+static int cmd_query(struct al_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"run", required_argument, NULL, 'r'},     {"step", required_argument, NULL, 's'},
+		{"event", required_argument, NULL, 'e'},   {"path", required_argument, NULL, 'p'},
+		{"sha256", required_argument, NULL, 'H'},  {"since", required_argument, NULL, 'S'},
+		{"until", required_argument, NULL, 'U'},   {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct al_audit_query q = {0};
+	struct al_err err = {0};
+	const char *home;
+	int c;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case 'r': q.run = optarg; break;
+		case 's': q.step = optarg; break;
+		case 'e': q.event = optarg; break;
+		case 'p': q.path = optarg; break;
+		case 'H': q.sha256 = optarg; break;
+		case 'S': if (ts_opt(cli, "--since", optarg, &q.since_us) != 0) return AL_EUSAGE; break;
+		case 'U': if (ts_opt(cli, "--until", optarg, &q.until_us) != 0) return AL_EUSAGE; break;
+		case 'h': return AL_OK;
+		default: return AL_EUSAGE;
+		}
+	}
+	if (optind != argc)
+		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
+	if ((home = al_cli_home(cli, &err)) == NULL ||
+	    al_audit_query(home, &q, query_row, cli, &err) < 0)
+		return al_cli_error(cli, &err);
+	return AL_OK;
+}
+
+struct sql_out {
+	const struct al_cli *cli;
+	const char *const *names;
+	int ncol;
+	char **names_copy;
+	json_t *rows;
+};
+
+static void sql_header(void *ctx, int ncol, const char *const *names)
+{
+	struct sql_out *o = ctx;
+
+	o->ncol = ncol;
+	o->names_copy = calloc((size_t)ncol + 1, sizeof *o->names_copy);
+	for (int i = 0; i < ncol && o->names_copy != NULL; i++)
+		o->names_copy[i] = strdup(names[i]);
+	if (!o->cli->json) {
+		for (int i = 0; i < ncol; i++)
+			printf("%s%s", i ? "\t" : "", names[i]);
+		putchar('\n');
+	}
+}
+
+static void sql_row(void *ctx, int ncol, const char *const *values, const char *kinds)
+{
+	struct sql_out *o = ctx;
+
+	if (o->cli->json) {
+		json_t *row = json_object();
+		for (int i = 0; i < ncol; i++) {
+			json_t *v;
+			if (kinds[i] == 'n' || values[i] == NULL)
+				v = json_null();
+			else if (kinds[i] == 'i')
+				v = json_integer((json_int_t)strtoll(values[i], NULL, 10));
+			else if (kinds[i] == 'r')
+				v = json_real(strtod(values[i], NULL));
+			else
+				v = json_string(values[i]);
+			/* text that is not UTF-8 (a blob) comes out as null */
+			json_object_set_new(row, o->names_copy[i] != NULL ? o->names_copy[i] : "?",
+			                    v != NULL ? v : json_null());
+		}
+		json_array_append_new(o->rows, row);
+		return;
+	}
+	for (int i = 0; i < ncol; i++)
+		printf("%s%s", i ? "\t" : "", values[i] != NULL ? values[i] : "");
+	putchar('\n');
+}
+
+static int cmd_sql(struct al_cli *cli, int argc, char **argv)
+{
+	struct sql_out o = {cli, NULL, 0, NULL, json_array()};
+	struct al_err err = {0};
+	const char *home;
+	int c, code = AL_OK;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", help_only)) != -1) {
+		json_decref(o.rows);
+		return c == 'h' ? AL_OK : AL_EUSAGE;
+	}
+	if (argc - optind != 1) {
+		json_decref(o.rows);
+		return al_cli_usage(cli, "one SQL statement, quoted");
+	}
+	if ((home = al_cli_home(cli, &err)) == NULL ||
+	    al_audit_sql(home, argv[optind], sql_header, sql_row, &o, &err) < 0)
+		code = al_cli_error(cli, &err);
+	else if (cli->json)
+		al_cli_print_json(json_incref(o.rows));
+	for (int i = 0; o.names_copy != NULL && i < o.ncol; i++)
+		free(o.names_copy[i]);
+	free(o.names_copy);
+	json_decref(o.rows);
+	return code;
+}
+
+/* ---- audit tail ---- */
+
+/* The newest segment's path. */
+static int newest_segment(const char *home, char *out, size_t n, unsigned long *num)
+{
+	char dir[4096];
+	DIR *d;
+	struct dirent *e;
+	unsigned long best = 0;
+
+	snprintf(dir, sizeof dir, "%s/audit", home);
+	d = opendir(dir);
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		unsigned long v;
+		if (strncmp(e->d_name, "audit-", 6) != 0)
+			continue;
+		v = strtoul(e->d_name + 6, &end, 10);
+		if (strcmp(end, ".jsonl") == 0 && v > best)
+			best = v;
+	}
+	closedir(d);
+	if (best == 0)
+		return -1;
+	*num = best;
+	snprintf(out, n, "%s/audit-%06lu.jsonl", dir, best);
+	return 0;
+}
+
+static int cmd_tail(struct al_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"follow", no_argument, NULL, 'f'},
+		{"lines", required_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct al_err err = {0};
+	const char *home;
+	char path[4200], **ring = NULL, *line = NULL;
+	size_t cap = 0;
+	long want = 10, have = 0;
+	unsigned long num;
+	int c, follow = 0, code = AL_OK;
+	FILE *f;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "fn:h", longopts)) != -1) {
+		switch (c) {
+		case 'f': follow = 1; break;
+		case 'n':
+			want = strtol(optarg, NULL, 10);
+			if (want < 1 || want > 100000)
+				return al_cli_usage(cli, "-n %s: a number of entries from 1 to 100000", optarg);
+			break;
+		case 'h': return AL_OK;
+		default: return AL_EUSAGE;
+		}
+	}
+	if (optind != argc)
+		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
+	if ((home = al_cli_home(cli, &err)) == NULL)
+		return al_cli_error(cli, &err);
+	if (newest_segment(home, path, sizeof path, &num) < 0) {
+		al_err_set(&err, AL_EUSAGE, "%s/audit: no audit log here (run airlock audit init)", home);
+		return al_cli_error(cli, &err);
+	}
+	f = fopen(path, "re");
+	ring = calloc((size_t)want, sizeof *ring);
+	if (f == NULL || ring == NULL) {
+		al_err_sys(&err, "%s", path);
+		free(ring);
+		if (f != NULL)
+			fclose(f);
+		return al_cli_error(cli, &err);
+	}
+	/* The last N complete lines of the newest segment. */
+	for (;;) {
+		ssize_t n = getline(&line, &cap, f);
+		if (n <= 0 || line[n - 1] != '\n')
+			break;
+		line[n - 1] = '\0';
+		free(ring[have % want]);
+		ring[have % want] = strdup(line);
+		have++;
+	}
+	for (long i = have > want ? have - want : 0; i < have; i++)
+		print_entry(cli, ring[i % want]);
+	fflush(stdout);
+	while (follow) {
+		/* Poll: new lines, or the next segment once this one is closed. */
+		struct timespec pause = {0, 200000000};
+		char next[4200];
+		ssize_t n;
+		clearerr(f);
+		while ((n = getline(&line, &cap, f)) > 0) {
+			if (line[n - 1] != '\n') {
+				fseeko(f, -(off_t)n, SEEK_CUR); /* half a line: later */
+				break;
+			}
+			line[n - 1] = '\0';
+			print_entry(cli, line);
+		}
+		if (fflush(stdout) != 0)
+			break;
+		snprintf(next, sizeof next, "%s/audit/audit-%06lu.jsonl", home, num + 1);
+		if (access(next, F_OK) == 0) {
+			FILE *nf = fopen(next, "re");
+			if (nf != NULL) {
+				/* drain what is left of the old one first */
+				while ((n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
+					line[n - 1] = '\0';
+					print_entry(cli, line);
+				}
+				fclose(f);
+				f = nf;
+				num++;
+				continue;
+			}
+		}
+		nanosleep(&pause, NULL);
+	}
+	for (long i = 0; i < want; i++)
+		free(ring[i]);
+	free(ring);
+	free(line);
+	fclose(f);
+	return code;
+}
+
+/* ---- audit export ---- */
+
+static int cmd_export(struct al_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"since", required_argument, NULL, 'S'}, {"until", required_argument, NULL, 'U'},
+		{"run", required_argument, NULL, 'r'},   {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct al_audit_range r = {0};
+	struct al_err err = {0};
+	const char *home, *out = NULL;
+	int c;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "o:h", longopts)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'S': if (ts_opt(cli, "--since", optarg, &r.since_us) != 0) return AL_EUSAGE; break;
+		case 'U': if (ts_opt(cli, "--until", optarg, &r.until_us) != 0) return AL_EUSAGE; break;
+		case 'r': r.run = optarg; break;
+		case 'h': return AL_OK;
+		default: return AL_EUSAGE;
+		}
+	}
+	if (optind != argc || out == NULL)
+		return al_cli_usage(cli, "-o FILE.tar.zst is needed");
+	if (strlen(out) < 9 || strcmp(out + strlen(out) - 8, ".tar.zst") != 0)
+		return al_cli_usage(cli, "-o %s: the export's name must end in .tar.zst", out);
+	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0)
+		return al_cli_error(cli, &err);
+	{
+		/* Seal first, so that the export ends sealed; an auditor's account
+		 * that may read the log but not write it exports without. */
+		struct al_err serr = {0};
+		struct al_audit *log = al_audit_open(home, &serr);
+		if (log == NULL || al_audit_seal(log, &serr) < 0)
+			fprintf(stderr, "%s: warning: cannot seal before exporting: %s\n", cli->prog, serr.msg);
+		if (al_audit_close(log, &serr) < 0)
+			fprintf(stderr, "%s: warning: %s\n", cli->prog, serr.msg);
+	}
+	if (al_audit_export(home, &r, out, &err) < 0)
+		return al_cli_error(cli, &err);
+	if (cli->json)
+		al_cli_print_json(json_pack("{s:s}", "export", out));
+	else if (cli->verbosity >= 0)
+		printf("%s written; verify it with: airlock-verify audit %s\n", out, out);
+	return AL_OK;
+}
+
+/* ---- the group ---- */
+
+static const struct al_command audit_commands[] = {
+	{"init", cmd_init,
+	 "audit init --seal-key-out FILE [--segment-size SIZE] [--seal-every N] [--compress]",
+	 "create the audit log, the host key and the seal key k0",
+	 "  --seal-key-out FILE  where to write k0, once (the file must not exist);\n"
+	 "                       hand it to the compliance officer, then delete it\n"
+	 "  --segment-size SIZE  close a segment at this size (default 64M)\n"
+	 "  --seal-every N       seal after N entries without a seal (default 1000)\n"
+	 "  --compress           compress closed segments (.jsonl.zst)\n"},
+	{"append", cmd_append, "audit append --event NAME [--field KEY=VALUE]...",
+	 "record an operator's action (marked manual, with the user)", NULL},
+	{"seal", cmd_seal, "audit seal", "seal the log now", NULL},
+	{"checkpoint", cmd_checkpoint, "audit checkpoint -o DIR",
+	 "write DIR/checkpoint.txt and its signature by the host key",
+	 "Copy the checkpoint off the host: it becomes an anchor for\n"
+	 "`airlock-verify audit --anchor`. minisign -Vm checkpoint.txt -p host.pub checks it.\n"},
+	{"verify", al_cmd_verify_audit,
+	 "audit verify [PATH...] [--seal-key FILE] [--anchor CHECKPOINT] [-p HOST_PUB] [--strict] [--json]",
+	 "verify the audit log's chain, seals and anchors",
+	 "Without PATH, this host's log. Exit status: 0 intact, 1 tampered, 2 could not verify.\n"},
+	{"query", cmd_query,
+	 "audit query [--run R] [--step S] [--event E] [--path P] [--sha256 H] [--since T] [--until T]",
+	 "find entries (through audit/index.db)", NULL},
+	{"sql", cmd_sql, "audit sql \"SELECT ...\"", "read-only SQL on audit/index.db",
+	 "Tables: entries(seq, ts, event, run, step, attempt, exit, json), files(seq, path,\n"
+	 "sha256, size), runs(run, pipeline, version, date, status, start_ts, end_ts).\n"
+	 "Writes, ATTACH, pragmas that write and extensions are refused (exit 2).\n"},
+	{"reindex", cmd_reindex, "audit reindex", "rebuild audit/index.db from the log", NULL},
+	{"tail", cmd_tail, "audit tail [-n N] [-f]", "print the last entries (and follow)", NULL},
+	{"export", cmd_export, "audit export -o FILE.tar.zst [--since T] [--until T] [--run R]",
+	 "write an evidence export for a regulator", NULL},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+int al_cmd_audit(struct al_cli *cli, int argc, char **argv)
+{
+	return al_cli_group(cli, audit_commands, argc, argv);
+}
