@@ -98,9 +98,9 @@ LIBAUDIT := $(BUILD)/libalaudit.a
 BINS := $(BUILD)/airlock $(BUILD)/airlock-verify
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Helpers the CLI tests and benchmarks run (fixture generators in C).
-TEST_HELPERS := $(BUILD)/tests/mklog
+TEST_HELPERS := $(BUILD)/tests/mklog $(BUILD)/tests/flipbyte $(BUILD)/tests/forge
 
-.PHONY: all deps check demo bench clean install help lint static check-static check-reproducible
+.PHONY: all deps check demo bench clean install help lint static check-static check-reproducible test-helpers
 .DEFAULT_GOAL := all
 # Unit-test objects are intermediate; keep them so that a rebuild is
 # incremental and `make check` ends with the test totals, not an `rm`.
@@ -175,7 +175,7 @@ build/static/musl-static-pie.specs: /usr/lib/x86_64-linux-musl/musl-gcc.specs
 		{ echo "musl-gcc.specs has an unexpected form: cannot derive static-pie specs" >&2; rm -f $@.tmp; exit 1; }
 	$(Q)mv $@.tmp $@
 
-$(BUILD)/tests/mklog: $(BUILD)/obj/tests/fixtures/mklog.o $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
+$(TEST_HELPERS): $(BUILD)/tests/%: $(BUILD)/obj/tests/fixtures/%.o $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
 	@mkdir -p $(dir $@)
 	$(quiet) LINK $@
 	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -197,6 +197,8 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+test-helpers: $(TEST_HELPERS)
+
 check: $(BINS) $(UNIT_BINS) $(TEST_HELPERS)
 	@AIRLOCK_BUILD=$(BUILD) tests/run-suites $(UNIT_BINS)
 
@@ -206,7 +208,7 @@ check: $(BINS) $(UNIT_BINS) $(TEST_HELPERS)
 static:
 	vendor/fetch
 	vendor/build build/static/vendor
-	@$(MAKE) --no-print-directory STATIC=1 all build/static/tests/mklog
+	@$(MAKE) --no-print-directory STATIC=1 all test-helpers
 	@file build/static/airlock build/static/airlock-verify
 
 # The CLI suites against the static binaries, and the static build's own.
@@ -234,9 +236,9 @@ lint:
 		runner/airlock_verify.c -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--std=c11 -D_GNU_SOURCE --inline-suppr -I. core audit runner
-	shellcheck -x $(SHELL_SCRIPTS)
-	shellcheck -x -s bash tests/lib/*.bash
-	shellcheck -x tests/cli/*.bats tests/static/*.bats tests/repro/*.bats
+	shellcheck -S warning -x $(SHELL_SCRIPTS)
+	shellcheck -S warning -x -s bash tests/lib/*.bash
+	shellcheck -S warning -x tests/cli/*.bats tests/static/*.bats tests/repro/*.bats
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -89,8 +89,9 @@ static int log_head(const char *home, struct al_checkpoint *cp, struct al_err *e
 	dirfd = audit_dir_open(home, err);
 	if (dirfd < 0)
 		return -1;
-	lockfd = openat(dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (lockfd < 0 || flock(lockfd, LOCK_SH) < 0) {
+	/* A reader's lock: no line is half written while we look. */
+	lockfd = openat(dirfd, "lock", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if ((lockfd < 0 && errno != ENOENT) || (lockfd >= 0 && flock(lockfd, LOCK_SH) < 0)) {
 		al_err_sys(err, "%s/audit/lock", home);
 		goto out;
 	}
@@ -101,60 +102,28 @@ static int log_head(const char *home, struct al_checkpoint *cp, struct al_err *e
 		goto out;
 	}
 	for (long i = count - 1; i >= 0; i--) {
-		char name[SEG_NAME_MAX], *first = NULL;
 		struct seg_tail t;
 		struct al_line l;
-		size_t flen;
-		json_t *v;
-		int fd;
 
 		if (zsts[i]) {
 			al_err_set(err, AL_EVERIFY, "%s/audit: a compressed segment holds the head", home);
 			goto out;
 		}
-		seg_name(nums[i], 0, name);
-		fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0) {
-			al_err_sys(err, "%s/audit/%s", home, name);
+		if (seg_tail_of(dirfd, nums[i], &t, err) < 0)
 			goto out;
-		}
-		ret = seg_read_tail(fd, name, &t, err);
-		close(fd);
-		if (ret < 0)
-			goto out;
-		ret = -1;
 		if (t.line == NULL) {
 			seg_tail_free(&t);
 			continue;
 		}
 		if (al_line_parse(t.line, t.line_len, &l, err) < 0) {
-			al_err_prefix(err, "%s/audit/%s: last line", home, name);
+			al_err_prefix(err, "%s/audit: the last line", home);
 			seg_tail_free(&t);
 			goto out;
 		}
 		cp->size = l.seq;
-		{
-			struct al_sha256 h;
-			if (al_sha256_init(&h) < 0)
-				abort();
-			al_sha256_update(&h, t.line, t.line_len);
-			al_sha256_update(&h, "\n", 1);
-			al_sha256_final(&h, cp->hash);
-		}
+		line_hash(t.line, t.line_len, cp->hash);
 		seg_tail_free(&t);
-		if (seg_read_first(dirfd, nums[i], 0, &first, &flen, err) < 0)
-			goto out;
-		v = json_loadb(first, flen, 0, NULL);
-		free(first);
-		if (!json_is_string(json_object_get(v, "log_id")) ||
-		    strlen(json_string_value(json_object_get(v, "log_id"))) != 32) {
-			json_decref(v);
-			al_err_set(err, AL_EVERIFY, "%s/audit/%s: first line has no log_id", home, name);
-			goto out;
-		}
-		memcpy(cp->log_id, json_string_value(json_object_get(v, "log_id")), 33);
-		json_decref(v);
-		ret = 0;
+		ret = seg_log_id(dirfd, nums[i], 0, cp->log_id, NULL, err);
 		goto out;
 	}
 	al_err_set(err, AL_EVERIFY, "%s/audit: no complete entry", home);

@@ -112,62 +112,63 @@ out:
 }
 
 /* The last complete line of a segment read to its end (for .zst). */
-static int last_line_streamed(int dirfd, unsigned long n, int zst, char **line, size_t *len,
+static int last_line_streamed(int dirfd, unsigned long n, int zst, char **out, size_t *out_len,
                               struct al_err *err)
 {
-	char name[SEG_NAME_MAX], *buf = malloc(COPY_CHUNK), *cur = malloc(AL_AUDIT_LINE_MAX);
-	size_t cur_len = 0;
-	struct byte_source *src = NULL;
-	int fd, ret = -1, have = 0;
+	char name[SEG_NAME_MAX];
+	struct byte_source *src;
+	struct line_reader r;
+	const char *line;
+	size_t len;
+	int fd, nl = 0, got, ret = -1;
 
-	*line = NULL;
+	*out = NULL;
 	seg_name(n, zst, name);
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || buf == NULL || cur == NULL) {
-		if (fd >= 0)
-			close(fd);
-		al_err_sys(err, "audit/%s", name);
-		goto out;
-	}
-	*line = malloc(AL_AUDIT_LINE_MAX);
+	if (fd < 0)
+		return al_err_sys(err, "audit/%s", name);
 	src = source_fd(fd, zst, name, err);
-	if (src == NULL || *line == NULL)
-		goto out;
-	for (;;) {
-		size_t got;
-		if (src->read(src, buf, COPY_CHUNK, &got, err) < 0)
-			goto out;
-		if (got == 0)
+	if (src == NULL)
+		return -1;
+	line_reader_init(&r, src);
+	while ((got = line_next(&r, &line, &len, &nl, err)) == 1) {
+		char *copy;
+		if (!nl)
 			break;
-		for (size_t i = 0; i < got; i++) {
-			if (buf[i] == '\n') {
-				memcpy(*line, cur, cur_len);
-				*len = cur_len;
-				have = 1;
-				cur_len = 0;
-			} else if (cur_len + 1 >= AL_AUDIT_LINE_MAX) {
-				al_err_set(err, AL_EVERIFY, "audit/%s: a line is too long", name);
-				goto out;
-			} else {
-				cur[cur_len++] = buf[i];
-			}
+		copy = realloc(*out, len + 1);
+		if (copy == NULL) {
+			al_err_sys(err, "cannot allocate memory");
+			got = -1;
+			break;
 		}
+		memcpy(copy, line, len);
+		*out = copy;
+		*out_len = len;
 	}
-	if (!have) {
+	if (got >= 0 && *out == NULL)
 		al_err_set(err, AL_EVERIFY, "audit/%s: no complete line", name);
-		goto out;
-	}
-	ret = 0;
-out:
+	else if (got >= 0)
+		ret = 0;
 	if (ret < 0) {
-		free(*line);
-		*line = NULL;
+		free(*out);
+		*out = NULL;
 	}
-	if (src != NULL)
-		src->close(src);
-	free(buf);
-	free(cur);
+	line_reader_free(&r);
+	src->close(src);
 	return ret;
+}
+
+/* libarchive writes through the system-call table, like every file
+ * airlock writes: a full disk is testable without one. */
+static la_ssize_t archive_write_cb(struct archive *a, void *ctx, const void *buf, size_t n)
+{
+	int fd = *(int *)ctx;
+
+	if (al_write_all(fd, buf, n) < 0) {
+		archive_set_error(a, errno, "%s", strerror(errno));
+		return -1;
+	}
+	return (la_ssize_t)n;
 }
 
 static int add_memory(struct archive *a, const char *name, const void *data, size_t n,
@@ -291,8 +292,8 @@ int al_audit_export(const char *home, const struct al_audit_range *range, const 
 	struct al_seckey *sec = NULL;
 	struct al_pubkey pub;
 	char path[PATH_MAX], tmp[PATH_MAX + 32], keyid[AL_KEYID_HEX], comment[128];
-	char *line = NULL, *pub_text = NULL, *cp_text = NULL, *sig = NULL, *vtxt = NULL, *first = NULL;
-	size_t len, pub_len, flen;
+	char *line = NULL, *pub_text = NULL, *cp_text = NULL, *sig = NULL, *vtxt = NULL;
+	size_t len = 0, pub_len = 0;
 	long count, nwant = 0, nsegs = 0;
 	uint64_t first_seq = 0;
 	time_t now = (time_t)(al_now_us() / 1000000);
@@ -305,8 +306,9 @@ int al_audit_export(const char *home, const struct al_audit_range *range, const 
 	    range_segments(home, range, &want, &nwant, err) < 0)
 		goto out;
 	/* The live segment's extent is taken under the lock: no half line. */
-	lockfd = openat(dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (lockfd < 0 || flock(lockfd, LOCK_SH) < 0) {
+	/* A reader's lock: no line is half written while we look. */
+	lockfd = openat(dirfd, "lock", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if ((lockfd < 0 && errno != ENOENT) || (lockfd >= 0 && flock(lockfd, LOCK_SH) < 0)) {
 		al_err_sys(err, "%s/audit/lock", home);
 		goto out;
 	}
@@ -321,10 +323,13 @@ int al_audit_export(const char *home, const struct al_audit_range *range, const 
 		al_err_sys(err, "cannot allocate memory");
 		goto out;
 	}
+	/* From the first segment the range touches to the end of the log: the
+	 * export then ends at the log's sealed head, which its checkpoint
+	 * covers; nothing before the range is included. */
 	for (long i = 0; i < count; i++) {
 		struct stat st;
 		char name[SEG_NAME_MAX];
-		int keep = want == NULL;
+		int keep = want == NULL || (nsegs > 0);
 		for (long j = 0; j < nwant && !keep; j++)
 			keep = want[j] == nums[i];
 		if (!keep)
@@ -350,22 +355,12 @@ int al_audit_export(const char *home, const struct al_audit_range *range, const 
 				goto out;
 		} else {
 			struct seg_tail t;
-			char name[SEG_NAME_MAX];
-			int fd;
-			seg_name(last->n, 0, name);
-			fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			if (fd < 0) {
-				al_err_sys(err, "%s/audit/%s", home, name);
+			if (seg_tail_of(dirfd, last->n, &t, err) < 0)
 				goto out;
-			}
-			ret = seg_read_tail(fd, name, &t, err);
-			close(fd);
-			if (ret < 0)
-				goto out;
-			ret = -1;
 			if (t.line == NULL) {
 				seg_tail_free(&t);
-				al_err_set(err, AL_EVERIFY, "%s/audit/%s: no complete line to export", home, name);
+				al_err_set(err, AL_EVERIFY, "%s/audit: the newest segment has no complete line",
+				           home);
 				goto out;
 			}
 			last->size = t.size - t.frag_len; /* a torn fragment stays behind */
@@ -382,28 +377,9 @@ int al_audit_export(const char *home, const struct al_audit_range *range, const 
 		goto out;
 	}
 	cp.size = l.seq;
-	{
-		struct al_sha256 h;
-		if (al_sha256_init(&h) < 0)
-			abort();
-		al_sha256_update(&h, line, len);
-		al_sha256_update(&h, "\n", 1);
-		al_sha256_final(&h, cp.hash);
-	}
-	if (seg_read_first(dirfd, segs[0].n, segs[0].zst, &first, &flen, err) < 0)
+	line_hash(line, len, cp.hash);
+	if (seg_log_id(dirfd, segs[0].n, segs[0].zst, cp.log_id, &first_seq, err) < 0)
 		goto out;
-	{
-		json_t *v = json_loadb(first, flen, 0, NULL);
-		const char *id = json_string_value(json_object_get(v, "log_id"));
-		first_seq = (uint64_t)json_integer_value(json_object_get(v, "seq"));
-		if (id == NULL || strlen(id) != 32) {
-			json_decref(v);
-			al_err_set(err, AL_EVERIFY, "the first exported segment has no log_id");
-			goto out;
-		}
-		memcpy(cp.log_id, id, 33);
-		json_decref(v);
-	}
 	al_ts_format(al_now_us(), cp.ts);
 	cp_text = al_checkpoint_format(&cp);
 	al_snprintf(path, sizeof path, "%s/host.key", home);
@@ -438,7 +414,8 @@ int al_audit_export(const char *home, const struct al_audit_range *range, const 
 	if (a == NULL || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_add_filter_zstd(a) != ARCHIVE_OK ||
 	    archive_write_set_filter_option(a, "zstd", "compression-level", "3") != ARCHIVE_OK ||
-	    archive_write_open_fd(a, ofd) != ARCHIVE_OK) {
+	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    archive_write_open2(a, &ofd, NULL, archive_write_cb, NULL, NULL) != ARCHIVE_OK) {
 		al_err_set(err, AL_EENV, "%s: %s", out, a ? archive_error_string(a) : "libarchive");
 		goto fail;
 	}
@@ -481,7 +458,6 @@ out:
 	free(want);
 	free(segs);
 	free(line);
-	free(first);
 	free(pub_text);
 	free(cp_text);
 	free(sig);

@@ -14,7 +14,6 @@
 
 #define INDEX_NAME "index.db"
 #define INDEX_VERSION "1"
-#define READ_CHUNK (1 << 20)
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -193,93 +192,51 @@ out:
  * Returns 0, 1 when the log does not continue the index (rebuild), -1. */
 static int index_segment(struct indexer *ix, int dirfd, int zst, struct al_err *err)
 {
-	char name[SEG_NAME_MAX], *buf = NULL, *carry = NULL;
-	size_t carry_len = 0, carry_cap = 0;
-	uint64_t pos = 0;
+	char name[SEG_NAME_MAX];
 	struct byte_source *src;
-	int fd, ret = -1;
+	struct line_reader r;
+	const char *line;
+	size_t len;
+	int fd, nl = 0, got, ret = -1;
 
 	seg_name(ix->segno, zst, name);
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return al_err_sys(err, "audit/%s", name);
-	if (!zst && ix->offset > 0 && lseek(fd, (off_t)ix->offset, SEEK_SET) >= 0)
-		pos = ix->offset;
 	src = source_fd(fd, zst, name, err);
-	buf = malloc(READ_CHUNK);
-	if (src == NULL || buf == NULL)
-		goto out;
-	for (;;) {
-		size_t got, start = 0;
-		if (src->read(src, buf, READ_CHUNK, &got, err) < 0)
-			goto out;
-		if (got == 0)
-			break;
-		while (start < got) {
-			char *nl = memchr(buf + start, '\n', got - start), *line;
-			size_t n = nl != NULL ? (size_t)(nl - (buf + start)) : got - start, len;
-			if (nl == NULL || carry_len > 0) {
-				if (carry_len + n > carry_cap) {
-					char *nc;
-					carry_cap = carry_len + n + 4096;
-					if (carry_cap > AL_AUDIT_LINE_MAX + 4096 || (nc = realloc(carry, carry_cap)) == NULL) {
-						al_err_set(err, AL_EVERIFY, "audit/%s: a line is too long", name);
-						goto out;
-					}
-					carry = nc;
-				}
-				memcpy(carry + carry_len, buf + start, n);
-				carry_len += n;
-				start += n + (nl != NULL);
-				if (nl == NULL)
-					break;
-				line = carry;
-				len = carry_len;
-				carry_len = 0;
-			} else {
-				line = buf + start;
-				len = n;
-				start += n + 1;
+	if (src == NULL)
+		return -1;
+	line_reader_init(&r, src);
+	if (!zst && ix->offset > 0 && lseek(fd, (off_t)ix->offset, SEEK_SET) >= 0)
+		r.next_offset = ix->offset;
+	while ((got = line_next(&r, &line, &len, &nl, err)) == 1) {
+		struct al_line l;
+		unsigned char h[AL_SHA256_LEN];
+		uint64_t start = r.next_offset - len - 1;
+		if (!nl)
+			break; /* a torn tail: not yet an entry */
+		if (start < ix->offset)
+			continue; /* a compressed segment is read from its start */
+		if (al_line_parse(line, len, &l, NULL) == 0) {
+			/* a torn line is not an entry; log.torn_tail's prev names it */
+			int torn = strcmp(l.event, "log.torn_tail") == 0;
+			if (ix->last_seq != 0 && !torn &&
+			    (l.seq != ix->last_seq + 1 || strcmp(l.prev, ix->last_hex) != 0)) {
+				ret = 1;
+				goto out;
 			}
-			if (pos >= ix->offset) {
-				struct al_line l;
-				char hex[65];
-				unsigned char h[AL_SHA256_LEN];
-				struct al_sha256 s;
-				if (al_sha256_init(&s) < 0)
-					abort();
-				al_sha256_update(&s, line, len);
-				al_sha256_update(&s, "\n", 1);
-				al_sha256_final(&s, h);
-				al_hex(h, sizeof h, hex);
-				if (al_line_parse(line, len, &l, NULL) == 0) {
-					/* a torn line is not an entry; torn_tail's prev names it */
-					if (ix->last_seq != 0 && l.seq != ix->last_seq + 1 &&
-					    strcmp(l.event, "log.torn_tail") != 0) {
-						ret = 1;
-						goto out;
-					}
-					if (ix->last_seq != 0 && strcmp(l.event, "log.torn_tail") != 0 &&
-					    strcmp(l.prev, ix->last_hex) != 0) {
-						ret = 1;
-						goto out;
-					}
-					if (add_entry(ix, line, len, &l, err) < 0)
-						goto out;
-					ix->last_seq = l.seq;
-				}
-				memcpy(ix->last_hex, hex, sizeof hex);
-			}
-			pos += len + 1;
-			ix->offset = pos;
+			if (add_entry(ix, line, len, &l, err) < 0)
+				goto out;
+			ix->last_seq = l.seq;
 		}
+		line_hash(line, len, h);
+		al_hex(h, sizeof h, ix->last_hex);
+		ix->offset = r.next_offset;
 	}
-	ret = 0;
+	ret = got < 0 ? -1 : 0;
 out:
-	if (src != NULL)
-		src->close(src);
-	free(buf);
-	free(carry);
+	line_reader_free(&r);
+	src->close(src);
 	return ret;
 }
 
@@ -320,6 +277,8 @@ static int catch_up(struct indexer *ix, int dirfd, struct al_err *err)
 {
 	unsigned long *nums = NULL;
 	int *zsts = NULL, ret = -1;
+	unsigned long start_segno = ix->segno;
+	uint64_t start_offset = ix->offset;
 	char buf[64];
 	long count;
 
@@ -349,6 +308,12 @@ static int catch_up(struct indexer *ix, int dirfd, struct al_err *err)
 		}
 	}
 	finalize(ix);
+	if (ix->segno == start_segno && ix->offset == start_offset) {
+		/* Nothing new: leave the file as it is (not even its counter). */
+		(void)sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
+		ret = 0;
+		goto out;
+	}
 	snprintf(buf, sizeof buf, "%lu", ix->segno);
 	if (meta_set(ix->db, "segment", buf, err) < 0)
 		goto rollback;
@@ -375,29 +340,12 @@ static int first_log_id(int dirfd, char id[AL_AUDIT_LOG_ID_HEX], struct al_err *
 {
 	unsigned long *nums = NULL;
 	int *zsts = NULL, ret = -1;
-	char *line = NULL;
-	size_t len;
 	long count = seg_list(dirfd, "audit", &nums, &zsts, err);
-	json_t *v;
 
-	if (count <= 0) {
-		if (count == 0)
-			al_err_set(err, AL_EUSAGE, "audit: no segments");
-		goto out;
-	}
-	if (seg_read_first(dirfd, nums[0], zsts[0], &line, &len, err) < 0)
-		goto out;
-	v = json_loadb(line, len, 0, NULL);
-	if (json_is_string(json_object_get(v, "log_id")) &&
-	    strlen(json_string_value(json_object_get(v, "log_id"))) == 32) {
-		memcpy(id, json_string_value(json_object_get(v, "log_id")), 33);
-		ret = 0;
-	} else {
-		al_err_set(err, AL_EVERIFY, "audit: the first segment's first line has no log_id");
-	}
-	json_decref(v);
-out:
-	free(line);
+	if (count == 0)
+		al_err_set(err, AL_EUSAGE, "audit: no segments");
+	if (count > 0)
+		ret = seg_log_id(dirfd, nums[0], zsts[0], id, NULL, err);
 	free(nums);
 	free(zsts);
 	return ret;

@@ -80,6 +80,26 @@ struct byte_source *source_fd(int fd, int zst, const char *name, struct al_err *
 /* A zstd-decompressing source over another source (taken). */
 struct byte_source *source_zstd(struct byte_source *inner, struct al_err *err);
 
+/* Lines from a byte source, each at most AL_AUDIT_LINE_MAX bytes with its
+ * "\n": one read buffer, and a second one only for a line that spans two
+ * reads. Memory does not grow with the source. */
+struct line_reader {
+	struct byte_source *src;
+	char *buf;
+	size_t pos, got;
+	char *carry;
+	size_t carry_len, carry_cap;
+	int eof;
+	uint64_t next_offset; /* where the line after the last one returned starts */
+};
+
+void line_reader_init(struct line_reader *r, struct byte_source *src);
+void line_reader_free(struct line_reader *r);
+/* 1 and a line (without its "\n", which is at line[len] when *has_nl), 0 at
+ * the end, -1 on a read error or a line too long (AL_EVERIFY, "too long"). */
+int line_next(struct line_reader *r, const char **line, size_t *len, int *has_nl,
+              struct al_err *err);
+
 /* Reads HOME/host.pub. */
 int host_pub_load(const char *home, struct al_pubkey *pub, struct al_err *err);
 
@@ -102,5 +122,17 @@ void seg_tail_free(struct seg_tail *t);
 /* Reads the first line of a segment (plain or .zst). */
 int seg_read_first(int dirfd, unsigned long n, int zst, char **line, size_t *len,
                    struct al_err *err);
+
+/* The log id (and seq) of the first line of segment n: log.open or
+ * log.segment. first_seq may be NULL. */
+int seg_log_id(int dirfd, unsigned long n, int zst, char id[AL_AUDIT_LOG_ID_HEX],
+               uint64_t *first_seq, struct al_err *err);
+
+/* The tail of plain segment n (see seg_read_tail). */
+int seg_tail_of(int dirfd, unsigned long n, struct seg_tail *t, struct al_err *err);
+
+/* SHA-256 of a line's bytes and the "\n" that ends it (the chain's hash),
+ * for a line held without its "\n". */
+void line_hash(const char *line, size_t len, unsigned char out[AL_SHA256_LEN]);
 
 #endif

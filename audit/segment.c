@@ -320,10 +320,11 @@ fail:
 int seg_read_first(int dirfd, unsigned long n, int zst, char **line, size_t *len,
                    struct al_err *err)
 {
-	char name[SEG_NAME_MAX], *buf = NULL;
+	char name[SEG_NAME_MAX];
 	struct byte_source *src;
-	size_t used = 0, cap = 0;
-	int fd, ret = -1;
+	struct line_reader r;
+	const char *l;
+	int fd, nl = 0, ret = -1;
 
 	seg_name(n, zst, name);
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -332,45 +333,173 @@ int seg_read_first(int dirfd, unsigned long n, int zst, char **line, size_t *len
 	src = source_fd(fd, zst, name, err);
 	if (src == NULL)
 		return -1;
-	for (;;) {
-		size_t got = 0;
-		char *nl;
-		if (used == cap) {
-			char *nb;
-			if (cap >= AL_AUDIT_LINE_MAX) {
-				al_err_set(err, AL_EVERIFY, "%s: first line longer than %u bytes", name,
-				           AL_AUDIT_LINE_MAX);
-				goto out;
-			}
-			cap = cap ? cap * 2 : 4096;
-			nb = realloc(buf, cap + 1);
-			if (nb == NULL) {
-				al_err_sys(err, "%s", name);
-				goto out;
-			}
-			buf = nb;
-		}
-		if (src->read(src, buf + used, cap - used, &got, err) < 0)
-			goto out;
-		if (got == 0) {
+	line_reader_init(&r, src);
+	switch (line_next(&r, &l, len, &nl, err)) {
+	case 1:
+		if (!nl) {
 			al_err_set(err, AL_EVERIFY, "%s: no complete first line", name);
-			goto out;
+			break;
 		}
-		nl = memchr(buf + used, '\n', got);
-		used += got;
-		if (nl != NULL) {
-			*len = (size_t)(nl - buf);
-			buf[*len] = '\0';
-			*line = buf;
-			buf = NULL;
-			ret = 0;
-			goto out;
+		*line = malloc(*len + 1);
+		if (*line == NULL) {
+			al_err_sys(err, "%s", name);
+			break;
 		}
+		memcpy(*line, l, *len);
+		(*line)[*len] = '\0';
+		ret = 0;
+		break;
+	case 0:
+		al_err_set(err, AL_EVERIFY, "%s: no complete first line", name);
+		break;
 	}
-out:
-	free(buf);
+	line_reader_free(&r);
 	src->close(src);
 	return ret;
+}
+
+int seg_log_id(int dirfd, unsigned long n, int zst, char id[AL_AUDIT_LOG_ID_HEX],
+               uint64_t *first_seq, struct al_err *err)
+{
+	char *line = NULL, name[SEG_NAME_MAX];
+	const char *s;
+	size_t len = 0;
+	json_t *v;
+	int ret = 0;
+
+	seg_name(n, zst, name);
+	if (seg_read_first(dirfd, n, zst, &line, &len, err) < 0)
+		return -1;
+	v = json_loadb(line, len, 0, NULL);
+	free(line);
+	s = json_string_value(json_object_get(v, "log_id"));
+	if (s == NULL || strlen(s) != AL_AUDIT_LOG_ID_HEX - 1)
+		ret = al_err_set(err, AL_EVERIFY, "audit/%s: the first line has no log_id", name);
+	else
+		memcpy(id, s, AL_AUDIT_LOG_ID_HEX);
+	if (first_seq != NULL)
+		*first_seq = (uint64_t)json_integer_value(json_object_get(v, "seq"));
+	json_decref(v);
+	return ret;
+}
+
+int seg_tail_of(int dirfd, unsigned long n, struct seg_tail *t, struct al_err *err)
+{
+	char name[SEG_NAME_MAX];
+	int fd, ret;
+
+	seg_name(n, 0, name);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return al_err_sys(err, "audit/%s", name);
+	ret = seg_read_tail(fd, name, t, err);
+	close(fd);
+	return ret;
+}
+
+void line_hash(const char *line, size_t len, unsigned char out[AL_SHA256_LEN])
+{
+	struct al_sha256 h;
+
+	if (al_sha256_init(&h) < 0)
+		abort();
+	al_sha256_update(&h, line, len);
+	al_sha256_update(&h, "\n", 1);
+	al_sha256_final(&h, out);
+}
+
+/* ---- lines ---- */
+
+#define LINE_CHUNK (1 << 20)
+
+void line_reader_init(struct line_reader *r, struct byte_source *src)
+{
+	memset(r, 0, sizeof *r);
+	r->src = src;
+}
+
+void line_reader_free(struct line_reader *r)
+{
+	free(r->buf);
+	free(r->carry);
+	r->buf = r->carry = NULL;
+}
+
+/* Appends n bytes to the carry buffer (a line that spans reads). */
+static int carry_add(struct line_reader *r, const char *p, size_t n, struct al_err *err)
+{
+	if (r->carry_len + n + 1 > AL_AUDIT_LINE_MAX)
+		return al_err_set(err, AL_EVERIFY, "%s: a line is too long (over %u bytes)",
+		                  r->src->name, AL_AUDIT_LINE_MAX);
+	if (r->carry == NULL || r->carry_len + n + 1 > r->carry_cap) {
+		size_t cap = r->carry_len + n + 4096;
+		char *nc = realloc(r->carry, cap);
+		if (nc == NULL)
+			return al_err_sys(err, "cannot allocate memory");
+		r->carry = nc;
+		r->carry_cap = cap;
+	}
+	if (n > 0)
+		memcpy(r->carry + r->carry_len, p, n);
+	r->carry_len += n;
+	return 0;
+}
+
+int line_next(struct line_reader *r, const char **line, size_t *len, int *has_nl,
+              struct al_err *err)
+{
+	if (r->buf == NULL && (r->buf = malloc(LINE_CHUNK)) == NULL)
+		return al_err_sys(err, "cannot allocate memory");
+	if (r->carry_len > 0 && r->carry != NULL && r->carry[r->carry_len] == '\n')
+		r->carry_len = 0; /* the line returned last time */
+	for (;;) {
+		if (r->pos < r->got) {
+			char *start = r->buf + r->pos;
+			char *nl = memchr(start, '\n', r->got - r->pos);
+			size_t n = nl != NULL ? (size_t)(nl - start) : r->got - r->pos;
+			if (nl != NULL && r->carry_len == 0) {
+				if (n + 1 > AL_AUDIT_LINE_MAX)
+					return al_err_set(err, AL_EVERIFY, "%s: a line is too long (over %u bytes)",
+					                  r->src->name, AL_AUDIT_LINE_MAX);
+				r->pos += n + 1;
+				r->next_offset += n + 1;
+				*line = start;
+				*len = n;
+				*has_nl = 1;
+				return 1;
+			}
+			if (carry_add(r, start, n, err) < 0)
+				return -1;
+			r->pos += n + (nl != NULL);
+			if (nl != NULL) {
+				r->carry[r->carry_len] = '\n'; /* marks it returned, see above */
+				r->next_offset += r->carry_len + 1;
+				*line = r->carry;
+				*len = r->carry_len;
+				*has_nl = 1;
+				return 1;
+			}
+			continue;
+		}
+		if (r->eof)
+			break;
+		r->pos = r->got = 0;
+		if (r->src->read(r->src, r->buf, LINE_CHUNK, &r->got, err) < 0)
+			return -1;
+		if (r->got == 0)
+			r->eof = 1;
+	}
+	if (r->carry_len > 0) {
+		/* the last line of the source, without its "\n" */
+		r->next_offset += r->carry_len;
+		*line = r->carry;
+		*len = r->carry_len;
+		*has_nl = 0;
+		r->carry[r->carry_len] = '\n';
+		r->carry_len = 0;
+		return 1;
+	}
+	return 0;
 }
 
 /* ---- byte sources ---- */

@@ -13,8 +13,6 @@
 #include <archive_entry.h>
 #include <sodium.h>
 
-#define READ_CHUNK (1 << 20)
-
 struct verifier {
 	const struct al_verify_opts *o;
 	struct al_verify_summary *sum;
@@ -218,6 +216,7 @@ static int check_structure(struct verifier *v, const struct al_line *l, const ch
 		return -1;
 	}
 	memcpy(v->log_id, id, 33);
+	memcpy(v->sum->log_id, id, 33);
 	json_decref(obj);
 	return 0;
 }
@@ -360,81 +359,40 @@ static int verify_line(struct verifier *v, const char *line, size_t len, int has
 	return v->failed ? -1 : 0;
 }
 
-/* Splits a source into lines and verifies each; last tells whether this
- * is the log's last segment (where a line without "\n" may end it). */
+/* Verifies each line of a source; last tells whether this is the log's
+ * last segment (where a line without "\n" may end it). */
 static int verify_source(struct verifier *v, struct byte_source *src, int last, struct al_err *err)
 {
-	char *buf = malloc(READ_CHUNK), *carry = NULL;
-	size_t carry_len = 0, carry_cap = 0;
-	int ret = -1;
+	struct line_reader r;
+	const char *line;
+	size_t len;
+	int nl = 0, got, ret = 0;
 
-	if (buf == NULL)
-		return al_err_sys(err, "cannot allocate memory");
-	for (;;) {
-		size_t got = 0, start = 0;
-		if (src->read(src, buf, READ_CHUNK, &got, err) < 0)
-			goto out;
-		if (got == 0)
-			break;
-		while (start < got) {
-			char *nl = memchr(buf + start, '\n', got - start);
-			size_t n = nl != NULL ? (size_t)(nl - (buf + start)) : got - start;
-			if (nl == NULL || carry_len > 0) {
-				/* A line across reads: gathered in carry, at most a line long. */
-				if (carry_len + n + 1 > AL_AUDIT_LINE_MAX) {
-					v->line++;
-					v->seg_line++;
-					report(v, AL_FINDING_ERROR, HERE(v, 0), "line longer than %u bytes",
-					       AL_AUDIT_LINE_MAX);
-					ret = 1;
-					goto out;
-				}
-				if (carry == NULL || carry_len + n + 1 > carry_cap) {
-					char *nc;
-					carry_cap = carry_len + n + 4096;
-					nc = realloc(carry, carry_cap);
-					if (nc == NULL) {
-						al_err_sys(err, "cannot allocate memory");
-						goto out;
-					}
-					carry = nc;
-				}
-				if (n > 0)
-					memcpy(carry + carry_len, buf + start, n);
-				carry_len += n;
-				if (nl == NULL)
-					break;
-				carry[carry_len] = '\n';
-				if (verify_line(v, carry, carry_len, 1) < 0) {
-					ret = 1;
-					goto out;
-				}
-				carry_len = 0;
-			} else if (verify_line(v, buf + start, n, 1) < 0) {
-				ret = 1;
-				goto out;
-			}
-			start += n + 1;
-		}
-	}
-	if (carry_len > 0) {
-		if (!last) {
+	line_reader_init(&r, src);
+	while ((got = line_next(&r, &line, &len, &nl, err)) == 1) {
+		if (!nl && !last) {
 			v->line++;
 			v->seg_line++;
-			report(v, AL_FINDING_ERROR, HERE(v, 0),
-			       "a closed segment does not end with a newline");
+			report(v, AL_FINDING_ERROR, HERE(v, 0), "a closed segment does not end with a newline");
 			ret = 1;
-			goto out;
+			break;
 		}
-		if (verify_line(v, carry, carry_len, 0) < 0) {
+		if (verify_line(v, line, len, nl) < 0) {
 			ret = 1;
-			goto out;
+			break;
 		}
 	}
-	ret = 0;
-out:
-	free(buf);
-	free(carry);
+	if (got < 0) {
+		if (err->code == AL_EVERIFY && strstr(err->msg, "too long") != NULL) {
+			v->line++;
+			v->seg_line++;
+			report(v, AL_FINDING_ERROR, HERE(v, 0), "line longer than %u bytes", AL_AUDIT_LINE_MAX);
+			ret = 1;
+		} else {
+			ret = -1;
+		}
+	}
+	line_reader_free(&r);
 	return ret;
 }
 

@@ -87,40 +87,11 @@ static void lock_release(struct al_audit *log)
 static void state_from_line(struct al_audit *log, const char *line, size_t len,
                             const struct al_line *l)
 {
-	struct al_sha256 h;
-
-	if (al_sha256_init(&h) < 0)
-		abort();
-	al_sha256_update(&h, line, len);
-	al_sha256_update(&h, "\n", 1);
-	al_sha256_final(&h, log->last_hash);
+	line_hash(line, len, log->last_hash);
 	al_hex(log->last_hash, AL_SHA256_LEN, log->last_hex);
 	log->seq = l->seq;
 	log->last_ts = l->ts_us;
 	log->last_is_seal = strcmp(l->event, "seal") == 0;
-}
-
-/* The log id from the first line of segment n (log.open or log.segment). */
-static int log_id_load(struct al_audit *log, unsigned long n, int zst, struct al_err *err)
-{
-	char *line, name[SEG_NAME_MAX];
-	const char *id;
-	size_t len;
-	json_t *v;
-
-	seg_name(n, zst, name);
-	if (seg_read_first(log->dirfd, n, zst, &line, &len, err) < 0)
-		return -1;
-	v = json_loadb(line, len, 0, NULL);
-	free(line);
-	id = json_string_value(json_object_get(v, "log_id"));
-	if (id == NULL || strlen(id) != AL_AUDIT_LOG_ID_HEX - 1) {
-		json_decref(v);
-		return al_err_set(err, AL_EVERIFY, "audit/%s: first line has no log_id", name);
-	}
-	memcpy(log->log_id, id, AL_AUDIT_LOG_ID_HEX);
-	json_decref(v);
-	return 0;
 }
 
 /* Takes state from a segment's last complete line. */
@@ -150,7 +121,6 @@ static int repair_torn_tail(struct al_audit *log, const struct seg_tail *t, int 
                             const char *name, struct al_err *err)
 {
 	struct al_line l;
-	struct al_sha256 h;
 	json_t *fields;
 	int ret;
 
@@ -169,11 +139,7 @@ static int repair_torn_tail(struct al_audit *log, const struct seg_tail *t, int 
 	                   log->last_hex);
 	/* The torn_tail entry's prev is the fragment line's hash; its seq
 	 * continues from the last complete entry. */
-	if (al_sha256_init(&h) < 0)
-		abort();
-	al_sha256_update(&h, t->frag, t->frag_len);
-	al_sha256_update(&h, "\n", 1);
-	al_sha256_final(&h, log->last_hash);
+	line_hash(t->frag, t->frag_len, log->last_hash);
 	al_hex(log->last_hash, AL_SHA256_LEN, log->last_hex);
 	ret = append_entry(log, "log.torn_tail", fields, 1, 1, err);
 	json_decref(fields);
@@ -253,7 +219,7 @@ static int reload(struct al_audit *log, struct al_err *err)
 	log->segment_line_due = 0;
 	if (t.line != NULL) {
 		if (state_from_tail(log, &t, name, err) < 0 ||
-		    log_id_load(log, log->segno, 0, err) < 0)
+		    seg_log_id(log->dirfd, log->segno, 0, log->log_id, NULL, err) < 0)
 			goto out;
 		have_last = 1;
 	} else if (log->segno > 1) {
@@ -285,7 +251,7 @@ static int reload(struct al_audit *log, struct al_err *err)
 		}
 		ret = -1;
 		if (state_from_tail(log, &prev_t, pname, err) < 0 ||
-		    log_id_load(log, log->segno - 1, 0, err) < 0)
+		    seg_log_id(log->dirfd, log->segno - 1, 0, log->log_id, NULL, err) < 0)
 			goto out;
 		have_last = 1;
 		log->segment_line_due = t.frag == NULL;
@@ -802,8 +768,10 @@ static int host_key_ensure(const char *home, char keyid[AL_KEYID_HEX], struct al
 	pub_text = al_pubkey_format(&pub, NULL);
 	if (sec_text == NULL || pub_text == NULL)
 		goto out;
-	if (al_write_file_atomic(sec_path, sec_text, strlen(sec_text), 0600, err) < 0 ||
-	    al_write_file_atomic(pub_path, pub_text, strlen(pub_text), 0644, err) < 0)
+	/* The public half first: a host.key is only ever there with its
+	 * host.pub, and a host.pub alone is replaced on the next try. */
+	if (al_write_file_atomic(pub_path, pub_text, strlen(pub_text), 0644, err) < 0 ||
+	    al_write_file_atomic(sec_path, sec_text, strlen(sec_text), 0600, err) < 0)
 		goto out;
 	al_keyid_hex(pub.keyid, keyid);
 	ret = 0;

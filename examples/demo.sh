@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # demo.sh - what `make demo` runs: airlock end to end as far as it exists.
 # Today: two release officers' keys, a signature each over a file, checks
-# with airlock, airlock-verify and stock minisign, and a tampered copy
-# being caught. Later issues extend it to the full nightly pipeline.
+# with airlock, airlock-verify and stock minisign, a tampered copy being
+# caught; then the audit log: entries, a seal, a checkpoint, an export
+# verified by airlock-verify, and an edited entry being caught. Later
+# issues extend it to the full nightly pipeline.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -64,5 +66,29 @@ fi
 
 step "Checksums, as sha256sum prints them"
 show airlock sha256 release.txt tampered.txt
+
+step "The audit log: created with a seal key k0 that leaves the host"
+export AIRLOCK_HOME=$work/home
+show airlock audit init --seal-key-out k0.txt
+show airlock audit append --event operator.note --field text='release 42 received'
+show airlock audit append --event operator.note --field text='release 42 approved by two officers'
+show airlock audit seal
+show airlock audit tail -n 4
+
+step "A checkpoint kept off the host, an export for the regulator"
+show airlock audit checkpoint -o anchor
+show airlock audit export -o evidence.tar.zst
+show airlock-verify audit evidence.tar.zst --seal-key k0.txt --anchor anchor/checkpoint.txt
+
+step "Someone edits an entry: the chain catches it at the next line"
+seg=$AIRLOCK_HOME/audit/audit-000001.jsonl
+sed -i 's/approved by two officers/approved by one officer/' "$seg"
+printf '$ airlock audit verify --seal-key k0.txt\n'
+if airlock audit verify --seal-key k0.txt; then
+	echo "demo: the edited log verified - this must not happen" >&2
+	exit 1
+else
+	echo "exit status $? - tamper caught"
+fi
 
 printf '\ndemo: OK\n'

@@ -43,6 +43,27 @@ out_lacks() {
 	fi
 }
 
+# Test helpers in C (tests/fixtures/*.c), from the build under test or,
+# for the static build's run, the development build.
+helper() {
+	local h=$AIRLOCK_BUILD/tests/$1
+	[ -x "$h" ] || h=$ROOT_DIR/build/dyn/tests/$1
+	shift
+	"$h" "$@"
+}
+
+# mkhome [INIT-OPTIONS...]: AIRLOCK_HOME=$PWD/home with a fresh audit log;
+# the seal key k0 is in $PWD/k0.txt.
+mkhome() {
+	export AIRLOCK_HOME=$PWD/home
+	airlock -q audit init --seal-key-out "$PWD/k0.txt" "$@" 2>/dev/null
+}
+
+# seg N: the path of segment N of $AIRLOCK_HOME's log.
+seg() {
+	printf '%s/audit/audit-%06d.jsonl' "$AIRLOCK_HOME" "$1"
+}
+
 # A throw-away unencrypted key pair NAME.pub / NAME.key.
 mkkey() {
 	airlock -q keygen -W -p "$1.pub" -s "$1.key" >/dev/null

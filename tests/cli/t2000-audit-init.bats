@@ -1,0 +1,103 @@
+#!/usr/bin/env bats
+# t2000-audit-init: creating the log, the host key and the seal key k0.
+
+load ../lib/common
+
+@test 'audit init creates the log, the host key and k0' {
+	export AIRLOCK_HOME=$PWD/home
+	run -0 airlock audit init --seal-key-out k0.txt
+	out_has "audit log created in $PWD/home/audit" "Hand it to the compliance officer" "delete it from this host"
+	[ "$(stat -c %a home)" = 700 ]
+	[ "$(stat -c %a home/audit)" = 700 ]
+	[ "$(stat -c %a home/host.key)" = 600 ]
+	[ "$(stat -c %a home/audit/fss.key)" = 600 ]
+	[ "$(stat -c %a k0.txt)" = 600 ]
+	grep -qxE '[0-9a-f]{64}' k0.txt
+	[ "$(wc -c <k0.txt)" = 65 ]
+	# the first entries: log.open and a seal of epoch 0
+	run -0 jq -r '.event' home/audit/audit-000001.jsonl
+	[ "$output" = "$(printf 'log.open\nseal')" ]
+	run -0 jq -r 'select(.event == "log.open") | .host_key' home/audit/audit-000001.jsonl
+	grep -q "minisign public key $output" home/host.pub
+	run -0 airlock audit verify --seal-key k0.txt --strict
+	out_has "intact" "macs checked"
+}
+
+@test 'the stored key is never k0: it evolved with the first seal' {
+	mkhome
+	run -1 grep -q "$(cat k0.txt)" home/audit/fss.key
+	run -0 grep -c "^airlock.fss/1 1 " home/audit/fss.key
+}
+
+@test 'audit init refuses an existing log, and an existing k0 file' {
+	mkhome
+	run -2 airlock audit init --seal-key-out other.txt
+	out_has "an audit log exists already"
+	[ ! -e other.txt ]
+	rm -rf home
+	echo keep >k0-exists.txt
+	run -2 airlock audit init --seal-key-out k0-exists.txt
+	out_has "k0-exists.txt already exists: the seal key is written once"
+	[ "$(cat k0-exists.txt)" = keep ]
+	[ ! -e home/audit/audit-000001.jsonl ]
+}
+
+@test 'audit init needs --seal-key-out and checks its options' {
+	export AIRLOCK_HOME=$PWD/home
+	run -2 airlock audit init
+	out_has "--seal-key-out FILE is needed"
+	run -2 airlock audit init --seal-key-out k --segment-size 10
+	out_has "--segment-size 10: a size of at least 4096"
+	run -2 airlock audit init --seal-key-out k --seal-every x
+	out_has "--seal-every x"
+}
+
+@test 'audit init keeps an existing host key' {
+	export AIRLOCK_HOME=$PWD/home
+	mkdir -p home
+	airlock -q keygen -W -p home/host.pub -s home/host.key
+	cp home/host.pub before.pub
+	run -0 airlock -q audit init --seal-key-out k0.txt
+	cmp home/host.pub before.pub
+}
+
+@test 'a full disk during init leaves nothing half made' {
+	export AIRLOCK_HOME=$PWD/home
+	for n in 1 2 3 4 5 6 7 8; do
+		AIRLOCK_FAULTS="write@$n=ENOSPC" run airlock audit init --seal-key-out k0.txt
+		if [ "$status" -eq 0 ]; then
+			break
+		fi
+		[ "$status" -eq 4 ]
+		out_has "No space left on device"
+		[ ! -e k0.txt ]
+		[ ! -e home/audit/audit-000001.jsonl ]
+	done
+	[ "$status" -eq 0 ]
+	run -0 airlock audit verify --seal-key k0.txt
+}
+
+@test 'without --home, an unprivileged user gets XDG_STATE_HOME/airlock or ~/.local/state/airlock' {
+	user=$(mktemp -d /tmp/airlock-user.XXXXXX)
+	chmod 777 "$user"
+	run -0 setpriv --reuid=65534 --regid=65534 --clear-groups env -u AIRLOCK_HOME HOME="$user" \
+		XDG_STATE_HOME="$user/state" airlock -q audit init --seal-key-out "$user/k0.txt"
+	[ -f "$user/state/airlock/audit/audit-000001.jsonl" ]
+	[ "$(stat -c %u "$user/state/airlock/audit/audit-000001.jsonl")" = 65534 ]
+	run -0 setpriv --reuid=65534 --regid=65534 --clear-groups env -u AIRLOCK_HOME -u XDG_STATE_HOME \
+		HOME="$user" airlock -q audit init --seal-key-out "$user/k1.txt"
+	[ -f "$user/.local/state/airlock/audit/audit-000001.jsonl" ]
+	run -2 setpriv --reuid=65534 --regid=65534 --clear-groups env -u AIRLOCK_HOME -u XDG_STATE_HOME \
+		-u HOME airlock audit tail
+	out_has "no airlock home: give --home DIR or set AIRLOCK_HOME"
+	rm -rf "$user"
+}
+
+@test 'a user who may not write the home gets exit 4, not a half-made log' {
+	mkdir locked
+	chmod 755 locked
+	run -4 setpriv --reuid=65534 --regid=65534 --clear-groups airlock --home "$PWD/locked/home" \
+		audit init --seal-key-out /tmp/never-$$.txt
+	out_has "Permission denied"
+	[ ! -e "/tmp/never-$$.txt" ]
+}
