@@ -116,7 +116,7 @@ static int last_line_streamed(int dirfd, unsigned long n, int zst, char **out, s
                               struct al_err *err)
 {
 	char name[SEG_NAME_MAX];
-	struct byte_source *src;
+	struct al_stream *src;
 	struct line_reader r;
 	const char *line;
 	size_t len;
@@ -127,7 +127,7 @@ static int last_line_streamed(int dirfd, unsigned long n, int zst, char **out, s
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return al_err_sys(err, "audit/%s", name);
-	src = source_fd(fd, zst, name, err);
+	src = al_stream_fd(fd, zst, name, err);
 	if (src == NULL)
 		return -1;
 	line_reader_init(&r, src);

@@ -15,9 +15,6 @@
 #define SEG_ZST_SUFFIX ".jsonl.zst"
 #define SEG_NAME_MAX 64
 #define EVENT_MAX 64
-/* Compressed segments are read with at most a 16 MiB window: a verifier's
- * memory stays bounded whatever a crafted .zst asks for. */
-#define ZSTD_WINDOW_LOG_MAX 24
 
 /* The members every line starts with, as the fast parser found them. */
 struct al_line {
@@ -65,26 +62,11 @@ void fss_evolve(unsigned char key[AL_SHA256_LEN]);
 void seal_mac(const unsigned char key[AL_SHA256_LEN], uint64_t epoch, uint64_t upto,
               const char upto_hash_hex[65], char mac_hex[65]);
 
-/* A byte source the verifier reads segments from: a file, a zstd stream,
- * or a member of an export being read by libarchive. */
-struct byte_source {
-	/* Reads up to n bytes; *got = 0 at the end. */
-	int (*read)(struct byte_source *src, void *buf, size_t n, size_t *got, struct al_err *err);
-	void (*close)(struct byte_source *src);
-	void *impl;
-	const char *name; /* for messages */
-};
-
-/* A source over an open fd (taken), decompressing when zst. */
-struct byte_source *source_fd(int fd, int zst, const char *name, struct al_err *err);
-/* A zstd-decompressing source over another source (taken). */
-struct byte_source *source_zstd(struct byte_source *inner, struct al_err *err);
-
 /* Lines from a byte source, each at most AL_AUDIT_LINE_MAX bytes with its
  * "\n": one read buffer, and a second one only for a line that spans two
  * reads. Memory does not grow with the source. */
 struct line_reader {
-	struct byte_source *src;
+	struct al_stream *src;
 	char *buf;
 	size_t pos, got;
 	char *carry;
@@ -93,7 +75,7 @@ struct line_reader {
 	uint64_t next_offset; /* where the line after the last one returned starts */
 };
 
-void line_reader_init(struct line_reader *r, struct byte_source *src);
+void line_reader_init(struct line_reader *r, struct al_stream *src);
 void line_reader_free(struct line_reader *r);
 /* 1 and a line (without its "\n", which is at line[len] when *has_nl), 0 at
  * the end, -1 on a read error or a line too long (AL_EVERIFY, "too long"). */

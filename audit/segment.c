@@ -1,6 +1,6 @@
 /* segment.c - segment files (names, listing, first and last lines), the
- * byte sources the verifier reads them through (plain, zstd), the log's
- * settings and the host public key. */
+ * line reader over byte streams, the log's settings and the host public
+ * key. */
 #include "internal.h"
 
 #include <dirent.h>
@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <zstd.h>
 
 void seg_name(unsigned long n, int zst, char out[SEG_NAME_MAX])
 {
@@ -321,7 +320,7 @@ int seg_read_first(int dirfd, unsigned long n, int zst, char **line, size_t *len
                    struct al_err *err)
 {
 	char name[SEG_NAME_MAX];
-	struct byte_source *src;
+	struct al_stream *src;
 	struct line_reader r;
 	const char *l;
 	int fd, nl = 0, ret = -1;
@@ -330,7 +329,7 @@ int seg_read_first(int dirfd, unsigned long n, int zst, char **line, size_t *len
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return al_err_sys(err, "%s", name);
-	src = source_fd(fd, zst, name, err);
+	src = al_stream_fd(fd, zst, name, err);
 	if (src == NULL)
 		return -1;
 	line_reader_init(&r, src);
@@ -412,7 +411,7 @@ void line_hash(const char *line, size_t len, unsigned char out[AL_SHA256_LEN])
 
 #define LINE_CHUNK (1 << 20)
 
-void line_reader_init(struct line_reader *r, struct byte_source *src)
+void line_reader_init(struct line_reader *r, struct al_stream *src)
 {
 	memset(r, 0, sizeof *r);
 	r->src = src;
@@ -500,133 +499,4 @@ int line_next(struct line_reader *r, const char **line, size_t *len, int *has_nl
 		return 1;
 	}
 	return 0;
-}
-
-/* ---- byte sources ---- */
-
-struct fd_impl {
-	int fd;
-};
-
-static int fd_read(struct byte_source *src, void *buf, size_t n, size_t *got, struct al_err *err)
-{
-	struct fd_impl *f = src->impl;
-
-	for (;;) {
-		ssize_t r = read(f->fd, buf, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return al_err_sys(err, "%s: read", src->name);
-		*got = (size_t)r;
-		return 0;
-	}
-}
-
-static void fd_close(struct byte_source *src)
-{
-	struct fd_impl *f = src->impl;
-
-	close(f->fd);
-	free(src);
-}
-
-struct byte_source *source_fd(int fd, int zst, const char *name, struct al_err *err)
-{
-	struct byte_source *src = calloc(1, sizeof *src + sizeof(struct fd_impl));
-
-	if (src == NULL) {
-		close(fd);
-		al_err_sys(err, "%s", name);
-		return NULL;
-	}
-	src->impl = src + 1;
-	((struct fd_impl *)src->impl)->fd = fd;
-	src->read = fd_read;
-	src->close = fd_close;
-	src->name = name;
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	return zst ? source_zstd(src, err) : src;
-}
-
-#define ZIN_SIZE (128 << 10)
-
-struct zstd_impl {
-	struct byte_source *inner;
-	ZSTD_DStream *ds;
-	ZSTD_inBuffer in;
-	unsigned char inbuf[ZIN_SIZE];
-	int inner_done;
-	int frame_done; /* the last frame ended where the input did */
-};
-
-static int zstd_read(struct byte_source *src, void *buf, size_t n, size_t *got,
-                     struct al_err *err)
-{
-	struct zstd_impl *z = src->impl;
-	ZSTD_outBuffer out = {buf, n, 0};
-
-	while (out.pos == 0) {
-		size_t r;
-		if (z->in.pos == z->in.size && !z->inner_done) {
-			size_t g = 0;
-			if (z->inner->read(z->inner, z->inbuf, sizeof z->inbuf, &g, err) < 0)
-				return -1;
-			z->in.src = z->inbuf;
-			z->in.size = g;
-			z->in.pos = 0;
-			if (g == 0)
-				z->inner_done = 1;
-		}
-		if (z->in.pos == z->in.size && z->inner_done) {
-			if (!z->frame_done)
-				return al_err_set(err, AL_EVERIFY, "%s: truncated zstd stream", src->name);
-			break;
-		}
-		r = ZSTD_decompressStream(z->ds, &out, &z->in);
-		if (ZSTD_isError(r))
-			return al_err_set(err, AL_EVERIFY, "%s: zstd: %s", src->name,
-			                  ZSTD_getErrorName(r));
-		z->frame_done = r == 0;
-	}
-	*got = out.pos;
-	return 0;
-}
-
-static void zstd_close(struct byte_source *src)
-{
-	struct zstd_impl *z = src->impl;
-
-	z->inner->close(z->inner);
-	ZSTD_freeDStream(z->ds);
-	free(src);
-}
-
-struct byte_source *source_zstd(struct byte_source *inner, struct al_err *err)
-{
-	struct byte_source *src = calloc(1, sizeof *src + sizeof(struct zstd_impl));
-	struct zstd_impl *z;
-
-	if (src == NULL) {
-		al_err_sys(err, "%s", inner->name);
-		inner->close(inner);
-		return NULL;
-	}
-	z = (struct zstd_impl *)(src + 1);
-	z->inner = inner;
-	z->ds = ZSTD_createDStream();
-	if (z->ds == NULL ||
-	    ZSTD_isError(ZSTD_DCtx_setParameter(z->ds, ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX))) {
-		al_err_set(err, AL_EENV, "%s: cannot start zstd", inner->name);
-		ZSTD_freeDStream(z->ds);
-		inner->close(inner);
-		free(src);
-		return NULL;
-	}
-	z->frame_done = 1; /* an empty input is an empty stream */
-	src->impl = z;
-	src->read = zstd_read;
-	src->close = zstd_close;
-	src->name = inner->name;
-	return src;
 }

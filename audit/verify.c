@@ -361,7 +361,7 @@ static int verify_line(struct verifier *v, const char *line, size_t len, int has
 
 /* Verifies each line of a source; last tells whether this is the log's
  * last segment (where a line without "\n" may end it). */
-static int verify_source(struct verifier *v, struct byte_source *src, int last, struct al_err *err)
+static int verify_source(struct verifier *v, struct al_stream *src, int last, struct al_err *err)
 {
 	struct line_reader r;
 	const char *line;
@@ -570,7 +570,7 @@ static int verify_dir(struct verifier *v, const char *dir, struct al_err *err)
 		goto out;
 	}
 	for (long i = 0; i < count; i++) {
-		struct byte_source *src;
+		struct al_stream *src;
 		char name[SEG_NAME_MAX];
 		int fd, r;
 
@@ -584,7 +584,7 @@ static int verify_dir(struct verifier *v, const char *dir, struct al_err *err)
 			al_err_sys(err, "%s/%s", dir, name);
 			goto out;
 		}
-		src = source_fd(fd, zsts[i], v->segname, err);
+		src = al_stream_fd(fd, zsts[i], v->segname, err);
 		if (src == NULL)
 			goto out;
 		r = verify_source(v, src, i == count - 1, err);
@@ -605,7 +605,7 @@ out:
 /* ---- exports ---- */
 
 struct archive_ctx {
-	struct byte_source *outer; /* the decompressed .tar.zst */
+	struct al_stream *outer; /* the decompressed .tar.zst */
 	char buf[128 << 10];
 	struct al_err *err;
 	int failed;
@@ -629,7 +629,7 @@ struct entry_impl {
 	struct archive *a;
 };
 
-static int entry_read(struct byte_source *src, void *buf, size_t n, size_t *got,
+static int entry_read(struct al_stream *src, void *buf, size_t n, size_t *got,
                       struct al_err *err)
 {
 	struct entry_impl *e = src->impl;
@@ -641,7 +641,7 @@ static int entry_read(struct byte_source *src, void *buf, size_t n, size_t *got,
 	return 0;
 }
 
-static void entry_close(struct byte_source *src)
+static void entry_close(struct al_stream *src)
 {
 	free(src);
 }
@@ -696,7 +696,7 @@ static int verify_export(struct verifier *v, const char *path, struct al_err *er
 		goto out;
 	}
 	/* Our zstd reader, bounded window, under libarchive's tar reader. */
-	ctx->outer = source_fd(fd, 1, path, err);
+	ctx->outer = al_stream_fd(fd, 1, path, err);
 	if (ctx->outer == NULL)
 		goto out;
 	archive_read_support_format_tar(a);
@@ -777,7 +777,7 @@ static int verify_export(struct verifier *v, const char *path, struct al_err *er
 			goto out;
 		}
 		{
-			struct byte_source *src = calloc(1, sizeof *src + sizeof(struct entry_impl));
+			struct al_stream *src = calloc(1, sizeof *src + sizeof(struct entry_impl));
 			int rr;
 			if (src == NULL) {
 				al_err_sys(err, "cannot allocate memory");
@@ -788,7 +788,7 @@ static int verify_export(struct verifier *v, const char *path, struct al_err *er
 			src->read = entry_read;
 			src->close = entry_close;
 			src->name = v->segname;
-			if (zst && (src = source_zstd(src, err)) == NULL)
+			if (zst && (src = al_stream_zstd(src, AL_ZSTD_WINDOW_LOG_MAX, err)) == NULL)
 				goto out;
 			/* Whether this is the last segment is not known while
 			 * streaming; a missing final newline in a closed segment is

@@ -158,6 +158,32 @@ void al_hmac_sha256(const unsigned char *key, size_t keylen, const void *msg, si
                     unsigned char out[AL_SHA256_LEN]);
 
 /* ------------------------------------------------------------------ */
+/* Byte streams.                                                       */
+
+/* The largest zstd window airlock decompresses by default: 16 MiB keeps a
+ * verifier's memory bounded whatever a crafted .zst asks for. */
+#define AL_ZSTD_WINDOW_LOG_MAX 24
+
+struct al_stream {
+	/* Reads up to n bytes; *got = 0 at the end. -1 with err on failure. */
+	int (*read)(struct al_stream *s, void *buf, size_t n, size_t *got, struct al_err *err);
+	void (*close)(struct al_stream *s);
+	void *impl;
+	const char *name; /* for messages; not owned */
+};
+
+/* A stream over an open fd (taken: closed by close), decompressing zstd
+ * (with AL_ZSTD_WINDOW_LOG_MAX) when zst. */
+struct al_stream *al_stream_fd(int fd, int zst, const char *name, struct al_err *err);
+/* A zstd-decompressing stream over another (taken). A frame that needs a
+ * window over 2^window_log_max bytes fails (AL_EVERIFY), as do corrupt
+ * or truncated input and bytes after the last frame that are no frame. */
+struct al_stream *al_stream_zstd(struct al_stream *inner, int window_log_max, struct al_err *err);
+/* Hashes every byte read through a stream made by al_stream_fd(fd, 0, ...)
+ * into h (started and finished by the caller); no effect on others. */
+void al_stream_hash(struct al_stream *s, struct al_sha256 *h);
+
+/* ------------------------------------------------------------------ */
 /* Keys and signatures, minisign-compatible (DESIGN.md §4).            */
 
 #define AL_KEYID_LEN 8
