@@ -85,16 +85,18 @@ ALL_LDFLAGS := $(LINK_FLAGS) $(SAN) $(LDFLAGS)
 
 CORE_SRC := $(wildcard core/*.c)
 AUDIT_SRC := $(wildcard audit/*.c) audit/format_md.S
+MANIFESTS_SRC := $(wildcard manifests/*.c)
 CLI_SRC := runner/cli.c runner/cmd_keys.c runner/cmd_verify.c runner/cmd_misc.c \
-	runner/cmd_audit.c runner/cmd_verify_audit.c
+	runner/cmd_audit.c runner/cmd_verify_audit.c runner/cmd_bundle.c runner/cmd_verify_bundle.c
 AIRLOCK_SRC := runner/airlock.c $(CLI_SRC)
 VERIFY_SRC := runner/airlock_verify.c runner/cli.c runner/cmd_verify.c runner/cmd_misc.c \
-	runner/cmd_verify_audit.c
+	runner/cmd_verify_audit.c runner/cmd_verify_bundle.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 obj = $(patsubst %.S,$(BUILD)/obj/%.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(1)))
 LIBCORE := $(BUILD)/libalcore.a
 LIBAUDIT := $(BUILD)/libalaudit.a
+LIBMANIFESTS := $(BUILD)/libalmanifests.a
 BINS := $(BUILD)/airlock $(BUILD)/airlock-verify
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Helpers the CLI tests and benchmarks run (fixture generators in C).
@@ -158,11 +160,16 @@ $(LIBAUDIT): $(call obj,$(AUDIT_SRC))
 	$(quiet) AR $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/airlock: $(call obj,$(AIRLOCK_SRC)) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
+$(LIBMANIFESTS): $(call obj,$(MANIFESTS_SRC))
+	@rm -f $@
+	$(quiet) AR $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/airlock: $(call obj,$(AIRLOCK_SRC)) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
 	$(quiet) LINK $@
 	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/airlock-verify: $(call obj,$(VERIFY_SRC)) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
+$(BUILD)/airlock-verify: $(call obj,$(VERIFY_SRC)) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
 	$(quiet) LINK $@
 	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -175,12 +182,12 @@ build/static/musl-static-pie.specs: /usr/lib/x86_64-linux-musl/musl-gcc.specs
 		{ echo "musl-gcc.specs has an unexpected form: cannot derive static-pie specs" >&2; rm -f $@.tmp; exit 1; }
 	$(Q)mv $@.tmp $@
 
-$(TEST_HELPERS): $(BUILD)/tests/%: $(BUILD)/obj/tests/fixtures/%.o $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
+$(TEST_HELPERS): $(BUILD)/tests/%: $(BUILD)/obj/tests/fixtures/%.o $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
 	@mkdir -p $(dir $@)
 	$(quiet) LINK $@
 	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBAUDIT) $(LIBCORE)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(quiet) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
@@ -232,10 +239,10 @@ SHELL_SCRIPTS := .ci/run tests/run-suites tests/fixtures/*.sh examples/*.sh benc
 	vendor/fetch vendor/build vendor/update vendor/common.sh
 
 lint:
-	clang-tidy --quiet --warnings-as-errors='*' $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(CLI_SRC) runner/airlock.c \
+	clang-tidy --quiet --warnings-as-errors='*' $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) $(CLI_SRC) runner/airlock.c \
 		runner/airlock_verify.c -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--std=c11 -D_GNU_SOURCE --inline-suppr -I. core audit runner
+		--std=c11 -D_GNU_SOURCE --inline-suppr -I. core audit manifests runner
 	shellcheck -S warning -x $(SHELL_SCRIPTS)
 	shellcheck -S warning -x -s bash tests/lib/*.bash
 	shellcheck -S warning -x tests/cli/*.bats tests/static/*.bats tests/repro/*.bats

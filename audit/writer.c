@@ -692,7 +692,12 @@ int al_audit_close(struct al_audit *log, struct al_err *err)
 
 static struct al_audit *audit_alloc(const char *home, struct al_err *err)
 {
-	struct al_audit *log = calloc(1, sizeof *log);
+	struct al_audit *log;
+
+	/* the seal key lives in sodium_malloc memory */
+	if (al_crypto_init(err) < 0)
+		return NULL;
+	log = calloc(1, sizeof *log);
 
 	if (log == NULL || (log->home = strdup(home)) == NULL) {
 		free(log);
@@ -824,6 +829,8 @@ int al_audit_init(const char *home, const char *seal_key_out, const struct al_au
 
 	if (al_snprintf(path, sizeof path, "%s/" AUDIT_DIR, home) < 0)
 		return al_err_set(err, AL_EUSAGE, "%s: path too long", home);
+	if (al_crypto_init(err) < 0)
+		return -1;
 	seg_name(1, 0, name);
 	if (al_mkdirs(home, 0700, err) < 0)
 		return -1;

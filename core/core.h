@@ -74,6 +74,7 @@ struct al_sys {
 	int (*mkdirat)(int dirfd, const char *path, mode_t mode);
 	int (*ftruncate)(int fd, off_t len);
 	pid_t (*fork)(void);
+	int (*syncfs)(int fd);
 	/* The clock, so that a unit test can move it back (clock.backwards);
 	 * no environment variable reaches it: timestamps are evidence. */
 	int (*clock_gettime)(clockid_t clock, struct timespec *ts);
@@ -89,6 +90,7 @@ enum al_sys_call {
 	AL_SYS_MKDIR,
 	AL_SYS_FTRUNCATE,
 	AL_SYS_FORK,
+	AL_SYS_SYNCFS,
 	AL_SYS__COUNT
 };
 
@@ -103,6 +105,7 @@ int al_sys_openat(int dirfd, const char *path, int flags, mode_t mode);
 int al_sys_mkdirat(int dirfd, const char *path, mode_t mode);
 int al_sys_ftruncate(int fd, off_t len);
 pid_t al_sys_fork(void);
+int al_sys_syncfs(int fd);
 
 /* Fault plan: the nth call (1-based, counted from now) of `call` fails
  * with errno `error`; with `sticky`, every later call fails too (a disk

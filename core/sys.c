@@ -24,6 +24,7 @@ struct al_sys al_sys = {
 	.mkdirat = mkdirat,
 	.ftruncate = ftruncate,
 	.fork = fork,
+	.syncfs = syncfs,
 	.clock_gettime = clock_gettime,
 };
 
@@ -180,11 +181,19 @@ pid_t al_sys_fork(void)
 	return al_sys.fork();
 }
 
+int al_sys_syncfs(int fd)
+{
+	if (fault_hit(AL_SYS_SYNCFS, EIO) < 0)
+		return -1;
+	return al_sys.syncfs(fd);
+}
+
 static const char *const call_names[AL_SYS__COUNT] = {
 	[AL_SYS_WRITE] = "write",         [AL_SYS_FSYNC] = "fsync",
 	[AL_SYS_FDATASYNC] = "fdatasync", [AL_SYS_RENAME] = "rename",
 	[AL_SYS_OPEN] = "open",           [AL_SYS_MKDIR] = "mkdir",
 	[AL_SYS_FTRUNCATE] = "ftruncate", [AL_SYS_FORK] = "fork",
+	[AL_SYS_SYNCFS] = "syncfs",
 };
 
 static const struct {

@@ -25,6 +25,26 @@ static const struct al_command commands[] = {
 	 "  -P PUBKEY      public key given as its base64 line\n"
 	 "  -x SIG         signature file (default FILE.minisig)\n"
 	 "Exit status: 0 verified, 2 unreadable or malformed input, 3 verification failed.\n"},
+	{"pack", al_cmd_pack, "pack DIR -o BUNDLE", "build a deterministic bundle of a pipeline directory",
+	 "DIR/airlock.json becomes manifest.json, with every file's SHA-256, size and mode.\n"
+	 "SOURCE_DATE_EPOCH sets the time recorded (the same DIR gives the same bytes).\n"},
+	{"sign", al_cmd_sign, "sign BUNDLE -s SEC [--passfile F] [-t TRUSTED_COMMENT] | sign BUNDLE --add SIGFILE",
+	 "sign a bundle's manifest (one signature per key; the bundle is rewritten)",
+	 "  -s SEC          sign with this secret key\n"
+	 "  --add SIGFILE   add a signature made elsewhere, e.g. by stock minisign over\n"
+	 "                  the output of `airlock manifest BUNDLE`\n"},
+	{"manifest", al_cmd_manifest, "manifest BUNDLE", "print a bundle's manifest bytes, exactly", NULL},
+	{"verify", al_cmd_verify_bundle, "verify BUNDLE [--keys DIR] [--max-size SIZE]",
+	 "verify a bundle: signatures by the trust policy, every file's hash",
+	 "Nothing is written; the outcome is audited when this host has an audit log.\n"
+	 "Exit status: 0 verified, 2 usage, 3 rejected, 4 I/O.\n"},
+	{"install", al_cmd_install, "install BUNDLE [--keys DIR] [--max-size SIZE] [--allow-downgrade]",
+	 "verify, extract and install a bundle (audited)",
+	 "Refuses an expired bundle, an older version than the installed one and the\n"
+	 "same version with another manifest, unless --allow-downgrade (audited).\n"},
+	{"pipelines", al_cmd_pipelines, "pipelines", "list the installed pipelines", NULL},
+	{"keys", al_cmd_keys, "keys add PUB [--name N] | list | remove KEYID | threshold N",
+	 "the trust policy: release officers' keys and how many must sign", NULL},
 	{"audit", al_cmd_audit, "audit COMMAND [ARGS]",
 	 "the audit log: init, append, seal, checkpoint, verify, query, sql, reindex, tail, export",
 	 NULL},

@@ -21,6 +21,10 @@ static const struct al_command commands[] = {
 	 "  --strict            entries after the last seal are a failure\n"
 	 "  --json              one JSON object a finding, then a summary per PATH\n"
 	 "Exit status: 0 intact, 1 tampered (the first bad line is named), 2 could not verify.\n"},
+	{"bundle", al_cmd_verify_bundle_only, "bundle BUNDLE --keys DIR [--max-size SIZE]",
+	 "verify a bundle against a trust policy, without installing it",
+	 "DIR holds policy.json and the <KEYID>.pub files it lists.\n"
+	 "Exit status: 0 verified, 2 usage, 3 rejected.\n"},
 	{"checkpoint", al_cmd_verify_checkpoint, "checkpoint CHECKPOINT -p HOST_PUB",
 	 "verify a checkpoint's signature", NULL},
 	{"version", al_cmd_version, "version [--verbose]", "print the version", NULL},

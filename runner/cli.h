@@ -66,6 +66,26 @@ int al_cmd_keygen(struct al_cli *cli, int argc, char **argv);
 int al_cmd_sign_file(struct al_cli *cli, int argc, char **argv);
 int al_cmd_verify_file(struct al_cli *cli, int argc, char **argv);
 int al_cmd_audit(struct al_cli *cli, int argc, char **argv);
+int al_cmd_pack(struct al_cli *cli, int argc, char **argv);
+int al_cmd_sign(struct al_cli *cli, int argc, char **argv);
+int al_cmd_manifest(struct al_cli *cli, int argc, char **argv);
+int al_cmd_verify_bundle(struct al_cli *cli, int argc, char **argv);
+int al_cmd_verify_bundle_only(struct al_cli *cli, int argc, char **argv);
+int al_cmd_install(struct al_cli *cli, int argc, char **argv);
+int al_cmd_pipelines(struct al_cli *cli, int argc, char **argv);
+int al_cmd_keys(struct al_cli *cli, int argc, char **argv);
+
+/* Shared by the bundle commands (cmd_verify_bundle.c). */
+struct al_bundle_result;
+const char *al_cli_keys_dir(const struct al_cli *cli, const char *opt, char *buf, size_t n,
+                            struct al_err *err);
+json_t *al_signers_json(const struct al_bundle_result *res);
+int al_verify_opts(struct al_cli *cli, int argc, char **argv, const char **keys,
+                   uint64_t *max_size, int *allow_downgrade);
+int al_verify_bundle_run(struct al_cli *cli, int argc, char **argv,
+                         int (*audit)(void *ctx, const char *bundle, int ok,
+                                      const struct al_bundle_result *res, struct al_err *err),
+                         void *ctx);
 int al_cmd_verify_audit(struct al_cli *cli, int argc, char **argv);
 int al_cmd_verify_checkpoint(struct al_cli *cli, int argc, char **argv);
 

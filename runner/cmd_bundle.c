@@ -1,0 +1,535 @@
+/* cmd_bundle.c - bundles and the keyring on the command line: pack, sign,
+ * manifest, verify, install, pipelines, keys; and airlock-verify bundle.
+ * Every outcome of verify and install, and every keyring change, is an
+ * audit entry. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "manifests/manifests.h"
+
+static const struct option help_only[] = {
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static char *pass_from_cli(void *ctx, struct al_err *err)
+{
+	return al_passphrase_read(ctx, 0, err);
+}
+
+static const char *user_name(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	return pw != NULL && pw->pw_name != NULL ? pw->pw_name : "";
+}
+
+/* The audit log of HOME when there is one (required: fail-closed), or
+ * NULL with *absent set when there is none and it is not required. */
+static struct al_audit *audit_for(const struct al_cli *cli, int required, int *absent,
+                                  struct al_err *err)
+{
+	const char *home = al_cli_home(cli, err);
+	char path[4200];
+
+	*absent = 0;
+	if (home == NULL)
+		return NULL;
+	snprintf(path, sizeof path, "%s/audit", home);
+	if (!required && access(path, F_OK) != 0) {
+		*absent = 1;
+		return NULL;
+	}
+	return al_audit_open(home, err);
+}
+
+/* bundle.verified or bundle.rejected, durable. */
+static int audit_outcome(struct al_audit *log, const char *bundle, int ok,
+                         const struct al_bundle_result *res, struct al_err *err)
+{
+	char bhex[AL_SHA256_HEX], mhex[AL_SHA256_HEX];
+	json_t *f;
+	int ret;
+
+	if (log == NULL)
+		return 0;
+	if (!ok) {
+		/* The pass stopped early: the file's hash is taken anew. */
+		unsigned char sum[AL_SHA256_LEN];
+		if (al_sha256_file(bundle, sum, NULL, NULL) == 0)
+			al_hex(sum, sizeof sum, bhex);
+		else
+			snprintf(bhex, sizeof bhex, "unreadable");
+		f = json_pack("{s:s,s:s,s:s,s:s}", "bundle", bundle, "bundle_sha256", bhex, "reason",
+		              res->reason, "member", res->member);
+		ret = al_audit_append(log, "bundle.rejected", f, AL_AUDIT_SYNC, err);
+		json_decref(f);
+		return ret;
+	}
+	al_hex(res->bundle_sha256, AL_SHA256_LEN, bhex);
+	al_hex(res->manifest_sha256, AL_SHA256_LEN, mhex);
+	f = json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:I}", "bundle", bundle, "bundle_sha256", bhex,
+	              "manifest_sha256", mhex, "pipeline", res->pipeline, "version",
+	              (json_int_t)res->version, "signers", al_signers_json(res), "files",
+	              (json_int_t)res->files);
+	if (res->ignored[0] != '\0')
+		json_object_set_new(f, "ignored", json_string(res->ignored));
+	ret = al_audit_append(log, "bundle.verified", f, AL_AUDIT_SYNC, err);
+	json_decref(f);
+	return ret;
+}
+
+/* ---- pack, manifest, sign ---- */
+
+int al_cmd_pack(struct al_cli *cli, int argc, char **argv)
+{
+	unsigned char sum[AL_SHA256_LEN];
+	char hex[AL_SHA256_HEX];
+	struct al_err err = {0};
+	const char *out = NULL;
+	int c;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "o:h", help_only)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'h': return AL_OK;
+		default: return AL_EUSAGE;
+		}
+	}
+	if (argc - optind != 1 || out == NULL)
+		return al_cli_usage(cli, "DIR and -o BUNDLE are needed");
+	if (al_bundle_pack(argv[optind], out, sum, &err) < 0)
+		return al_cli_error(cli, &err);
+	al_hex(sum, sizeof sum, hex);
+	if (cli->json)
+		al_cli_print_json(json_pack("{s:s,s:s}", "bundle", out, "manifest_sha256", hex));
+	else if (cli->verbosity >= 0)
+		printf("%s: manifest %s (unsigned: sign it with airlock sign)\n", out, hex);
+	return AL_OK;
+}
+
+int al_cmd_manifest(struct al_cli *cli, int argc, char **argv)
+{
+	struct al_err err = {0};
+	char *bytes;
+	size_t len;
+	int c;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", help_only)) != -1)
+		return c == 'h' ? AL_OK : AL_EUSAGE;
+	if (argc - optind != 1)
+		return al_cli_usage(cli, "one BUNDLE");
+	if (al_bundle_manifest(argv[optind], &bytes, &len, &err) < 0)
+		return al_cli_error(cli, &err);
+	/* The bytes exactly: what the officers sign. */
+	fwrite(bytes, 1, len, stdout);
+	free(bytes);
+	return AL_OK;
+}
+
+int al_cmd_sign(struct al_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"passfile", required_argument, NULL, 'P'},
+		{"add", required_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *sec_path = NULL, *trusted = NULL, *passfile = NULL, *add = NULL, *bundle;
+	struct al_err err = {0};
+	struct al_seckey *sec = NULL;
+	struct al_manifest *m = NULL;
+	char *manifest = NULL, *sig = NULL, comment[256], hex[AL_SHA256_HEX], keyid[AL_KEYID_HEX];
+	unsigned char sum[AL_SHA256_LEN];
+	size_t mlen, slen;
+	int c, code = AL_OK;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "s:t:h", longopts)) != -1) {
+		switch (c) {
+		case 's': sec_path = optarg; break;
+		case 't': trusted = optarg; break;
+		case 'P': passfile = optarg; break;
+		case 'a': add = optarg; break;
+		case 'h': return AL_OK;
+		default: return AL_EUSAGE;
+		}
+	}
+	if (argc - optind != 1 || (sec_path == NULL) == (add == NULL))
+		return al_cli_usage(cli, "BUNDLE and one of -s SEC or --add SIGFILE are needed");
+	bundle = argv[optind];
+	if ((trusted != NULL && al_comment_check(trusted, 1, &err) < 0) || al_crypto_init(&err) < 0)
+		return al_cli_error(cli, &err);
+	if (add != NULL) {
+		if (al_read_file(AT_FDCWD, add, 65536, &sig, &slen, &err) < 0 ||
+		    al_bundle_add_signature(bundle, sig, slen, add, &err) < 0)
+			code = al_cli_error(cli, &err);
+		else if (cli->verbosity >= 0 && !cli->json)
+			printf("%s: signature %s added\n", bundle, add);
+		free(sig);
+		return code;
+	}
+	if (al_bundle_manifest(bundle, &manifest, &mlen, &err) < 0 ||
+	    (m = al_manifest_parse(manifest, mlen, "manifest.json", AL_MANIFEST_BUNDLE, &err)) == NULL)
+		goto fail;
+	sec = al_seckey_load(sec_path, pass_from_cli, (void *)al_cli_passfile(passfile), &err);
+	if (sec == NULL)
+		goto fail;
+	al_sha256_buf(manifest, mlen, sum);
+	al_hex(sum, sizeof sum, hex);
+	/* What the officer approves, in words that the signature covers. */
+	snprintf(comment, sizeof comment, "airlock bundle %s version %lld manifest %s", m->pipeline,
+	         (long long)m->version, hex);
+	sig = al_sign_buf(sec, manifest, mlen, trusted != NULL ? trusted : comment,
+	                  "signature from airlock secret key", &err);
+	if (sig == NULL || al_bundle_add_signature(bundle, sig, strlen(sig), "signature", &err) < 0)
+		goto fail;
+	al_keyid_hex(sec->keyid, keyid);
+	if (cli->json)
+		al_cli_print_json(json_pack("{s:s,s:s,s:s}", "bundle", bundle, "keyid", keyid,
+		                            "manifest_sha256", hex));
+	else if (cli->verbosity >= 0)
+		printf("%s: signed by %s (manifest %s)\n", bundle, keyid, hex);
+	goto out;
+fail:
+	code = al_cli_error(cli, &err);
+out:
+	al_seckey_free(sec);
+	al_manifest_free(m);
+	free(manifest);
+	free(sig);
+	return code;
+}
+
+/* ---- verify and install ---- */
+
+/* `airlock verify`: the shared pass, audited when HOME has a log. */
+static int audit_hook(void *ctx, const char *bundle, int ok, const struct al_bundle_result *res,
+                      struct al_err *err)
+{
+	return audit_outcome(ctx, bundle, ok, res, err);
+}
+
+int al_cmd_verify_bundle(struct al_cli *cli, int argc, char **argv)
+{
+	struct al_audit *log;
+	struct al_err err = {0};
+	int absent, code;
+
+	log = audit_for(cli, 0, &absent, &err);
+	if (log == NULL && !absent)
+		return al_cli_error(cli, &err);
+	code = al_verify_bundle_run(cli, argc, argv, log != NULL ? audit_hook : NULL, log);
+	if (al_audit_close(log, &err) < 0 && code == AL_OK)
+		code = al_cli_error(cli, &err);
+	return code;
+}
+
+int al_cmd_install(struct al_cli *cli, int argc, char **argv)
+{
+	struct al_install_opts io = {0};
+	struct al_install inst;
+	struct al_bundle_result res;
+	struct al_policy pol = {0};
+	struct al_audit *log = NULL;
+	struct al_err err = {0}, aerr = {0};
+	const char *keys = NULL, *dir, *home, *bundle;
+	char buf[4200], mhex[AL_SHA256_HEX];
+	int absent, code = AL_OK, r;
+
+	r = al_verify_opts(cli, argc, argv, &keys, &io.max_size, &io.allow_downgrade);
+	if (r != 0)
+		return r < 0 ? AL_OK : r;
+	bundle = argv[optind];
+	/* The audit log first: nothing is installed unaudited. */
+	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
+	    (log = audit_for(cli, 1, &absent, &err)) == NULL ||
+	    (dir = al_cli_keys_dir(cli, keys, buf, sizeof buf, &err)) == NULL ||
+	    al_policy_load(dir, &pol, &err) < 0) {
+		code = al_cli_error(cli, &err);
+		goto out;
+	}
+	io.policy = &pol;
+	r = al_bundle_install_prepare(home, bundle, &io, &res, &inst, &err);
+	if (r == 0 || err.code == AL_EVERIFY) {
+		if (audit_outcome(log, bundle, r == 0, &res, &aerr) < 0) {
+			code = al_cli_error(cli, &aerr);
+			goto out;
+		}
+	}
+	if (r < 0) {
+		code = al_cli_error(cli, &err);
+		goto out;
+	}
+	al_hex(res.manifest_sha256, AL_SHA256_LEN, mhex);
+	if (inst.already) {
+		if (cli->verbosity >= 0 && !cli->json)
+			printf("%s version %lld is installed already (manifest %s)\n", res.pipeline,
+			       (long long)res.version, mhex);
+	} else {
+		/* Announced, durably, before the link moves. */
+		json_t *f = json_pack("{s:s,s:I,s:s,s:s,s:I,s:s,s:I}", "pipeline", res.pipeline, "version",
+		                      (json_int_t)res.version, "manifest_sha256", mhex, "previous",
+		                      inst.previous_sha256, "previous_version",
+		                      (json_int_t)inst.previous_version, "user", user_name(), "uid",
+		                      (json_int_t)getuid());
+		if (io.allow_downgrade)
+			json_object_set_new(f, "allow_downgrade", json_true());
+		r = al_audit_append(log, "pipeline.installed", f, AL_AUDIT_SYNC, &aerr);
+		json_decref(f);
+		if (r < 0) {
+			code = al_cli_error(cli, &aerr);
+			goto out;
+		}
+		if (al_bundle_install_commit(home, &res, &err) < 0) {
+			json_t *ff = json_pack("{s:s,s:s,s:s}", "pipeline", res.pipeline, "manifest_sha256",
+			                       mhex, "reason", err.msg);
+			(void)al_audit_append(log, "pipeline.install_failed", ff, AL_AUDIT_SYNC, NULL);
+			json_decref(ff);
+			code = al_cli_error(cli, &err);
+			goto out;
+		}
+		if (cli->verbosity >= 0 && !cli->json)
+			printf("installed %s version %lld (manifest %s)%s\n", res.pipeline,
+			       (long long)res.version, mhex,
+			       inst.previous_version ? ", replacing an earlier version" : "");
+	}
+	if (cli->json)
+		al_cli_print_json(json_pack("{s:s,s:I,s:s,s:b,s:I}", "pipeline", res.pipeline, "version",
+		                            (json_int_t)res.version, "manifest_sha256", mhex, "already",
+		                            inst.already, "previous_version",
+		                            (json_int_t)inst.previous_version));
+out:
+	if (al_audit_close(log, &aerr) < 0 && code == AL_OK)
+		code = al_cli_error(cli, &aerr);
+	al_policy_free(&pol);
+	return code;
+}
+
+/* ---- pipelines ---- */
+
+struct list_ctx {
+	const struct al_cli *cli;
+	json_t *all;
+};
+
+static int list_one(void *ctx, const char *name, const struct al_manifest *m, const char *sha,
+                    json_t *install)
+{
+	struct list_ctx *l = ctx;
+	json_t *signers = json_object_get(install, "signers");
+	char exp[AL_TS_LEN];
+	int expired = m->expires_us < al_now_us();
+
+	al_ts_format(m->expires_us, exp);
+	if (l->cli->json) {
+		json_array_append_new(l->all, json_pack("{s:s,s:I,s:s,s:O,s:s,s:b}", "pipeline", name,
+		                                        "version", (json_int_t)m->version,
+		                                        "manifest_sha256", sha, "signers",
+		                                        signers != NULL ? signers : json_array(),
+		                                        "expires", exp, "expired", expired));
+		return 0;
+	}
+	printf("%-24s version %-6lld manifest %.16s  expires %.10s%s  signed by", name,
+	       (long long)m->version, sha, exp, expired ? " (EXPIRED)" : "");
+	for (size_t i = 0; i < json_array_size(signers); i++)
+		printf(" %s", json_string_value(json_array_get(signers, i)));
+	putchar('\n');
+	return 0;
+}
+
+int al_cmd_pipelines(struct al_cli *cli, int argc, char **argv)
+{
+	struct list_ctx l = {cli, json_array()};
+	struct al_err err = {0};
+	const char *home;
+	int c, code = AL_OK;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", help_only)) != -1) {
+		json_decref(l.all);
+		return c == 'h' ? AL_OK : AL_EUSAGE;
+	}
+	if ((home = al_cli_home(cli, &err)) == NULL || al_pipelines_list(home, list_one, &l, &err) < 0)
+		code = al_cli_error(cli, &err);
+	else if (cli->json)
+		al_cli_print_json(json_incref(l.all));
+	json_decref(l.all);
+	return code;
+}
+
+/* ---- keys ---- */
+
+static int keys_change(struct al_cli *cli, const char *event, json_t *fields,
+                       int (*apply)(void *ctx, const char *dir, struct al_err *err), void *ctx)
+{
+	struct al_audit *log;
+	struct al_err err = {0};
+	const char *dir;
+	char buf[4200];
+	int absent, code = AL_OK;
+
+	json_object_set_new(fields, "user", json_string(user_name()));
+	json_object_set_new(fields, "uid", json_integer((json_int_t)getuid()));
+	if ((dir = al_cli_keys_dir(cli, NULL, buf, sizeof buf, &err)) == NULL ||
+	    (log = audit_for(cli, 1, &absent, &err)) == NULL) {
+		json_decref(fields);
+		return al_cli_error(cli, &err);
+	}
+	/* The trust policy changes only with its entry in the log, written
+	 * first: a change that cannot be audited does not happen. */
+	if (al_audit_append(log, event, fields, AL_AUDIT_SYNC, &err) < 0 || apply(ctx, dir, &err) < 0)
+		code = al_cli_error(cli, &err);
+	if (al_audit_close(log, &err) < 0 && code == AL_OK)
+		code = al_cli_error(cli, &err);
+	json_decref(fields);
+	return code;
+}
+
+struct add_ctx {
+	const char *pub, *name;
+	int64_t expires;
+	char keyid[AL_KEYID_HEX];
+};
+
+static int apply_add(void *ctx, const char *dir, struct al_err *err)
+{
+	struct add_ctx *a = ctx;
+
+	return al_keys_add(dir, a->pub, a->name, a->expires, a->keyid, err);
+}
+
+static int apply_remove(void *ctx, const char *dir, struct al_err *err)
+{
+	return al_keys_remove(dir, ctx, err);
+}
+
+static int apply_threshold(void *ctx, const char *dir, struct al_err *err)
+{
+	return al_keys_threshold(dir, *(int *)ctx, err);
+}
+
+static int keys_add(struct al_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"name", required_argument, NULL, 'n'},
+		{"expires", required_argument, NULL, 'e'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct add_ctx a = {0};
+	struct al_pubkey pub;
+	struct al_err err = {0};
+	int c, code;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case 'n': a.name = optarg; break;
+		case 'e':
+			if (al_ts_parse(optarg, &a.expires, &err) < 0)
+				return al_cli_usage(cli, "--expires %s: %s", optarg, err.msg);
+			break;
+		case 'h': return AL_OK;
+		default: return AL_EUSAGE;
+		}
+	}
+	if (argc - optind != 1)
+		return al_cli_usage(cli, "one PUB key file");
+	a.pub = argv[optind];
+	if (al_pubkey_load(a.pub, &pub, &err) < 0)
+		return al_cli_error(cli, &err);
+	al_keyid_hex(pub.keyid, a.keyid);
+	code = keys_change(cli, "keys.added",
+	                   json_pack("{s:s,s:s}", "keyid", a.keyid, "name", a.name ? a.name : ""),
+	                   apply_add, &a);
+	if (code == AL_OK && cli->verbosity >= 0 && !cli->json)
+		printf("key %s added to the trust policy\n", a.keyid);
+	return code;
+}
+
+static int keys_remove(struct al_cli *cli, int argc, char **argv)
+{
+	unsigned char id[AL_KEYID_LEN];
+	int c;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", help_only)) != -1)
+		return c == 'h' ? AL_OK : AL_EUSAGE;
+	if (argc - optind != 1 || al_keyid_parse(argv[optind], id) < 0)
+		return al_cli_usage(cli, "one KEYID (16 upper-case hex digits)");
+	return keys_change(cli, "keys.removed", json_pack("{s:s}", "keyid", argv[optind]),
+	                   apply_remove, argv[optind]);
+}
+
+static int keys_threshold(struct al_cli *cli, int argc, char **argv)
+{
+	char *end;
+	long n;
+	int c, t;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", help_only)) != -1)
+		return c == 'h' ? AL_OK : AL_EUSAGE;
+	if (argc - optind != 1)
+		return al_cli_usage(cli, "one number N");
+	n = strtol(argv[optind], &end, 10);
+	if (*end != '\0' || n < 1 || n > 16)
+		return al_cli_usage(cli, "%s: a threshold from 1 to 16", argv[optind]);
+	t = (int)n;
+	return keys_change(cli, "keys.threshold", json_pack("{s:i}", "threshold", t), apply_threshold,
+	                   &t);
+}
+
+static int keys_list(struct al_cli *cli, int argc, char **argv)
+{
+	struct al_policy pol;
+	struct al_err err = {0};
+	const char *dir;
+	char buf[4200];
+	json_t *all;
+	int c;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", help_only)) != -1)
+		return c == 'h' ? AL_OK : AL_EUSAGE;
+	if ((dir = al_cli_keys_dir(cli, NULL, buf, sizeof buf, &err)) == NULL ||
+	    al_policy_load(dir, &pol, &err) < 0)
+		return al_cli_error(cli, &err);
+	all = json_array();
+	if (!cli->json)
+		printf("threshold %d of %zu keys\n", pol.threshold, pol.keys_n);
+	for (size_t i = 0; i < pol.keys_n; i++) {
+		char hex[AL_KEYID_HEX], exp[AL_TS_LEN] = "never";
+		al_keyid_hex(pol.keys[i].keyid, hex);
+		if (pol.keys[i].expires_us)
+			al_ts_format(pol.keys[i].expires_us, exp);
+		if (cli->json)
+			json_array_append_new(all, json_pack("{s:s,s:s,s:s}", "keyid", hex, "name",
+			                                     pol.keys[i].name, "expires", exp));
+		else
+			printf("%s  %-30s expires %s\n", hex, pol.keys[i].name, exp);
+	}
+	if (cli->json)
+		al_cli_print_json(json_pack("{s:i,s:O}", "threshold", pol.threshold, "keys", all));
+	json_decref(all);
+	al_policy_free(&pol);
+	return AL_OK;
+}
+
+static const struct al_command keys_commands[] = {
+	{"add", keys_add, "keys add PUB [--name NAME] [--expires T]",
+	 "trust a release officer's public key (audited)", NULL},
+	{"list", keys_list, "keys list", "the trust policy: threshold and keys", NULL},
+	{"remove", keys_remove, "keys remove KEYID", "stop trusting a key (audited)", NULL},
+	{"threshold", keys_threshold, "keys threshold N",
+	 "how many distinct keys must sign a bundle (audited)", NULL},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+int al_cmd_keys(struct al_cli *cli, int argc, char **argv)
+{
+	return al_cli_group(cli, keys_commands, argc, argv);
+}
