@@ -14,7 +14,7 @@ DEB_PACKAGES := gcc make pkg-config libc6-dev \
 	libsodium-dev libssl-dev libjansson-dev libsqlite3-dev libarchive-dev \
 	libzstd-dev libcsv-dev libcmocka-dev \
 	bats minisign jq sqlite3 zstd hyperfine openssl file coreutils util-linux \
-	clang-tidy cppcheck shellcheck \
+	clang-tidy cppcheck shellcheck python3-jsonschema \
 	musl-tools dpkg-dev debian-archive-keyring xz-utils perl tcl \
 	autoconf automake libtool
 
@@ -244,7 +244,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--std=c11 -D_GNU_SOURCE --inline-suppr -I. core audit manifests runner
 	shellcheck -S warning -x $(SHELL_SCRIPTS)
-	shellcheck -S warning -x -s bash tests/lib/*.bash
+	shellcheck -S warning -x -s bash tests/lib/*.bash tests/fixtures/*.bash
 	shellcheck -S warning -x tests/cli/*.bats tests/static/*.bats tests/repro/*.bats
 
 install: $(BINS)

@@ -274,6 +274,9 @@ static int member_data(struct pass *p, const struct al_file *f, const char *name
 	}
 	al_sha256_final(&h, sum);
 	if (fd >= 0) {
+		/* Start writing it to disk now, while the next files are read and
+		 * hashed: the final syncfs then waits for little. */
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 		/* read-only once installed: 0500 for programs, 0400 for data */
 		int fail = fchmod(fd, (f->mode & 0100) ? 0500 : 0400) < 0;
 		if (close(fd) < 0 || fail)
