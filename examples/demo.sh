@@ -75,6 +75,44 @@ show airlock audit append --event operator.note --field text='release 42 approve
 show airlock audit seal
 show airlock audit tail -n 4
 
+step "A pipeline bundle: packed, signed by both officers, installed"
+mkdir -p pipe/bin pipe/data
+cat >pipe/airlock.json <<'JSON'
+{
+  "format": "airlock.manifest/1",
+  "pipeline": "nightly-risk",
+  "version": 42,
+  "expires": "2099-01-01T00:00:00Z",
+  "steps": [
+    {"id": "score", "run": ["bin/score", "data/positions.csv"], "outputs": [{"path": "scores.csv", "min_rows": 1}]}
+  ]
+}
+JSON
+# shellcheck disable=SC2016 # the script's own variables
+printf '#!/bin/sh\nsed 1d "$1" >"$AIRLOCK_OUT/scores.csv"\n' >pipe/bin/score
+chmod 755 pipe/bin/score
+printf 'account,amount\nA-1,100\n' >pipe/data/positions.csv
+show airlock pack pipe -o nightly.tar.zst
+show airlock sign nightly.tar.zst -s officer1.key --passfile officer1.pass
+show airlock sign nightly.tar.zst -s officer2.key
+show airlock keys add officer1.pub --name 'officer 1'
+show airlock keys add officer2.pub --name 'officer 2'
+show airlock install nightly.tar.zst
+show airlock pipelines
+
+step "A bundle changed after signing is refused, and the refusal audited"
+mkdir tampered && tar --zstd -xf nightly.tar.zst -C tampered
+printf 'account,amount\nA-1,999999\n' >tampered/data/positions.csv
+(cd tampered && tar --format=pax --owner=0 --group=0 --numeric-owner -cf - manifest.json signatures/* bin/score data/positions.csv) |
+	zstd -q -c >tampered.tar.zst
+printf '$ airlock install tampered.tar.zst\n'
+if airlock install tampered.tar.zst; then
+	echo "demo: the tampered bundle installed - this must not happen" >&2
+	exit 1
+else
+	echo "exit status $? - tamper caught"
+fi
+
 step "A checkpoint kept off the host, an export for the regulator"
 show airlock audit checkpoint -o anchor
 show airlock audit export -o evidence.tar.zst
