@@ -22,7 +22,14 @@ struct al_audit_config {
 	uint64_t segment_size; /* close a segment once it holds this many bytes */
 	uint64_t seal_every;   /* seal after this many entries without one */
 	int compress;          /* compress closed segments (.jsonl.zst) */
+	/* alert audit-space-low under this much free space: bytes, or a
+	 * percentage of the file system when min_free_pct is set */
+	uint64_t min_free;
+	int min_free_pct;
 };
+
+#define AL_AUDIT_MIN_FREE (1ull << 30) /* default --audit-min-free: 1 GiB... */
+#define AL_AUDIT_MIN_FREE_PCT 5        /* ...or 5%, whichever is smaller */
 
 /* ---- writer ---- */
 

@@ -139,7 +139,7 @@ int host_pub_load(const char *home, struct al_pubkey *pub, struct al_err *err)
 
 int audit_config_load(int dirfd, struct al_audit_config *cfg, struct al_err *err)
 {
-	json_t *v, *seg, *seal, *comp;
+	json_t *v, *seg, *seal, *comp, *mf, *mfp;
 	char *buf;
 	size_t len;
 	int ret = -1;
@@ -147,6 +147,8 @@ int audit_config_load(int dirfd, struct al_audit_config *cfg, struct al_err *err
 	cfg->segment_size = AL_AUDIT_SEGMENT_SIZE;
 	cfg->seal_every = AL_AUDIT_SEAL_EVERY;
 	cfg->compress = 0;
+	cfg->min_free = AL_AUDIT_MIN_FREE;
+	cfg->min_free_pct = AL_AUDIT_MIN_FREE_PCT;
 	if (al_read_file(dirfd, CONFIG_NAME, 65536, &buf, &len, err) < 0) {
 		if (err != NULL && err->sys_errno == ENOENT)
 			return 0; /* defaults */
@@ -159,15 +161,24 @@ int audit_config_load(int dirfd, struct al_audit_config *cfg, struct al_err *err
 	seg = json_object_get(v, "segment_size");
 	seal = json_object_get(v, "seal_every");
 	comp = json_object_get(v, "compress");
+	mf = json_object_get(v, "min_free");
+	mfp = json_object_get(v, "min_free_pct");
 	if (!json_is_integer(seg) || json_integer_value(seg) < 4096 || !json_is_integer(seal) ||
-	    json_integer_value(seal) < 1 || !json_is_boolean(comp)) {
+	    json_integer_value(seal) < 1 || !json_is_boolean(comp) ||
+	    (mf != NULL && (!json_is_integer(mf) || json_integer_value(mf) < 0)) ||
+	    (mfp != NULL && (!json_is_integer(mfp) || json_integer_value(mfp) < 0 ||
+	                     json_integer_value(mfp) > 100))) {
 		al_err_set(err, AL_EUSAGE,
-		           "audit/" CONFIG_NAME ": needs segment_size (>= 4096), seal_every (>= 1) and compress");
+		           "audit/" CONFIG_NAME ": needs segment_size (>= 4096), seal_every (>= 1), compress, and min_free, min_free_pct when set");
 		goto out;
 	}
 	cfg->segment_size = (uint64_t)json_integer_value(seg);
 	cfg->seal_every = (uint64_t)json_integer_value(seal);
 	cfg->compress = json_is_true(comp);
+	if (mf != NULL)
+		cfg->min_free = (uint64_t)json_integer_value(mf);
+	if (mfp != NULL)
+		cfg->min_free_pct = (int)json_integer_value(mfp);
 	ret = 0;
 out:
 	json_decref(v);
@@ -176,9 +187,10 @@ out:
 
 int audit_config_store(int dirfd, const struct al_audit_config *cfg, struct al_err *err)
 {
-	json_t *v = json_pack("{s:s,s:I,s:I,s:b}", "format", AL_AUDIT_FORMAT, "segment_size",
+	json_t *v = json_pack("{s:s,s:I,s:I,s:b,s:I,s:i}", "format", AL_AUDIT_FORMAT, "segment_size",
 	                      (json_int_t)cfg->segment_size, "seal_every",
-	                      (json_int_t)cfg->seal_every, "compress", cfg->compress);
+	                      (json_int_t)cfg->seal_every, "compress", cfg->compress, "min_free",
+	                      (json_int_t)cfg->min_free, "min_free_pct", cfg->min_free_pct);
 	char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	int ret;
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +38,8 @@ struct al_audit {
 	uint64_t seal_upto;     /* upto of the last seal (from fss.key) */
 	int failed;             /* a write failed: refuse everything (fail-closed) */
 	unsigned unsynced;      /* entries appended since the last fdatasync */
+	unsigned since_space;   /* appends since free space was last looked at */
+	int space_alerted;      /* audit-space-low said once by this process */
 };
 
 static const char zero_hex[65] =
@@ -135,8 +138,8 @@ static int repair_torn_tail(struct al_audit *log, const struct seg_tail *t, int 
 		return al_err_set(err, AL_EVERIFY,
 		                  "audit/%s: the log's first line is torn (a crash during init): remove %s/audit and run airlock audit init again",
 		                  name, log->home);
-	fields = json_pack("{s:I,s:s}", "resume_seq", (json_int_t)log->seq, "resume_hash",
-	                   log->last_hex);
+	fields = json_pack("{s:I,s:I,s:s}", "fragment_bytes", (json_int_t)t->frag_len, "resume_seq",
+	                   (json_int_t)log->seq, "resume_hash", log->last_hex);
 	/* The torn_tail entry's prev is the fragment line's hash; its seq
 	 * continues from the last complete entry. */
 	line_hash(t->frag, t->frag_len, log->last_hash);
@@ -601,6 +604,36 @@ static int segment_line(struct al_audit *log, struct al_err *err)
 	return ret;
 }
 
+/* Free space on the log's file system under the threshold (NIST AU-5(1)):
+ * an alert entry, once per process, while there is still room to say so.
+ * The threshold is min_free bytes or min_free_pct of the file system,
+ * whichever is smaller. */
+static int space_check(struct al_audit *log, struct al_err *err)
+{
+	struct statvfs sv;
+	uint64_t free_bytes, size, threshold;
+	json_t *f;
+	int ret;
+
+	log->since_space = 0;
+	if (log->space_alerted || fstatvfs(log->segfd, &sv) < 0)
+		return 0;
+	free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	size = (uint64_t)sv.f_blocks * sv.f_frsize;
+	threshold = log->cfg.min_free;
+	if (log->cfg.min_free_pct > 0 && size / 100 * (uint64_t)log->cfg.min_free_pct < threshold)
+		threshold = size / 100 * (uint64_t)log->cfg.min_free_pct;
+	if (free_bytes >= threshold)
+		return 0;
+	log->space_alerted = 1;
+	f = json_pack("{s:s,s:I,s:I,s:s}", "kind", "audit-space-low", "free_bytes",
+	              (json_int_t)free_bytes, "threshold", (json_int_t)threshold, "message",
+	              "the audit log's file system is nearly full: when it is full, airlock stops starting work");
+	ret = append_entry(log, "alert", f, 1, 0, err);
+	json_decref(f);
+	return ret;
+}
+
 /* ---- the API ---- */
 
 static int append_locked(struct al_audit *log, const char *event, const json_t *fields,
@@ -611,6 +644,8 @@ static int append_locked(struct al_audit *log, const char *event, const json_t *
 	if (log->segment_line_due && segment_line(log, err) < 0)
 		return -1;
 	if (log->seg_size >= log->cfg.segment_size && (rotate(log, err) < 0 || segment_line(log, err) < 0))
+		return -1;
+	if (++log->since_space >= 256 && space_check(log, err) < 0)
 		return -1;
 	if (append_entry(log, event, fields, (flags & AL_AUDIT_SYNC) != 0, 0, err) < 0)
 		return -1;
@@ -738,6 +773,8 @@ struct al_audit *al_audit_open(const char *home, struct al_err *err)
 		ret = append_entry(log, "log.resume", f, 1, 0, err);
 		json_decref(f);
 	}
+	if (ret == 0)
+		ret = space_check(log, err);
 	lock_release(log);
 	if (ret < 0)
 		goto fail;

@@ -52,10 +52,12 @@ static int cmd_init(struct al_cli *cli, int argc, char **argv)
 		{"segment-size", required_argument, NULL, 's'},
 		{"seal-every", required_argument, NULL, 'e'},
 		{"compress", no_argument, NULL, 'c'},
+		{"audit-min-free", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct al_audit_config cfg = {AL_AUDIT_SEGMENT_SIZE, AL_AUDIT_SEAL_EVERY, 0};
+	struct al_audit_config cfg = {AL_AUDIT_SEGMENT_SIZE, AL_AUDIT_SEAL_EVERY, 0, AL_AUDIT_MIN_FREE,
+	                              AL_AUDIT_MIN_FREE_PCT};
 	const char *k0 = NULL, *home;
 	struct al_err err = {0};
 	int c;
@@ -72,6 +74,24 @@ static int cmd_init(struct al_cli *cli, int argc, char **argv)
 				return al_cli_usage(cli, "--seal-every %s: a positive number of entries", optarg);
 			break;
 		case 'c': cfg.compress = 1; break;
+		case 'm': {
+			size_t n = strlen(optarg);
+			uint64_t v;
+			if (n > 1 && optarg[n - 1] == '%') {
+				char *end;
+				long pct = strtol(optarg, &end, 10);
+				if (end != optarg + n - 1 || pct < 0 || pct > 100)
+					return al_cli_usage(cli, "--audit-min-free %s: a size or a percentage", optarg);
+				cfg.min_free_pct = (int)pct;
+				cfg.min_free = UINT64_MAX >> 1;
+			} else if (size_parse(optarg, &v) == 0) {
+				cfg.min_free = v;
+				cfg.min_free_pct = 0;
+			} else {
+				return al_cli_usage(cli, "--audit-min-free %s: a size (1G) or a percentage (5%%)", optarg);
+			}
+			break;
+		}
 		case 'h': return AL_OK;
 		default: return AL_EUSAGE;
 		}
@@ -199,6 +219,31 @@ static int cmd_append(struct al_cli *cli, int argc, char **argv)
 	return code;
 }
 
+/* Reading the log is itself logged (PCI DSS 10.2.1.3): query, sql, export
+ * and tail append audit.accessed first, and refuse when they cannot. */
+static int audit_accessed(const struct al_cli *cli, const char *home, const char *command,
+                          struct al_err *err)
+{
+	struct al_audit *log = al_audit_open(home, err);
+	json_t *f;
+	int ret;
+
+	if (log == NULL) {
+		al_err_prefix(err, "reading the audit log is itself audited, and cannot be");
+		return -1;
+	}
+	f = json_object();
+	add_operator(f);
+	json_object_del(f, "manual");
+	json_object_set_new(f, "command", json_string(command));
+	ret = al_audit_append(log, "audit.accessed", f, AL_AUDIT_SYNC, err);
+	json_decref(f);
+	if (al_audit_close(log, ret == 0 ? err : NULL) < 0)
+		ret = -1;
+	(void)cli;
+	return ret;
+}
+
 /* ---- audit seal, checkpoint, reindex ---- */
 
 static int cmd_seal(struct al_cli *cli, int argc, char **argv)
@@ -247,6 +292,19 @@ static int cmd_checkpoint(struct al_cli *cli, int argc, char **argv)
 	    al_audit_checkpoint(home, out, &cp, &err) < 0)
 		return al_cli_error(cli, &err);
 	al_hex(cp.hash, AL_SHA256_LEN, hex);
+	{
+		/* The log says a checkpoint was taken, and of what. */
+		char file[4200];
+		struct al_audit *log = al_audit_open(home, &err);
+		json_t *f;
+		int r;
+		snprintf(file, sizeof file, "%s/checkpoint.txt", out);
+		f = json_pack("{s:I,s:s,s:s}", "size", (json_int_t)cp.size, "head", hex, "file", file);
+		r = log == NULL ? -1 : al_audit_append(log, "checkpoint", f, AL_AUDIT_SYNC, &err);
+		json_decref(f);
+		if (al_audit_close(log, r == 0 ? &err : NULL) < 0 || r < 0)
+			return al_cli_error(cli, &err);
+	}
 	if (cli->json)
 		al_cli_print_json(json_pack("{s:s,s:I,s:s,s:s}", "log_id", cp.log_id, "size",
 		                            (json_int_t)cp.size, "sha256", hex, "ts", cp.ts));
@@ -362,7 +420,7 @@ static int cmd_query(struct al_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc)
 		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
-	if ((home = al_cli_home(cli, &err)) == NULL ||
+	if ((home = al_cli_home(cli, &err)) == NULL || audit_accessed(cli, home, "query", &err) < 0 ||
 	    al_audit_query(home, &q, query_row, cli, &err) < 0)
 		return al_cli_error(cli, &err);
 	return AL_OK;
@@ -434,7 +492,7 @@ static int cmd_sql(struct al_cli *cli, int argc, char **argv)
 		json_decref(o.rows);
 		return al_cli_usage(cli, "one SQL statement, quoted");
 	}
-	if ((home = al_cli_home(cli, &err)) == NULL ||
+	if ((home = al_cli_home(cli, &err)) == NULL || audit_accessed(cli, home, "sql", &err) < 0 ||
 	    al_audit_sql(home, argv[optind], sql_header, sql_row, &o, &err) < 0)
 		code = al_cli_error(cli, &err);
 	else if (cli->json)
@@ -508,7 +566,7 @@ static int cmd_tail(struct al_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc)
 		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
-	if ((home = al_cli_home(cli, &err)) == NULL)
+	if ((home = al_cli_home(cli, &err)) == NULL || audit_accessed(cli, home, "tail", &err) < 0)
 		return al_cli_error(cli, &err);
 	if (newest_segment(home, path, sizeof path, &num) < 0) {
 		al_err_set(&err, AL_EUSAGE, "%s/audit: no audit log here (run airlock audit init)", home);
@@ -605,7 +663,8 @@ static int cmd_export(struct al_cli *cli, int argc, char **argv)
 		return al_cli_usage(cli, "-o FILE.tar.zst is needed");
 	if (strlen(out) < 9 || strcmp(out + strlen(out) - 8, ".tar.zst") != 0)
 		return al_cli_usage(cli, "-o %s: the export's name must end in .tar.zst", out);
-	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0)
+	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
+	    audit_accessed(cli, home, "export", &err) < 0)
 		return al_cli_error(cli, &err);
 	{
 		/* Seal first, so that the export ends sealed; an auditor's account
@@ -636,7 +695,9 @@ static const struct al_command audit_commands[] = {
 	 "                       hand it to the compliance officer, then delete it\n"
 	 "  --segment-size SIZE  close a segment at this size (default 64M)\n"
 	 "  --seal-every N       seal after N entries without a seal (default 1000)\n"
-	 "  --compress           compress closed segments (.jsonl.zst)\n"},
+	 "  --compress           compress closed segments (.jsonl.zst)\n"
+	 "  --audit-min-free X   alert audit-space-low under X free (1G, or 5%%;\n"
+	 "                       default: 1G or 5%%, whichever is smaller)\n"},
 	{"append", cmd_append, "audit append --event NAME [--field KEY=VALUE]...",
 	 "record an operator's action (marked manual, with the user)", NULL},
 	{"seal", cmd_seal, "audit seal", "seal the log now", NULL},

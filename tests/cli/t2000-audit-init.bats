@@ -101,3 +101,11 @@ load ../lib/common
 	out_has "Permission denied"
 	[ ! -e "/tmp/never-$$.txt" ]
 }
+
+@test 'a checkpoint is recorded in the log, with what it covers' {
+	mkhome
+	run -0 airlock --json audit checkpoint -o cp
+	size=$(printf '%s' "$output" | jq -r .size)
+	run -0 jq -c 'select(.event == "checkpoint") | [.size, .head, .file]' home/audit/audit-000001.jsonl
+	[ "$output" = "[$size,\"$(sed -n 3p cp/checkpoint.txt)\",\"cp/checkpoint.txt\"]" ]
+}

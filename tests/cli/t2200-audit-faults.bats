@@ -108,3 +108,15 @@ sweep() {
 	out_has "Permission denied"
 	cmp before "$(seg 1)"
 }
+
+@test 'low free space on the audit file system raises alert audit-space-low, once a process' {
+	rm -rf home k0.txt
+	mkhome --audit-min-free 100%
+	airlock -q audit append --event operator.note
+	airlock -q audit append --event operator.note
+	run -0 jq -r 'select(.event == "alert") | [.kind, (.free_bytes > 0), (.threshold > 0)] | @tsv' "$(seg 1)"
+	[ "$output" = "$(printf 'audit-space-low\ttrue\ttrue\naudit-space-low\ttrue\ttrue')" ]
+	run -0 airlock audit verify --seal-key k0.txt
+	run -2 airlock audit init --seal-key-out other.txt --audit-min-free lots
+	out_has "--audit-min-free lots"
+}

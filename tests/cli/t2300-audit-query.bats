@@ -70,7 +70,8 @@ setup() {
 
 @test 'audit sql refuses writes, ATTACH, pragmas that write and extensions' {
 	airlock -q audit reindex
-	before=$(sha256sum <home/audit/index.db)
+	runs_before=$(sqlite3 home/audit/index.db 'SELECT count(*) FROM runs')
+	entries_before=$(sqlite3 home/audit/index.db 'SELECT count(*) FROM entries')
 	for sql in "DELETE FROM entries" "DROP TABLE runs" "INSERT INTO runs(run) VALUES('x')" \
 		"UPDATE entries SET event = 'x'" "ATTACH DATABASE 'x.db' AS x" "PRAGMA journal_mode = WAL" \
 		"PRAGMA writable_schema = 1" "SELECT load_extension('/tmp/x.so')" \
@@ -82,7 +83,14 @@ setup() {
 			$output == *"no such function: load_extension"* ]] ||
 			{ echo "$sql: $output" >&2; return 1; }
 	done
-	[ "$(sha256sum <home/audit/index.db)" = "$before" ]
+	# nothing was deleted, dropped, inserted or changed; only each refused
+	# attempt's own audit.accessed entry (and its log.resume) came in
+	[ "$(sqlite3 home/audit/index.db 'SELECT count(*) FROM runs')" = "$runs_before" ]
+	[ "$(sqlite3 home/audit/index.db "SELECT count(*) FROM entries WHERE event = 'x'")" = 0 ]
+	[ "$(sqlite3 home/audit/index.db "SELECT count(*) FROM entries WHERE event NOT IN ('audit.accessed', 'log.resume')")" = "$((entries_before - 1))" ]
+	[ "$(sqlite3 home/audit/index.db "SELECT count(*) FROM entries WHERE event = 'audit.accessed'")" -ge 12 ]
+	run -0 sqlite3 home/audit/index.db 'PRAGMA journal_mode'
+	[ "$output" = delete ]
 	[ ! -e x.db ]
 	run -0 airlock audit sql "PRAGMA table_info(entries)"
 	run -2 airlock audit sql "SELEKT nonsense"
@@ -111,4 +119,18 @@ setup() {
 	mv saved-index.db home/audit/index.db
 	run -0 airlock --json audit query --event operator.note
 	[ -z "$output" ]
+}
+
+@test 'reading the log is itself logged: audit.accessed with the user and command' {
+	airlock -q audit query --event run.end >/dev/null
+	airlock -q audit sql 'SELECT 1' >/dev/null
+	airlock -q audit tail -n 1 >/dev/null
+	run -0 jq -r 'select(.event == "audit.accessed") | [.command, .user, .uid] | @tsv' "$(seg 1)"
+	[ "$output" = "$(printf 'query\t%s\t%s\nsql\t%s\t%s\ntail\t%s\t%s' "$(id -un)" "$(id -u)" "$(id -un)" "$(id -u)" "$(id -un)" "$(id -u)")" ]
+}
+
+@test 'who cannot write the audit log cannot read it through airlock' {
+	chmod -R a+rX home
+	run -4 setpriv --reuid=65534 --regid=65534 --clear-groups airlock --home "$PWD/home" audit query --event run.end
+	out_has "reading the audit log is itself audited, and cannot be"
 }

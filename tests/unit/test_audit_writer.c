@@ -39,7 +39,8 @@ static void count(void *ctx, const struct al_finding *f)
 static int init_with(void **state, uint64_t segment_size, int compress)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	struct al_audit_config cfg = {segment_size, 1000, compress};
+	struct al_audit_config cfg = {segment_size, 1000, compress, AL_AUDIT_MIN_FREE,
+	                              AL_AUDIT_MIN_FREE_PCT};
 	struct al_err err = {0};
 
 	al_sys_fault_reset();
@@ -387,7 +388,8 @@ static void test_writer_refuses_reserved_fields_and_bad_events(void **state)
 static void test_init_refuses_existing_log_and_k0(void **state)
 {
 	struct fx *f = *state;
-	struct al_audit_config cfg = {AL_AUDIT_SEGMENT_SIZE, 1000, 0};
+	struct al_audit_config cfg = {AL_AUDIT_SEGMENT_SIZE, 1000, 0, AL_AUDIT_MIN_FREE,
+	                              AL_AUDIT_MIN_FREE_PCT};
 	struct al_err err = {0};
 	char other[4300];
 
