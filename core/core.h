@@ -355,6 +355,12 @@ int al_fsync_parent(const char *path, struct al_err *err);
  * left as they are. */
 int al_mkdirs(const char *path, mode_t mode, struct al_err *err);
 
+/* Removes dirfd/name and, when it is a directory, everything under it,
+ * without following symbolic links (read-only directories are made
+ * writable first). A missing name is not an error. -1 with errno set
+ * when something could not be removed (the rest is still removed). */
+int al_rm_tree(int dirfd, const char *name);
+
 /* snprintf that reports truncation: returns 0, or -1 when the output did
  * not fit (out is still NUL-terminated). */
 int al_snprintf(char *out, size_t outlen, const char *fmt, ...) AL_PRINTF(3, 4);

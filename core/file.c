@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -245,4 +246,32 @@ int al_mkdirs(const char *path, mode_t mode, struct al_err *err)
 			buf[i] = '/';
 	}
 	return 0;
+}
+
+int al_rm_tree(int parent, const char *name)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, ret = 0;
+
+	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	/* read-only directories (an installed bundle's) become writable first */
+	if (fchmod(fd, 0700) < 0 || (d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (al_rm_tree(dirfd(d), de->d_name) < 0)
+			ret = -1;
+	}
+	closedir(d);
+	if (unlinkat(parent, name, AT_REMOVEDIR) < 0)
+		ret = -1;
+	return ret;
 }

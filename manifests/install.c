@@ -162,7 +162,7 @@ int al_bundle_install_prepare(const char *home, const char *bundle,
 			(void)al_sys_renameat(bfd, old, bfd, name);
 			goto fail;
 		}
-		(void)rm_tree(bfd, old);
+		(void)al_rm_tree(bfd, old);
 	} else if (al_sys_renameat(bfd, o.tmp_name, bfd, name) < 0) {
 		al_err_sys(err, "%s/bundles/%s: rename", home, name);
 		goto fail;
@@ -172,7 +172,7 @@ int al_bundle_install_prepare(const char *home, const char *bundle,
 	ret = 0;
 	goto out;
 fail:
-	(void)rm_tree(bfd, o.tmp_name);
+	(void)al_rm_tree(bfd, o.tmp_name);
 out:
 	close(bfd);
 	close(pfd);

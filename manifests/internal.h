@@ -55,7 +55,4 @@ struct archive *bundle_writer(int *fd, int level, struct al_err *err);
 int bundle_add(struct archive *a, const char *name, const void *data, size_t n, unsigned mode,
                int64_t mtime, struct al_err *err);
 
-/* Removes a directory tree under dirfd (entries made read-only too). */
-int rm_tree(int dirfd, const char *name);
-
 #endif

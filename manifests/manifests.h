@@ -144,6 +144,12 @@ int al_keys_threshold(const char *dir, int threshold, struct al_err *err);
 int al_bundle_pack(const char *dir, const char *out, unsigned char manifest_sha256[AL_SHA256_LEN],
                    struct al_err *err);
 
+/* What pack would make the manifest of DIR, with created fixed at the
+ * epoch (1970-01-01T00:00:00Z) so that the text, and its hash, depend
+ * only on the directory's contents: the identity of an unsigned run
+ * (airlock run --unsigned DIR). text is malloc'd; m parsed from it. */
+int al_pipeline_dir_manifest(const char *dir, char **text, size_t *len, struct al_manifest **m,
+                             struct al_err *err);
 /* The manifest bytes of a bundle, exactly (for stock minisign). malloc'd. */
 int al_bundle_manifest(const char *bundle, char **bytes, size_t *len, struct al_err *err);
 

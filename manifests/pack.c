@@ -224,26 +224,24 @@ out:
 	return ret;
 }
 
-int al_bundle_pack(const char *dir, const char *out, unsigned char manifest_sha256[AL_SHA256_LEN],
-                   struct al_err *err)
+/* The manifest of pipeline directory dir: airlock.json with created and
+ * files filled in, checked as a bundle's. created_secs < 0: from
+ * SOURCE_DATE_EPOCH or the clock. */
+static int dir_manifest(const char *dir, int dirfd, int64_t created, char **out, size_t *outlen,
+                        struct al_manifest **mout, struct al_err *err)
 {
 	struct walk w = {.root = dir, .err = err};
 	struct al_manifest *src = NULL, *m = NULL;
 	char path[PATH_MAX], ts[AL_TS_LEN], *text = NULL, *manifest = NULL;
 	size_t len;
-	int64_t created;
-	int dirfd, ret = -1;
+	int ret = -1;
 	json_t *files = json_array();
 
-	if (al_snprintf(path, sizeof path, "%s/airlock.json", dir) < 0)
-		return al_err_set(err, AL_EUSAGE, "%s: path too long", dir);
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0) {
+	if (al_snprintf(path, sizeof path, "%s/airlock.json", dir) < 0) {
 		json_decref(files);
-		return al_err_sys(err, "%s", dir);
+		return al_err_set(err, AL_EUSAGE, "%s: path too long", dir);
 	}
-	if (created_time(&created, err) < 0 ||
-	    al_read_file(dirfd, "airlock.json", AL_MANIFEST_MAX, &text, &len, err) < 0)
+	if (al_read_file(dirfd, "airlock.json", AL_MANIFEST_MAX, &text, &len, err) < 0)
 		goto out;
 	src = al_manifest_parse(text, len, path, AL_MANIFEST_SOURCE, err);
 	if (src == NULL || walk_dir(&w, dirfd, "") < 0)
@@ -278,10 +276,11 @@ int al_bundle_pack(const char *dir, const char *out, unsigned char manifest_sha2
 	m = al_manifest_parse(manifest, len, path, AL_MANIFEST_BUNDLE, err);
 	if (m == NULL)
 		goto out;
-	if (write_bundle(dirfd, out, manifest, len, m, created, err) < 0)
-		goto out;
-	if (manifest_sha256 != NULL)
-		al_sha256_buf(manifest, len, manifest_sha256);
+	*out = manifest;
+	*outlen = len;
+	*mout = m;
+	manifest = NULL;
+	m = NULL;
 	ret = 0;
 out:
 	for (size_t i = 0; i < w.n; i++)
@@ -291,6 +290,45 @@ out:
 	al_manifest_free(src);
 	al_manifest_free(m);
 	free(text);
+	free(manifest);
+	return ret;
+}
+
+int al_pipeline_dir_manifest(const char *dir, char **text, size_t *len, struct al_manifest **m,
+                             struct al_err *err)
+{
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret;
+
+	if (dirfd < 0)
+		return al_err_sys(err, "%s", dir);
+	ret = dir_manifest(dir, dirfd, 0, text, len, m, err);
+	close(dirfd);
+	return ret;
+}
+
+int al_bundle_pack(const char *dir, const char *out, unsigned char manifest_sha256[AL_SHA256_LEN],
+                   struct al_err *err)
+{
+	struct al_manifest *m = NULL;
+	char *manifest = NULL;
+	size_t len;
+	int64_t created;
+	int dirfd, ret = -1;
+
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return al_err_sys(err, "%s", dir);
+	if (created_time(&created, err) < 0 ||
+	    dir_manifest(dir, dirfd, created, &manifest, &len, &m, err) < 0)
+		goto out;
+	if (write_bundle(dirfd, out, manifest, len, m, created, err) < 0)
+		goto out;
+	if (manifest_sha256 != NULL)
+		al_sha256_buf(manifest, len, manifest_sha256);
+	ret = 0;
+out:
+	al_manifest_free(m);
 	free(manifest);
 	close(dirfd);
 	return ret;

@@ -233,30 +233,3 @@ int bundle_add(struct archive *a, const char *name, const void *data, size_t n, 
 	return 0;
 }
 
-int rm_tree(int parent, const char *name)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd, ret = 0;
-
-	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -1;
-	/* read-only directories (an installed bundle's) become writable first */
-	if (fchmod(fd, 0700) < 0 || (d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (rm_tree(dirfd(d), de->d_name) < 0)
-			ret = -1;
-	}
-	closedir(d);
-	if (unlinkat(parent, name, AT_REMOVEDIR) < 0)
-		ret = -1;
-	return ret;
-}

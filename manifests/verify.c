@@ -552,7 +552,7 @@ out:
 		close(p.tmpfd);
 	if (ret < 0 && o->tmp_name[0] != '\0') {
 		/* Nothing of a rejected bundle stays. */
-		(void)rm_tree(o->extract_dirfd, o->tmp_name);
+		(void)al_rm_tree(o->extract_dirfd, o->tmp_name);
 		o->tmp_name[0] = '\0';
 	}
 	bundle_close(p.r);
