@@ -87,8 +87,11 @@ CORE_SRC := $(wildcard core/*.c)
 AUDIT_SRC := $(wildcard audit/*.c) audit/format_md.S
 MANIFESTS_SRC := $(wildcard manifests/*.c)
 CLI_SRC := runner/cli.c runner/cmd_keys.c runner/cmd_verify.c runner/cmd_misc.c \
-	runner/cmd_audit.c runner/cmd_verify_audit.c runner/cmd_bundle.c runner/cmd_verify_bundle.c
-AIRLOCK_SRC := runner/airlock.c $(CLI_SRC)
+	runner/cmd_audit.c runner/cmd_verify_audit.c runner/cmd_bundle.c runner/cmd_verify_bundle.c \
+	runner/cmd_run.c
+# The runner: state store, executor, run engine (not in airlock-verify).
+RUNNER_SRC := runner/state.c runner/exec.c runner/run.c
+AIRLOCK_SRC := runner/airlock.c $(CLI_SRC) $(RUNNER_SRC)
 VERIFY_SRC := runner/airlock_verify.c runner/cli.c runner/cmd_verify.c runner/cmd_misc.c \
 	runner/cmd_verify_audit.c runner/cmd_verify_bundle.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

@@ -43,6 +43,33 @@ static const struct al_command commands[] = {
 	 "Refuses an expired bundle, an older version than the installed one and the\n"
 	 "same version with another manifest, unless --allow-downgrade (audited).\n"},
 	{"pipelines", al_cmd_pipelines, "pipelines", "list the installed pipelines", NULL},
+	{"run", al_cmd_run,
+	 "run PIPELINE|BUNDLE|DIR [--unsigned] [--date YYYY-MM-DD] [--jobs N] [--only STEP...]\n"
+	 "            [--from STEP] [--force STEP...] [--dry-run] [--allow-network]\n"
+	 "            [--kill-grace DURATION] [--log-cap SIZE] [--keys DIR] [--max-size SIZE]",
+	 "run a pipeline: installed, a bundle (verified first) or a directory (--unsigned)",
+	 "  --date D         logical date (default: today, UTC): outputs go to\n"
+	 "                   outputs/<pipeline>/<date>/<step>/\n"
+	 "  -j, --jobs N     steps run at once (default 1)\n"
+	 "  --only S[,S]     run only these steps (their needs must be committed)\n"
+	 "  --from S         run S and every step after it again, committed or not\n"
+	 "  --force S[,S]    run these steps again even if committed (audited)\n"
+	 "  --dry-run        print what would run and why; run and record nothing\n"
+	 "  --unsigned       allow a pipeline directory (the run is audited unsigned)\n"
+	 "  --allow-network  give network: none steps the host's network where this\n"
+	 "                   host cannot make a network namespace (audited)\n"
+	 "  --kill-grace D   SIGTERM to SIGKILL at a timeout (default 10s)\n"
+	 "  --log-cap SIZE   bytes kept of a step's stdout, and of its stderr (16M)\n"
+	 "A rerun for the same date skips the steps whose committed outputs are intact.\n"
+	 "Exit status: 0 ok, 1 failed, 2 usage or manifest, 3 verification, 4 audit log\n"
+	 "or environment, 75 the pipeline is running already, 130 interrupted.\n"},
+	{"resume", al_cmd_resume, "resume RUN [--jobs N] [--allow-network] [--kill-grace DURATION]",
+	 "resume an interrupted or failed run (same manifest and date)", NULL},
+	{"status", al_cmd_status, "status [RUN]",
+	 "a run's steps: state, attempts, duration, exit (default: the newest run)", NULL},
+	{"runs", al_cmd_runs, "runs [--pipeline P] [--limit N]", "list runs, newest first", NULL},
+	{"logs", al_cmd_logs, "logs RUN STEP [--attempt N] [--verify]",
+	 "a step's captured stdout (on stdout) and stderr (on stderr)", NULL},
 	{"keys", al_cmd_keys, "keys add PUB [--name N] | list | remove KEYID | threshold N",
 	 "the trust policy: release officers' keys and how many must sign", NULL},
 	{"audit", al_cmd_audit, "audit COMMAND [ARGS]",

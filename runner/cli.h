@@ -74,12 +74,21 @@ int al_cmd_verify_bundle_only(struct al_cli *cli, int argc, char **argv);
 int al_cmd_install(struct al_cli *cli, int argc, char **argv);
 int al_cmd_pipelines(struct al_cli *cli, int argc, char **argv);
 int al_cmd_keys(struct al_cli *cli, int argc, char **argv);
+int al_cmd_run(struct al_cli *cli, int argc, char **argv);
+int al_cmd_resume(struct al_cli *cli, int argc, char **argv);
+int al_cmd_status(struct al_cli *cli, int argc, char **argv);
+int al_cmd_runs(struct al_cli *cli, int argc, char **argv);
+int al_cmd_logs(struct al_cli *cli, int argc, char **argv);
 
 /* Shared by the bundle commands (cmd_verify_bundle.c). */
 struct al_bundle_result;
 const char *al_cli_keys_dir(const struct al_cli *cli, const char *opt, char *buf, size_t n,
                             struct al_err *err);
 json_t *al_signers_json(const struct al_bundle_result *res);
+/* bundle.verified or bundle.rejected, durable (nothing when log is NULL). */
+struct al_audit;
+int al_cli_audit_bundle(struct al_audit *log, const char *bundle, int ok,
+                        const struct al_bundle_result *res, struct al_err *err);
 int al_verify_opts(struct al_cli *cli, int argc, char **argv, const char **keys,
                    uint64_t *max_size, int *allow_downgrade);
 int al_verify_bundle_run(struct al_cli *cli, int argc, char **argv,

@@ -52,7 +52,7 @@ static struct al_audit *audit_for(const struct al_cli *cli, int required, int *a
 }
 
 /* bundle.verified or bundle.rejected, durable. */
-static int audit_outcome(struct al_audit *log, const char *bundle, int ok,
+int al_cli_audit_bundle(struct al_audit *log, const char *bundle, int ok,
                          const struct al_bundle_result *res, struct al_err *err)
 {
 	char bhex[AL_SHA256_HEX], mhex[AL_SHA256_HEX];
@@ -214,7 +214,7 @@ out:
 static int audit_hook(void *ctx, const char *bundle, int ok, const struct al_bundle_result *res,
                       struct al_err *err)
 {
-	return audit_outcome(ctx, bundle, ok, res, err);
+	return al_cli_audit_bundle(ctx, bundle, ok, res, err);
 }
 
 int al_cmd_verify_bundle(struct al_cli *cli, int argc, char **argv)
@@ -259,7 +259,7 @@ int al_cmd_install(struct al_cli *cli, int argc, char **argv)
 	io.policy = &pol;
 	r = al_bundle_install_prepare(home, bundle, &io, &res, &inst, &err);
 	if (r == 0 || err.code == AL_EVERIFY) {
-		if (audit_outcome(log, bundle, r == 0, &res, &aerr) < 0) {
+		if (al_cli_audit_bundle(log, bundle, r == 0, &res, &aerr) < 0) {
 			code = al_cli_error(cli, &aerr);
 			goto out;
 		}

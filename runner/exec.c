@@ -1,0 +1,380 @@
+/* exec.c - starting a step's process (DESIGN.md §8, "Executing a step"):
+ * its own session and process group, PR_SET_PDEATHSIG, no new
+ * privileges, rlimits, a clean environment, stdin from /dev/null, stdout
+ * and stderr through pipes into capped, hashed log files, every other fd
+ * closed, and a new network namespace for network: none.
+ *
+ * The child reports a failed setup step through a close-on-exec pipe (the
+ * stage that failed and errno), so that "cannot enter a network
+ * namespace" reaches the operator as such rather than as exit 127. */
+#include "runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DRAIN_MS 2000 /* after the process exits, how long its pipes may stay open */
+
+enum setup_stage {
+	STAGE_SESSION = 1,
+	STAGE_PDEATHSIG,
+	STAGE_NETNS,
+	STAGE_USERNS_MAP,
+	STAGE_RLIMIT,
+	STAGE_NO_NEW_PRIVS,
+	STAGE_STDIO,
+	STAGE_CHDIR,
+	STAGE_EXEC,
+};
+
+static const char *stage_name(int stage)
+{
+	switch (stage) {
+	case STAGE_SESSION: return "cannot start a new session";
+	case STAGE_PDEATHSIG: return "cannot set the parent-death signal";
+	case STAGE_NETNS: return "cannot enter a new network namespace (network: none)";
+	case STAGE_USERNS_MAP: return "cannot map the user in its user namespace (network: none)";
+	case STAGE_RLIMIT: return "cannot set a resource limit (limits)";
+	case STAGE_NO_NEW_PRIVS: return "cannot set no_new_privs";
+	case STAGE_STDIO: return "cannot set up stdin, stdout and stderr";
+	case STAGE_CHDIR: return "cannot enter the stage directory";
+	case STAGE_EXEC: return "cannot execute";
+	default: return "cannot start";
+	}
+}
+
+/* The child's side: report and exit. Only async-signal-safe calls. */
+_Noreturn static void child_fail(int pipe_fd, int stage)
+{
+	int msg[2] = {stage, errno};
+
+	(void)!write(pipe_fd, msg, sizeof msg);
+	_exit(127);
+}
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/* A new network namespace: directly when privileged, else inside a new
+ * user namespace that maps only ourselves. Runs in a child. */
+static int enter_netns(uid_t uid, gid_t gid, int *stage)
+{
+	char map[64];
+
+	*stage = STAGE_NETNS;
+	if (unshare(CLONE_NEWNET) == 0)
+		return 0;
+	if (errno != EPERM)
+		return -1;
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0)
+		return -1;
+	*stage = STAGE_USERNS_MAP;
+	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+	if (write_str("/proc/self/uid_map", map) < 0)
+		return -1;
+	if (write_str("/proc/self/setgroups", "deny") < 0 && errno != ENOENT)
+		return -1;
+	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+	return write_str("/proc/self/gid_map", map);
+}
+
+static void close_from(int lowfd)
+{
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned)lowfd, ~0u, 0u) == 0)
+		return;
+#endif
+	for (int fd = lowfd; fd < 65536; fd++)
+		(void)close(fd);
+}
+
+static void set_limit(int res, int64_t v, int pipe_fd)
+{
+	struct rlimit rl = {(rlim_t)v, (rlim_t)v};
+
+	if (v >= 0 && setrlimit(res, &rl) < 0)
+		child_fail(pipe_fd, STAGE_RLIMIT);
+}
+
+_Noreturn static void child(const struct al_proc_spec *s, pid_t parent, int outw, int errw,
+                            int report)
+{
+	sigset_t none;
+	int stage, devnull;
+
+	/* Signals as a fresh process has them (airlock blocks some for its
+	 * signalfd). */
+	sigemptyset(&none);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (setsid() < 0)
+		child_fail(report, STAGE_SESSION);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		child_fail(report, STAGE_PDEATHSIG);
+	if (getppid() != parent) /* airlock died before the prctl */
+		_exit(127);
+	if (s->net_none && enter_netns(getuid(), getgid(), &stage) < 0)
+		child_fail(report, stage);
+	set_limit(RLIMIT_CPU, s->limit_cpu_s, report);
+	set_limit(RLIMIT_AS, s->limit_memory, report);
+	set_limit(RLIMIT_NOFILE, s->limit_files, report);
+	set_limit(RLIMIT_NPROC, s->limit_procs, report);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail(report, STAGE_NO_NEW_PRIVS);
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(outw, 1) < 0 || dup2(errw, 2) < 0)
+		child_fail(report, STAGE_STDIO);
+	/* The report pipe must survive close_from: move it to fd 3. */
+	if (report != 3) {
+		if (dup2(report, 3) < 0)
+			child_fail(report, STAGE_STDIO);
+		report = 3;
+	}
+	(void)fcntl(report, F_SETFD, FD_CLOEXEC);
+	close_from(4);
+	umask(077);
+	if (chdir(s->cwd) < 0)
+		child_fail(report, STAGE_CHDIR);
+	execve(s->argv[0], (char *const *)s->argv, (char *const *)s->envp);
+	child_fail(report, STAGE_EXEC);
+}
+
+static void capture_init(struct al_capture *c)
+{
+	memset(c, 0, sizeof *c);
+	c->pipe = -1;
+	c->fd = -1;
+}
+
+static int open_log(const char *path, struct al_err *err)
+{
+	int fd = al_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd < 0)
+		al_err_sys(err, "%s: cannot create the log", path);
+	return fd;
+}
+
+static void proc_close_all(struct al_proc *p)
+{
+	struct al_capture *cs[2] = {&p->out, &p->err};
+
+	for (int i = 0; i < 2; i++) {
+		if (cs[i]->pipe >= 0)
+			close(cs[i]->pipe);
+		if (cs[i]->fd >= 0)
+			close(cs[i]->fd);
+		cs[i]->pipe = cs[i]->fd = -1;
+	}
+}
+
+int al_proc_spawn(struct al_proc *p, const struct al_proc_spec *s, struct al_err *err)
+{
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, rep[2] = {-1, -1}, msg[2];
+	pid_t parent = getpid(), pid;
+	ssize_t n;
+
+	memset(p, 0, sizeof *p);
+	p->pid = -1;
+	p->cap = s->cap;
+	capture_init(&p->out);
+	capture_init(&p->err);
+	if ((p->out.fd = open_log(s->out_path, err)) < 0 ||
+	    (p->err.fd = open_log(s->err_path, err)) < 0)
+		goto fail;
+	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0) {
+		al_err_sys(err, "cannot create a pipe");
+		goto fail;
+	}
+	p->out.pipe = outp[0];
+	p->err.pipe = errp[0];
+	outp[0] = errp[0] = -1;
+	if (al_sha256_init(&p->out.hash) < 0)
+		goto fail_nomem;
+	if (al_sha256_init(&p->err.hash) < 0) {
+		al_sha256_abort(&p->out.hash);
+		goto fail_nomem;
+	}
+	p->start_us = al_now_us();
+	pid = al_sys_fork();
+	if (pid < 0) {
+		al_err_sys(err, "cannot fork");
+		goto fail_hash;
+	}
+	if (pid == 0)
+		child(s, parent, outp[1], errp[1], rep[1]);
+	p->pid = pid;
+	close(outp[1]);
+	close(errp[1]);
+	close(rep[1]);
+	outp[1] = errp[1] = rep[1] = -1;
+	(void)fcntl(p->out.pipe, F_SETFL, O_NONBLOCK);
+	(void)fcntl(p->err.pipe, F_SETFL, O_NONBLOCK);
+	do
+		n = read(rep[0], msg, sizeof msg);
+	while (n < 0 && errno == EINTR);
+	close(rep[0]);
+	rep[0] = -1;
+	/* The report pipe closed at exec: by then setsid() had made the child
+	 * the leader of its own process group, so kill(-pid) reaches it. */
+	if (n == (ssize_t)sizeof msg) {
+		int status;
+		errno = msg[1];
+		al_err_sys(err, "%s: %s", s->argv[0], stage_name(msg[0]));
+		if (msg[0] == STAGE_EXEC)
+			err->code = AL_EFAIL; /* a step that cannot start is a failed step */
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		p->pid = -1;
+		goto fail_hash;
+	}
+	return 0;
+fail_nomem:
+	al_err_set(err, AL_EENV, "cannot start a hash");
+	goto fail;
+fail_hash:
+	al_sha256_abort(&p->out.hash);
+	al_sha256_abort(&p->err.hash);
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (outp[i] >= 0)
+			close(outp[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+		if (rep[i] >= 0)
+			close(rep[i]);
+	}
+	proc_close_all(p);
+	return -1;
+}
+
+void al_proc_read(struct al_proc *p, struct al_capture *c)
+{
+	static char buf[1 << 16];
+
+	for (int rounds = 0; rounds < 64; rounds++) {
+		ssize_t n = read(c->pipe, buf, sizeof buf);
+		uint64_t keep;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) { /* EOF, or an error that ends the capture */
+			close(c->pipe);
+			c->pipe = -1;
+			return;
+		}
+		c->written += (uint64_t)n;
+		keep = (uint64_t)n;
+		if (c->stored + keep > p->cap) {
+			keep = p->cap - c->stored;
+			c->truncated = 1;
+		}
+		if (keep == 0 || c->fd < 0)
+			continue;
+		if (al_write_all(c->fd, buf, (size_t)keep) < 0) {
+			/* A log that cannot be written is cut short, and says so. */
+			close(c->fd);
+			c->fd = -1;
+			c->truncated = 1;
+			continue;
+		}
+		al_sha256_update(&c->hash, buf, (size_t)keep);
+		c->stored += keep;
+	}
+}
+
+void al_proc_exited(struct al_proc *p, int wstatus)
+{
+	p->exited = 1;
+	p->wstatus = wstatus;
+	p->end_us = al_now_us();
+	p->drain_until_us = p->end_us + DRAIN_MS * 1000;
+	/* Whatever the step left behind in its group dies with it. */
+	(void)kill(-p->pid, SIGKILL);
+}
+
+int al_proc_done(struct al_proc *p, int64_t now_us)
+{
+	if (!p->exited)
+		return 0;
+	if (p->out.pipe < 0 && p->err.pipe < 0)
+		return 1;
+	return now_us >= p->drain_until_us;
+}
+
+void al_proc_finish(struct al_proc *p)
+{
+	struct al_capture *cs[2] = {&p->out, &p->err};
+
+	for (int i = 0; i < 2; i++) {
+		if (cs[i]->pipe >= 0) {
+			/* Held open by a process that left the group: cut it off. */
+			close(cs[i]->pipe);
+			cs[i]->pipe = -1;
+			cs[i]->truncated = 1;
+		}
+		al_sha256_final(&cs[i]->hash, cs[i]->sum);
+		if (cs[i]->fd >= 0)
+			close(cs[i]->fd);
+		cs[i]->fd = -1;
+	}
+}
+
+int al_netns_probe(struct al_err *err)
+{
+	int rep[2], msg[2] = {0, 0}, status;
+	pid_t pid;
+	ssize_t n;
+
+	if (pipe2(rep, O_CLOEXEC) < 0)
+		return al_err_sys(err, "cannot create a pipe");
+	pid = fork();
+	if (pid < 0) {
+		close(rep[0]);
+		close(rep[1]);
+		return al_err_sys(err, "cannot fork");
+	}
+	if (pid == 0) {
+		int stage;
+		close(rep[0]);
+		if (enter_netns(getuid(), getgid(), &stage) < 0)
+			child_fail(rep[1], stage);
+		_exit(0);
+	}
+	close(rep[1]);
+	do
+		n = read(rep[0], msg, sizeof msg);
+	while (n < 0 && errno == EINTR);
+	close(rep[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (n == (ssize_t)sizeof msg) {
+		errno = msg[1];
+		al_err_sys(err, "%s", stage_name(msg[0]));
+		err->code = AL_EENV;
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,2093 @@
+/* run.c - the run engine (DESIGN.md §8): a pipeline's steps in DAG
+ * order, up to --jobs at once, each attempt audited before it starts;
+ * retries with seeded full jitter; on_failure; outputs staged, checked,
+ * hashed and promoted; idempotent reruns; recovery of runs that a crash
+ * interrupted.
+ *
+ * One thread, one poll() loop over a signalfd (SIGCHLD, SIGINT, SIGTERM)
+ * and the running steps' output pipes, with the nearest deadline (a
+ * timeout, a kill after the grace period, a retry) as its timeout. Every
+ * state change is written to the audit log first; when the log cannot be
+ * written, no new step starts, running ones are left to finish, and the
+ * run exits 4. runner/README.md describes the rules in full. */
+#include "runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timex.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <unistd.h>
+
+enum st { S_PENDING, S_WAITING, S_RUNNING, S_OK, S_FAILED, S_SKIPPED };
+
+static const char *const st_names[] = {"pending", "retrying", "running", "ok", "failed", "skipped"};
+
+struct step_rt {
+	const struct al_step *def;
+	size_t idx;
+	enum st state;
+	int attempt;
+	int phase;               /* 0: the step's command, 1: its verify command */
+	int prepared;            /* inputs hashed, idempotency checked */
+	int forced, selected;
+	int64_t ready_at_us;     /* a retry's time */
+	struct al_proc proc;
+	int running;
+	int timed_out, term_sent, kill_sent;
+	int64_t deadline_us, kill_at_us;
+	char key[AL_SHA256_HEX];
+	char inputs_sha[AL_SHA256_HEX];
+	json_t *inputs;
+	char rerun_reason[512];
+	json_t *main_end;        /* the command's result while verify runs */
+	int64_t start_us, end_us;
+	int exit_code, sig;
+	char status[16];
+	char reason[512];
+	char skip_reason[32];
+};
+
+struct run {
+	const struct al_run_opts *o;
+	struct al_manifest *m;
+	char *mtext;
+	size_t mlen;
+	char msha[AL_SHA256_HEX];
+	char source[16];
+	char bundle_dir[PATH_MAX];
+	char date[11];
+	char id[48];
+	char resume_of[48];
+	char run_dir[PATH_MAX];
+	char out_dir[PATH_MAX]; /* outputs/<pipeline>/<date> */
+	struct al_audit *log;
+	struct al_state *st;
+	struct step_rt *steps;
+	size_t n;
+	int sfd, lockfd;
+	int jobs, running_n;
+	int aborting, interrupted, audit_failed, failed;
+	int64_t retries[AL_STORM_RETRIES + 1];
+	size_t retries_n;
+	int64_t storm_until_us;
+	int64_t start_us, grace_ms;
+	struct al_err audit_err;
+};
+
+/* ------------------------------------------------------------------ */
+/* Operator log.                                                       */
+
+void al_oplog(const char *level, const char *run, const char *step, int attempt, json_t *fields,
+              const char *fmt, ...)
+{
+	char msg[2048], ts[AL_TS_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (isatty(2)) {
+		fprintf(stderr, "airlock: %s%s%s%s%s\n", strcmp(level, "info") == 0 ? "" : level,
+		        strcmp(level, "info") == 0 ? "" : ": ", step != NULL ? step : "",
+		        step != NULL ? ": " : "", msg);
+		return;
+	}
+	{
+		json_t *o = json_object();
+		char *line;
+		al_ts_format(al_now_us(), ts);
+		json_object_set_new(o, "ts", json_string(ts));
+		json_object_set_new(o, "level", json_string(level));
+		if (run != NULL && run[0] != '\0')
+			json_object_set_new(o, "run", json_string(run));
+		if (step != NULL)
+			json_object_set_new(o, "step", json_string(step));
+		if (attempt > 0)
+			json_object_set_new(o, "attempt", json_integer(attempt));
+		json_object_set_new(o, "msg", json_string(msg));
+		if (fields != NULL)
+			json_object_update_missing(o, fields);
+		line = al_json_dump(o);
+		if (line != NULL)
+			fprintf(stderr, "%s\n", line);
+		free(line);
+		json_decref(o);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Small helpers.                                                      */
+
+static const char *user_name(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	return pw != NULL && pw->pw_name != NULL ? pw->pw_name : "";
+}
+
+static void today_utc(char out[11])
+{
+	time_t t = (time_t)(al_now_us() / 1000000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+static int date_valid(const char *d)
+{
+	int64_t us;
+	char ts[40];
+
+	if (strlen(d) != 10)
+		return 0;
+	al_snprintf(ts, sizeof ts, "%sT00:00:00Z", d);
+	return al_ts_parse(ts, &us, NULL) == 0;
+}
+
+/* The audit entry of a state change; fields are consumed. After the
+ * first failure every later call fails at once (fail-closed). */
+static int audit(struct run *r, const char *event, json_t *fields, unsigned flags)
+{
+	int ret;
+
+	if (r->audit_failed) {
+		json_decref(fields);
+		return -1;
+	}
+	ret = al_audit_append(r->log, event, fields, flags, &r->audit_err);
+	json_decref(fields);
+	if (ret < 0) {
+		r->audit_failed = 1;
+		al_oplog("error", r->id, NULL, 0, NULL,
+		         "the audit log cannot be written: no new step will start: %s",
+		         r->audit_err.msg);
+	}
+	return ret;
+}
+
+static void state_warn(struct run *r, const struct al_err *err)
+{
+	al_oplog("warn", r->id, NULL, 0, NULL, "state.db: %s", err->msg);
+}
+
+static json_t *cap_json(const struct al_capture *c)
+{
+	char hex[AL_SHA256_HEX];
+
+	al_hex(c->sum, sizeof c->sum, hex);
+	return json_pack("{s:s,s:I,s:b,s:I}", "sha256", hex, "size", (json_int_t)c->stored,
+	                 "truncated", c->truncated, "written", (json_int_t)c->written);
+}
+
+/* hex SHA-256 of pipeline "\n" manifest_sha256 "\n" date "\n" step. */
+static void idempotency_key(const struct run *r, const char *step, char out[AL_SHA256_HEX])
+{
+	unsigned char sum[AL_SHA256_LEN];
+	struct al_sha256 h;
+
+	if (al_sha256_init(&h) < 0)
+		abort();
+	al_sha256_update(&h, r->m->pipeline, strlen(r->m->pipeline));
+	al_sha256_update(&h, "\n", 1);
+	al_sha256_update(&h, r->msha, strlen(r->msha));
+	al_sha256_update(&h, "\n", 1);
+	al_sha256_update(&h, r->date, strlen(r->date));
+	al_sha256_update(&h, "\n", 1);
+	al_sha256_update(&h, step, strlen(step));
+	al_sha256_final(&h, sum);
+	al_hex(sum, sizeof sum, out);
+}
+
+/* The retry delay of DESIGN.md §8 after failed attempt n (1-based):
+ * uniform in [0, min(cap, base * 2^(n-1))] ms, drawn as the first 8
+ * bytes (big-endian) of SHA-256(key ‖ decimal n) modulo (bound + 1). */
+int64_t al_retry_delay_ms(const char *key, int n, int64_t base_ms, int64_t cap_ms);
+int64_t al_retry_delay_ms(const char *key, int n, int64_t base_ms, int64_t cap_ms)
+{
+	unsigned char sum[AL_SHA256_LEN];
+	char buf[128];
+	uint64_t x = 0, bound = (uint64_t)base_ms;
+	int len;
+
+	for (int i = 1; i < n && bound < (uint64_t)cap_ms; i++)
+		bound *= 2;
+	if (bound > (uint64_t)cap_ms)
+		bound = (uint64_t)cap_ms;
+	len = snprintf(buf, sizeof buf, "%s%d", key, n);
+	al_sha256_buf(buf, (size_t)len, sum);
+	for (int i = 0; i < 8; i++)
+		x = (x << 8) | sum[i];
+	return (int64_t)(x % (bound + 1));
+}
+
+static int is_step_ref(const struct run *r, const char *arg, long *step, const char **file)
+{
+	const char *colon = strchr(arg, ':');
+	char id[65];
+	size_t n;
+	long k;
+
+	if (colon == NULL || colon == arg || (n = (size_t)(colon - arg)) >= sizeof id)
+		return 0;
+	memcpy(id, arg, n);
+	id[n] = '\0';
+	k = al_manifest_step(r->m, id);
+	if (k < 0)
+		return 0;
+	*step = k;
+	*file = colon + 1;
+	return 1;
+}
+
+/* argv with programs and step:file references resolved. */
+static char **resolve_argv(const struct run *r, const char **argv, struct al_err *err)
+{
+	size_t n = 0;
+	char **out;
+
+	while (argv[n] != NULL)
+		n++;
+	out = calloc(n + 1, sizeof *out);
+	if (out == NULL) {
+		al_err_sys(err, "cannot allocate memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char buf[PATH_MAX * 2];
+		const char *file;
+		long k;
+		if (is_step_ref(r, argv[i], &k, &file)) {
+			al_snprintf(buf, sizeof buf, "%s/%s/%s", r->out_dir, r->m->steps[k].id, file);
+		} else if (i == 0 && argv[0][0] != '/' && strchr(argv[0], '/') != NULL) {
+			al_snprintf(buf, sizeof buf, "%s/%s", r->bundle_dir, argv[0]);
+		} else if (i == 0 && argv[0][0] != '/') {
+			const char *dirs[3] = {NULL, "/usr/bin", "/bin"};
+			char bin[PATH_MAX + 8];
+			al_snprintf(bin, sizeof bin, "%s/bin", r->bundle_dir);
+			dirs[0] = bin;
+			al_snprintf(buf, sizeof buf, "%s", argv[0]);
+			for (int d = 0; d < 3; d++) {
+				char cand[PATH_MAX * 2];
+				al_snprintf(cand, sizeof cand, "%s/%s", dirs[d], argv[0]);
+				if (access(cand, X_OK) == 0) {
+					al_snprintf(buf, sizeof buf, "%s", cand);
+					break;
+				}
+			}
+		} else {
+			al_snprintf(buf, sizeof buf, "%s", argv[i]);
+		}
+		out[i] = strdup(buf);
+		if (out[i] == NULL) {
+			for (size_t j = 0; j < i; j++)
+				free(out[j]);
+			free(out);
+			al_err_sys(err, "cannot allocate memory");
+			return NULL;
+		}
+	}
+	return out;
+}
+
+static void free_argv(char **argv)
+{
+	if (argv == NULL)
+		return;
+	for (size_t i = 0; argv[i] != NULL; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+static json_t *argv_json(const char **argv)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; argv != NULL && argv[i] != NULL; i++)
+		json_array_append_new(a, json_string(argv[i]));
+	return a;
+}
+
+/* ------------------------------------------------------------------ */
+/* State rows.                                                         */
+
+static void step_row(const struct run *r, const struct step_rt *s, struct al_step_row *row,
+                     const char *state)
+{
+	memset(row, 0, sizeof *row);
+	al_snprintf(row->step, sizeof row->step, "%s", s->def->id);
+	row->idx = (int)s->idx;
+	al_snprintf(row->state, sizeof row->state, "%s", state != NULL ? state : st_names[s->state]);
+	row->attempts = s->attempt;
+	row->start_us = s->start_us;
+	row->end_us = s->end_us;
+	row->exit_code = s->exit_code;
+	row->signal = s->sig;
+	al_snprintf(row->status, sizeof row->status, "%s", s->status);
+	al_snprintf(row->reason, sizeof row->reason, "%s",
+	            s->state == S_SKIPPED || (s->state == S_OK && s->attempt == 0) ? s->skip_reason
+	                                                                          : s->reason);
+	for (size_t i = 0; i < s->def->needs_n; i++) {
+		size_t len = strlen(row->needs);
+		al_snprintf(row->needs + len, sizeof row->needs - len, "%s%s", i ? "," : "",
+		         r->m->steps[s->def->needs[i]].id);
+	}
+}
+
+static void save_step(struct run *r, struct step_rt *s, const char *state, const char *staged)
+{
+	struct al_step_row row;
+	struct al_err err = {0};
+
+	step_row(r, s, &row, state);
+	row.staged = (char *)staged;
+	if (al_state_step_put(r->st, r->id, &row, &err) < 0)
+		state_warn(r, &err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Files: hashing a stage, comparing with a commit.                    */
+
+struct walk {
+	json_t *files;      /* [{path, sha256, size}] */
+	char reason[512];
+	int64_t bytes;
+};
+
+static int count_rows(int fd, int64_t *rows)
+{
+	char buf[1 << 16];
+	int64_t n = 0;
+	ssize_t got;
+	char last = '\n';
+
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -1;
+	while ((got = read(fd, buf, sizeof buf)) > 0) {
+		for (ssize_t i = 0; i < got; i++)
+			n += buf[i] == '\n';
+		last = buf[got - 1];
+	}
+	if (got < 0)
+		return -1;
+	*rows = n + (last != '\n');
+	return 0;
+}
+
+/* Every regular file under dirfd (recursively), hashed and fsynced;
+ * anything else (a symbolic link, a FIFO...) is refused. */
+static int walk_stage(int dirfd, const char *prefix, struct walk *w)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd = dup(dirfd), ret = 0;
+
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		al_snprintf(w->reason, sizeof w->reason, "%s: cannot read the stage: %s",
+		         prefix[0] ? prefix : ".", strerror(errno));
+		return -1;
+	}
+	rewinddir(d);
+	while (ret == 0 && (de = readdir(d)) != NULL) {
+		char rel[PATH_MAX];
+		struct stat st;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		al_snprintf(rel, sizeof rel, "%s%s%s", prefix, prefix[0] ? "/" : "", de->d_name);
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			al_snprintf(w->reason, sizeof w->reason, "output %s: %s", rel, strerror(errno));
+			ret = -1;
+		} else if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0) {
+				al_snprintf(w->reason, sizeof w->reason, "output %s: %s", rel, strerror(errno));
+				ret = -1;
+			} else {
+				ret = walk_stage(sub, rel, w);
+				if (ret == 0 && al_sys_fsync(sub) < 0) {
+					al_snprintf(w->reason, sizeof w->reason, "output %s: fsync: %s", rel,
+					         strerror(errno));
+					ret = -1;
+				}
+				close(sub);
+			}
+		} else if (!S_ISREG(st.st_mode)) {
+			al_snprintf(w->reason, sizeof w->reason,
+			         "output %s: not a regular file (only regular files are promoted)", rel);
+			ret = -1;
+		} else {
+			unsigned char sum[AL_SHA256_LEN];
+			char hex[AL_SHA256_HEX];
+			uint64_t size;
+			struct al_err err = {0};
+			int f = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (f < 0 || al_sha256_fd(f, rel, sum, &size, &err) < 0 || al_sys_fsync(f) < 0) {
+				al_snprintf(w->reason, sizeof w->reason, "output %s: %s", rel,
+				         err.msg[0] ? err.msg : strerror(errno));
+				ret = -1;
+			} else {
+				al_hex(sum, sizeof sum, hex);
+				json_array_append_new(w->files, json_pack("{s:s,s:s,s:I}", "path", rel, "sha256",
+				                                          hex, "size", (json_int_t)size));
+				w->bytes += (int64_t)size;
+			}
+			if (f >= 0)
+				close(f);
+		}
+	}
+	closedir(d);
+	return ret;
+}
+
+static json_t *files_find(json_t *files, const char *path)
+{
+	size_t i;
+	json_t *f;
+
+	json_array_foreach(files, i, f)
+		if (strcmp(json_string_value(json_object_get(f, "path")), path) == 0)
+			return f;
+	return NULL;
+}
+
+/* The declared outputs' rules over what the stage holds. */
+static int check_outputs(const struct step_rt *s, int stagefd, json_t *files, char *reason,
+                         size_t rlen)
+{
+	for (size_t i = 0; i < s->def->outputs_n; i++) {
+		const struct al_output *o = &s->def->outputs[i];
+		json_t *f = files_find(files, o->path);
+		int64_t size;
+		if (f == NULL) {
+			al_snprintf(reason, rlen, "output %s: missing (declared in outputs)", o->path);
+			return -1;
+		}
+		size = json_integer_value(json_object_get(f, "size"));
+		if (o->min_bytes >= 0 && size < o->min_bytes) {
+			al_snprintf(reason, rlen, "output %s: %lld bytes, fewer than min_bytes %lld", o->path,
+			         (long long)size, (long long)o->min_bytes);
+			return -1;
+		}
+		if (o->min_rows >= 0) {
+			int64_t rows = 0;
+			int fd = openat(stagefd, o->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0 || count_rows(fd, &rows) < 0) {
+				al_snprintf(reason, rlen, "output %s: cannot count rows: %s", o->path,
+				         strerror(errno));
+				if (fd >= 0)
+					close(fd);
+				return -1;
+			}
+			close(fd);
+			if (rows < o->min_rows) {
+				al_snprintf(reason, rlen, "output %s: %lld rows, fewer than min_rows %lld", o->path,
+				         (long long)rows, (long long)o->min_rows);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Whether every file of a commit is in dir with its hash; the first
+ * difference is described in why (and appended to phantoms). */
+static int commit_intact(const char *dir, json_t *files, json_t *phantoms, char *why, size_t wlen)
+{
+	size_t i;
+	json_t *f;
+	int ok = 1;
+
+	json_array_foreach(files, i, f) {
+		const char *path = json_string_value(json_object_get(f, "path"));
+		const char *want = json_string_value(json_object_get(f, "sha256"));
+		char full[PATH_MAX * 2], hex[AL_SHA256_HEX];
+		unsigned char sum[AL_SHA256_LEN];
+		struct al_err err = {0};
+		if (path == NULL || want == NULL)
+			return 0;
+		al_snprintf(full, sizeof full, "%s/%s", dir, path);
+		if (al_sha256_file(full, sum, NULL, &err) < 0) {
+			if (ok)
+				al_snprintf(why, wlen, "%s: %s", full, errno == ENOENT ? "deleted" : err.msg);
+			if (phantoms != NULL)
+				json_array_append_new(phantoms,
+				                      json_pack("{s:s,s:s,s:n}", "path", full, "expected", want,
+				                                "found"));
+			ok = 0;
+			continue;
+		}
+		al_hex(sum, sizeof sum, hex);
+		if (strcmp(hex, want) != 0) {
+			if (ok)
+				al_snprintf(why, wlen, "%s: changed since it was committed (sha256 %s, committed %s)",
+				         full, hex, want);
+			if (phantoms != NULL)
+				json_array_append_new(phantoms, json_pack("{s:s,s:s,s:s}", "path", full,
+				                                          "expected", want, "found", hex));
+			ok = 0;
+		}
+	}
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Preparing a step: inputs, the idempotency check.                    */
+
+static int add_inputs(const struct run *r, const char **argv, json_t *inputs, char *reason,
+                      size_t rlen)
+{
+	for (size_t i = 0; argv != NULL && argv[i] != NULL; i++) {
+		const char *file;
+		long k;
+		char full[PATH_MAX * 2], hex[AL_SHA256_HEX];
+		unsigned char sum[AL_SHA256_LEN];
+		uint64_t size;
+		struct al_err err = {0};
+		if (!is_step_ref(r, argv[i], &k, &file))
+			continue;
+		al_snprintf(full, sizeof full, "%s/%s/%s", r->out_dir, r->m->steps[k].id, file);
+		if (al_sha256_file(full, sum, &size, &err) < 0) {
+			al_snprintf(reason, rlen, "input %s: %s", argv[i], err.msg);
+			return -1;
+		}
+		al_hex(sum, sizeof sum, hex);
+		json_array_append_new(inputs, json_pack("{s:s,s:s,s:I}", "path", full, "sha256", hex,
+		                                        "size", (json_int_t)size));
+	}
+	return 0;
+}
+
+/* Returns 1 when the step's committed outputs make running it again
+ * needless, 0 when it must run (rerun_reason says why, when it ran
+ * before), -1 when it cannot run (s->reason). */
+static int prepare(struct run *r, struct step_rt *s)
+{
+	struct al_commit_row c;
+	struct al_err err = {0};
+	char dir[PATH_MAX * 2], why[1024] = "";
+	unsigned char sum[AL_SHA256_LEN];
+	char *dump;
+	json_t *files, *phantoms;
+	int found, intact;
+
+	s->prepared = 1;
+	idempotency_key(r, s->def->id, s->key);
+	s->inputs = json_array();
+	if (add_inputs(r, s->def->run, s->inputs, s->reason, sizeof s->reason) < 0 ||
+	    add_inputs(r, s->def->verify, s->inputs, s->reason, sizeof s->reason) < 0)
+		return -1;
+	dump = al_json_dump(s->inputs);
+	al_sha256_buf(dump, strlen(dump), sum);
+	free(dump);
+	al_hex(sum, sizeof sum, s->inputs_sha);
+	found = al_state_commit_get(r->st, r->m->pipeline, r->date, s->def->id, &c, &err);
+	if (found < 0) {
+		state_warn(r, &err);
+		return 0;
+	}
+	if (found == 0)
+		return 0;
+	if (s->forced) {
+		al_snprintf(s->rerun_reason, sizeof s->rerun_reason, "forced (--force or --from)");
+		free(c.files);
+		return 0;
+	}
+	if (strcmp(c.manifest_sha256, r->msha) != 0) {
+		al_snprintf(s->rerun_reason, sizeof s->rerun_reason,
+		         "committed by another manifest (%.16s…)", c.manifest_sha256);
+		free(c.files);
+		return 0;
+	}
+	if (strcmp(c.inputs_sha256, s->inputs_sha) != 0) {
+		al_snprintf(s->rerun_reason, sizeof s->rerun_reason, "its inputs changed since run %s",
+		         c.run);
+		free(c.files);
+		return 0;
+	}
+	files = json_loads(c.files, 0, NULL);
+	free(c.files);
+	if (files == NULL)
+		return 0;
+	al_snprintf(dir, sizeof dir, "%s/%s", r->out_dir, s->def->id);
+	phantoms = json_array();
+	intact = commit_intact(dir, files, phantoms, why, sizeof why);
+	if (intact) {
+		json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:O}", "run", r->id, "step", s->def->id, "reason",
+		                      "already-committed", "committed_by", c.run, "files", files);
+		json_decref(files);
+		json_decref(phantoms);
+		if (audit(r, "step.skipped", f, 0) < 0)
+			return 0; /* not started anyway: the run stops */
+		return 1;
+	}
+	/* Phantom state: what was committed is no longer there as it was. */
+	al_snprintf(s->rerun_reason, sizeof s->rerun_reason, "phantom: %s", why);
+	(void)audit(r, "output.phantom",
+	            json_pack("{s:s,s:s,s:s,s:o}", "run", r->id, "step", s->def->id, "committed_by",
+	                      c.run, "files", phantoms),
+	            0);
+	json_decref(files);
+	al_oplog("warn", r->id, s->def->id, 0, NULL, "committed outputs changed: running again: %s",
+	         why);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Starting an attempt.                                                */
+
+static void env_add(json_t *env, const char *name, const char *value)
+{
+	json_object_set_new(env, name, json_string(value));
+}
+
+static char **make_env(const struct run *r, const struct step_rt *s, const char *stage,
+                       const char *quarantine)
+{
+	json_t *env = json_object(), *v, *sec = json_object_get(r->m->root, "secrets");
+	const char *k;
+	char buf[PATH_MAX * 2], **envp;
+	size_t n = 0, i = 0;
+
+	json_object_foreach(json_object_get(s->def->json, "env"), k, v)
+		env_add(env, k, json_string_value(v));
+	al_snprintf(buf, sizeof buf, "%s/bin:/usr/bin:/bin", r->bundle_dir);
+	env_add(env, "PATH", buf);
+	env_add(env, "HOME", stage);
+	env_add(env, "TZ", "UTC");
+	env_add(env, "LC_ALL", "C");
+	env_add(env, "AIRLOCK_RUN_ID", r->id);
+	env_add(env, "AIRLOCK_STEP", s->def->id);
+	al_snprintf(buf, sizeof buf, "%d", s->attempt);
+	env_add(env, "AIRLOCK_ATTEMPT", buf);
+	env_add(env, "AIRLOCK_IDEMPOTENCY_KEY", s->key);
+	env_add(env, "AIRLOCK_DATE", r->date);
+	env_add(env, "AIRLOCK_OUT", stage);
+	env_add(env, "AIRLOCK_QUARANTINE", quarantine);
+	for (size_t j = 0; s->def->secrets != NULL && s->def->secrets[j] != NULL; j++) {
+		const char *name = s->def->secrets[j];
+		const char *file =
+		    json_string_value(json_object_get(json_object_get(sec, name), "file"));
+		char var[128];
+		size_t p = strlen("AIRLOCK_SECRET_");
+		memcpy(var, "AIRLOCK_SECRET_", p + 1);
+		for (const char *c = name; *c != '\0' && p + 1 < sizeof var; c++)
+			var[p++] = (*c >= 'a' && *c <= 'z') ? (char)(*c - 'a' + 'A') : (*c == '-' ? '_' : *c);
+		var[p] = '\0';
+		env_add(env, var, file != NULL ? file : "");
+	}
+	n = json_object_size(env);
+	envp = calloc(n + 1, sizeof *envp);
+	if (envp != NULL) {
+		json_object_foreach(env, k, v) {
+			size_t len = strlen(k) + strlen(json_string_value(v)) + 2;
+			envp[i] = malloc(len);
+			if (envp[i] == NULL)
+				break;
+			al_snprintf(envp[i], len, "%s=%s", k, json_string_value(v));
+			i++;
+		}
+	}
+	json_decref(env);
+	return envp;
+}
+
+static void stage_path(const struct run *r, const struct step_rt *s, char *out, size_t n)
+{
+	al_snprintf(out, n, "%s/stage/%s", r->run_dir, s->def->id);
+}
+
+static int spawn_phase(struct run *r, struct step_rt *s, struct al_err *err)
+{
+	const char **argv = s->phase == 0 ? s->def->run : s->def->verify;
+	char stage[PATH_MAX], quarantine[PATH_MAX * 2], outp[PATH_MAX], errp[PATH_MAX];
+	char **rargv = NULL, **envp = NULL;
+	struct al_proc_spec spec = {0};
+	int ret = -1;
+
+	stage_path(r, s, stage, sizeof stage);
+	al_snprintf(quarantine, sizeof quarantine, "%s/quarantine/%s/%s/%s", r->o->home, r->m->pipeline,
+	         r->date, s->def->id);
+	al_snprintf(outp, sizeof outp, "%s/logs/%s.%d%s.out", r->run_dir, s->def->id, s->attempt,
+	         s->phase ? ".verify" : "");
+	al_snprintf(errp, sizeof errp, "%s/logs/%s.%d%s.err", r->run_dir, s->def->id, s->attempt,
+	         s->phase ? ".verify" : "");
+	rargv = resolve_argv(r, argv, err);
+	envp = make_env(r, s, stage, quarantine);
+	if (rargv == NULL || envp == NULL) {
+		if (envp == NULL)
+			al_err_sys(err, "cannot allocate memory");
+		goto out;
+	}
+	spec.argv = (const char *const *)rargv;
+	spec.envp = (const char *const *)envp;
+	spec.cwd = stage;
+	spec.net_none = !s->def->network_host && !r->o->allow_network;
+	spec.limit_cpu_s = s->def->limit_cpu_s;
+	spec.limit_memory = s->def->limit_memory;
+	spec.limit_files = s->def->limit_files;
+	spec.limit_procs = s->def->limit_procs;
+	spec.out_path = outp;
+	spec.err_path = errp;
+	spec.cap = r->o->log_cap ? r->o->log_cap : AL_LOG_CAP;
+	if (al_proc_spawn(&s->proc, &spec, err) < 0)
+		goto out;
+	s->running = 1;
+	s->timed_out = s->term_sent = s->kill_sent = 0;
+	s->deadline_us = s->def->timeout_ms > 0 ? s->proc.start_us + s->def->timeout_ms * 1000 : 0;
+	s->kill_at_us = 0;
+	ret = 0;
+out:
+	free_argv(rargv);
+	free_argv(envp);
+	return ret;
+}
+
+static void finish_attempt(struct run *r, struct step_rt *s, const char *status, int exit_code,
+                           int sig, const char *cond, json_t *end);
+
+static void start_attempt(struct run *r, struct step_rt *s)
+{
+	char stage[PATH_MAX], quarantine[PATH_MAX * 2];
+	struct al_attempt_row a = {0};
+	struct al_err err = {0};
+	json_t *f;
+	int stagefd;
+
+	s->attempt++;
+	s->phase = 0;
+	stage_path(r, s, stage, sizeof stage);
+	/* Each attempt starts from an empty stage: nothing of a failed one leaks. */
+	if (al_rm_tree(AT_FDCWD, stage) < 0 || al_mkdirs(stage, 0700, &err) < 0) {
+		if (err.msg[0] == '\0')
+			al_err_sys(&err, "%s: cannot empty the stage", stage);
+		al_oplog("error", r->id, s->def->id, s->attempt, NULL, "%s", err.msg);
+		r->audit_failed = r->audit_failed; /* unchanged: an environment error */
+		s->attempt--;
+		r->failed = 1;
+		r->aborting = 1;
+		s->state = S_FAILED;
+		al_snprintf(s->reason, sizeof s->reason, "%s", err.msg);
+		return;
+	}
+	al_snprintf(quarantine, sizeof quarantine, "%s/quarantine/%s/%s/%s", r->o->home, r->m->pipeline,
+	         r->date, s->def->id);
+	f = json_pack("{s:s,s:s,s:i,s:o,s:s,s:O}", "run", r->id, "step", s->def->id, "attempt",
+	              s->attempt, "argv", argv_json(s->def->run), "idempotency_key", s->key, "inputs",
+	              s->inputs);
+	if (s->rerun_reason[0] != '\0')
+		json_object_set_new(f, "rerun_reason", json_string(s->rerun_reason));
+	/* Durable before the process exists: no step runs unaudited. */
+	if (audit(r, "step.start", f, AL_AUDIT_SYNC) < 0) {
+		s->attempt--;
+		return;
+	}
+	if (s->attempt == 1)
+		s->start_us = al_now_us();
+	s->state = S_RUNNING;
+	stagefd = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (stagefd >= 0)
+		close(stagefd);
+	if (spawn_phase(r, s, &err) < 0) {
+		al_oplog("error", r->id, s->def->id, s->attempt, NULL, "%s", err.msg);
+		al_snprintf(s->reason, sizeof s->reason, "%s", err.msg);
+		finish_attempt(r, s, "failed", 127, 0, "exit:127",
+		               json_pack("{s:s}", "error", err.msg));
+		return;
+	}
+	r->running_n++;
+	save_step(r, s, "running", NULL);
+	al_snprintf(a.step, sizeof a.step, "%s", s->def->id);
+	a.attempt = s->attempt;
+	a.start_us = s->proc.start_us;
+	a.exit_code = -1;
+	al_snprintf(a.status, sizeof a.status, "running");
+	a.pid = s->proc.pid;
+	if (al_state_attempt_put(r->st, r->id, &a, &err) < 0)
+		state_warn(r, &err);
+	if (r->o->quiet == 0)
+		al_oplog("info", r->id, s->def->id, s->attempt, NULL, "started (pid %d)",
+		         (int)s->proc.pid);
+}
+
+/* ------------------------------------------------------------------ */
+/* Ending an attempt: outputs, retries, on_failure.                    */
+
+static int promote(struct run *r, struct step_rt *s, json_t *files)
+{
+	char stage[PATH_MAX], dest[PATH_MAX * 2], old[PATH_MAX * 2];
+	struct al_err err = {0};
+	struct stat st;
+	int dfd = -1, ret = -1;
+
+	stage_path(r, s, stage, sizeof stage);
+	al_snprintf(dest, sizeof dest, "%s/%s", r->out_dir, s->def->id);
+	if (al_mkdirs(r->out_dir, 0700, &err) < 0)
+		goto fail;
+	dfd = open(r->out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		al_err_sys(&err, "%s", r->out_dir);
+		goto fail;
+	}
+	if (lstat(dest, &st) == 0) {
+		/* One rename swaps the old commit out and the new one in. */
+		if (syscall(SYS_renameat2, AT_FDCWD, stage, AT_FDCWD, dest, RENAME_EXCHANGE) < 0) {
+			al_err_sys(&err, "%s: cannot promote into %s", stage, dest);
+			goto fail;
+		}
+		al_snprintf(old, sizeof old, "%s", stage);
+		(void)al_rm_tree(AT_FDCWD, old);
+	} else if (al_sys_renameat(AT_FDCWD, stage, AT_FDCWD, dest) < 0) {
+		al_err_sys(&err, "%s: cannot promote into %s", stage, dest);
+		goto fail;
+	}
+	if (al_sys_fsync(dfd) < 0) {
+		al_err_sys(&err, "%s: fsync", r->out_dir);
+		goto fail;
+	}
+	ret = 0;
+	(void)files;
+fail:
+	if (ret < 0) {
+		al_snprintf(s->reason, sizeof s->reason, "%s", err.msg);
+		al_oplog("error", r->id, s->def->id, s->attempt, NULL, "%s", err.msg);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return ret;
+}
+
+static int commit(struct run *r, struct step_rt *s, json_t *files)
+{
+	char dest[PATH_MAX * 2], *text;
+	struct al_commit_row c = {0};
+	struct al_step_row row;
+	struct al_err err = {0};
+
+	al_snprintf(dest, sizeof dest, "%s/%s", r->out_dir, s->def->id);
+	if (audit(r, "output.staged",
+	          json_pack("{s:s,s:s,s:i,s:O}", "run", r->id, "step", s->def->id, "attempt",
+	                    s->attempt, "files", files),
+	          AL_AUDIT_SYNC) < 0)
+		return -1;
+	{
+		/* What recovery needs to finish the commit if airlock dies now. */
+		json_t *sj = json_pack("{s:O,s:s,s:s}", "files", files, "inputs_sha256", s->inputs_sha,
+		                       "manifest_sha256", r->msha);
+		char *st = al_json_dump(sj);
+		json_decref(sj);
+		save_step(r, s, "staged", st);
+		free(st);
+	}
+	text = al_json_dump(files);
+	if (promote(r, s, files) < 0) {
+		free(text);
+		return -1;
+	}
+	if (audit(r, "output.committed",
+	          json_pack("{s:s,s:s,s:O,s:s}", "run", r->id, "step", s->def->id, "files", files,
+	                    "dest", dest),
+	          AL_AUDIT_SYNC) < 0) {
+		free(text);
+		return -1;
+	}
+	al_snprintf(c.manifest_sha256, sizeof c.manifest_sha256, "%s", r->msha);
+	al_snprintf(c.inputs_sha256, sizeof c.inputs_sha256, "%s", s->inputs_sha);
+	al_snprintf(c.run, sizeof c.run, "%s", r->id);
+	c.files = text;
+	c.committed_us = al_now_us();
+	s->state = S_OK;
+	step_row(r, s, &row, "ok");
+	if (al_state_commit_put(r->st, r->m->pipeline, r->date, s->def->id, &c, r->id, &row, &err) < 0)
+		state_warn(r, &err);
+	free(text);
+	return 0;
+}
+
+static int cond_listed(const struct al_retries *rt, const char *cond)
+{
+	if (rt->on == 0)
+		return 1;
+	if (strcmp(cond, "timeout") == 0)
+		return (rt->on & AL_RETRY_ON_TIMEOUT) != 0;
+	if (strcmp(cond, "signal") == 0)
+		return (rt->on & AL_RETRY_ON_SIGNAL) != 0;
+	if (strcmp(cond, "verify") == 0)
+		return (rt->on & AL_RETRY_ON_VERIFY) != 0;
+	if (strncmp(cond, "exit:", 5) == 0 && (rt->on & AL_RETRY_ON_EXIT)) {
+		int code = atoi(cond + 5);
+		for (size_t i = 0; i < rt->exit_n; i++)
+			if (rt->exit_codes[i] == code)
+				return 1;
+	}
+	return 0;
+}
+
+static void schedule_retry(struct run *r, struct step_rt *s, const char *cond)
+{
+	const struct al_retries *rt = &s->def->retries;
+	int64_t now = al_now_us(), delay = al_retry_delay_ms(s->key, s->attempt, rt->base_ms, rt->cap_ms);
+	int64_t pause = 0;
+	size_t in_window = 0;
+	json_t *f;
+
+	/* The retry-storm rule: more than AL_STORM_RETRIES retries within
+	 * the window raise an alert and pause retries until it has passed. */
+	for (size_t i = 0; i < r->retries_n; i++)
+		if (r->retries[i] > now - AL_STORM_WINDOW_MS * 1000)
+			in_window++;
+	if (in_window >= AL_STORM_RETRIES) {
+		int64_t oldest = now;
+		for (size_t i = 0; i < r->retries_n; i++)
+			if (r->retries[i] > now - AL_STORM_WINDOW_MS * 1000 && r->retries[i] < oldest)
+				oldest = r->retries[i];
+		if (r->storm_until_us <= now) {
+			r->storm_until_us = oldest + AL_STORM_WINDOW_MS * 1000;
+			(void)audit(r, "alert",
+			            json_pack("{s:s,s:s,s:s,s:i,s:I}", "run", r->id, "kind", "retry-storm",
+			                      "message",
+			                      "more than 5 retries within 60 s: retries pause until the window has passed",
+			                      "retries", (int)in_window + 1, "window_ms",
+			                      (json_int_t)AL_STORM_WINDOW_MS),
+			            0);
+			al_oplog("warn", r->id, s->def->id, s->attempt, NULL,
+			         "retry storm: retries pause for %lld ms",
+			         (long long)((r->storm_until_us - now) / 1000));
+		}
+	}
+	if (r->storm_until_us > now)
+		pause = (r->storm_until_us - now) / 1000;
+	/* Keep the newest AL_STORM_RETRIES + 1 retry times. */
+	if (r->retries_n == sizeof r->retries / sizeof r->retries[0]) {
+		memmove(r->retries, r->retries + 1, (r->retries_n - 1) * sizeof r->retries[0]);
+		r->retries_n--;
+	}
+	r->retries[r->retries_n++] = now + (delay > pause ? delay : pause) * 1000;
+	f = json_pack("{s:s,s:s,s:i,s:I,s:s}", "run", r->id, "step", s->def->id, "attempt",
+	              s->attempt + 1, "delay_ms", (json_int_t)delay, "reason", cond);
+	if (pause > 0)
+		json_object_set_new(f, "paused_ms", json_integer(pause));
+	if (audit(r, "step.retry", f, 0) < 0)
+		return;
+	s->state = S_WAITING;
+	s->ready_at_us = now + (delay > pause ? delay : pause) * 1000;
+	save_step(r, s, "retrying", NULL);
+	if (r->o->quiet == 0)
+		al_oplog("warn", r->id, s->def->id, s->attempt, NULL, "failed (%s): retry in %lld ms",
+		         cond, (long long)(delay > pause ? delay : pause));
+}
+
+static void fail_final(struct run *r, struct step_rt *s)
+{
+	s->state = S_FAILED;
+	s->end_us = al_now_us();
+	save_step(r, s, NULL, NULL);
+	switch (s->def->on_failure) {
+	case AL_FAIL_ABORT:
+		r->failed = 1;
+		if (!r->aborting)
+			al_oplog("error", r->id, s->def->id, s->attempt, NULL,
+			         "failed: %s: the run stops scheduling (on_failure: abort)", s->reason);
+		r->aborting = 1;
+		break;
+	case AL_FAIL_SKIP:
+		(void)audit(r, "step.skipped",
+		            json_pack("{s:s,s:s,s:s}", "run", r->id, "step", s->def->id, "reason",
+		                      "on-failure-skip"),
+		            0);
+		al_oplog("warn", r->id, s->def->id, s->attempt, NULL,
+		         "failed: %s: its dependants are skipped (on_failure: skip)", s->reason);
+		break;
+	case AL_FAIL_ALERT: {
+		char msg[800];
+		al_snprintf(msg, sizeof msg, "step %s failed after %d attempt%s: %s", s->def->id,
+		         s->attempt, s->attempt == 1 ? "" : "s", s->reason);
+		(void)audit(r, "alert",
+		            json_pack("{s:s,s:s,s:s,s:s}", "run", r->id, "step", s->def->id, "kind",
+		                      "step-failed", "message", msg),
+		            0);
+		al_oplog("error", r->id, s->def->id, s->attempt, NULL, "%s (on_failure: alert)", msg);
+		r->failed = 1;
+		break;
+	}
+	}
+}
+
+/* The end of an attempt: end is the step.end fields so far (consumed). */
+static void finish_attempt(struct run *r, struct step_rt *s, const char *status, int exit_code,
+                           int sig, const char *cond, json_t *end)
+{
+	struct al_attempt_row a = {0};
+	struct al_err err = {0};
+	json_t *files = NULL;
+	int ok = strcmp(status, "ok") == 0;
+
+	s->end_us = al_now_us();
+	s->exit_code = exit_code;
+	s->sig = sig;
+	al_snprintf(s->status, sizeof s->status, "%s", status);
+	if (ok) {
+		char stage[PATH_MAX];
+		struct walk w = {.files = json_array()};
+		int fd;
+		stage_path(r, s, stage, sizeof stage);
+		fd = open(stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			al_snprintf(w.reason, sizeof w.reason, "%s: %s", stage, strerror(errno));
+		} else if (walk_stage(fd, "", &w) == 0 &&
+		           check_outputs(s, fd, w.files, w.reason, sizeof w.reason) == 0) {
+			w.reason[0] = '\0';
+		} else if (w.reason[0] == '\0') {
+			al_snprintf(w.reason, sizeof w.reason, "outputs: cannot check");
+		}
+		if (fd >= 0)
+			close(fd);
+		if (w.reason[0] != '\0') {
+			ok = 0;
+			status = "failed";
+			al_snprintf(s->status, sizeof s->status, "failed");
+			cond = "verify";
+			al_snprintf(s->reason, sizeof s->reason, "%s", w.reason);
+			json_object_set_new(end, "reason", json_string(w.reason));
+			json_decref(w.files);
+		} else {
+			files = w.files;
+		}
+	} else if (s->reason[0] == '\0' || json_object_get(end, "reason") == NULL) {
+		al_snprintf(s->reason, sizeof s->reason, "%s", cond);
+	}
+	json_object_set_new(end, "status", json_string(status));
+	json_object_set_new(end, "duration_ms", json_integer((s->end_us - (s->proc.start_us ? s->proc.start_us : s->end_us)) / 1000));
+	{
+		/* Keys in the documented order: run step attempt exit signal status... */
+		json_t *f = json_pack("{s:s,s:s,s:i,s:i,s:O}", "run", r->id, "step", s->def->id,
+		                      "attempt", s->attempt, "exit", exit_code, "signal",
+		                      sig ? json_integer(sig) : json_null());
+		json_object_update(f, end);
+		json_decref(end);
+		(void)audit(r, "step.end", f, 0);
+	}
+	al_snprintf(a.step, sizeof a.step, "%s", s->def->id);
+	a.attempt = s->attempt;
+	a.start_us = s->proc.start_us;
+	a.end_us = s->end_us;
+	a.exit_code = exit_code;
+	a.signal = sig;
+	al_snprintf(a.status, sizeof a.status, "%s", status);
+	a.pid = s->proc.pid;
+	if (al_state_attempt_put(r->st, r->id, &a, &err) < 0)
+		state_warn(r, &err);
+	if (ok) {
+		if (r->audit_failed || commit(r, s, files) < 0) {
+			json_decref(files);
+			/* The outputs could not be promoted: a failure of the environment. */
+			al_snprintf(s->reason, sizeof s->reason, "%s",
+			         r->audit_failed ? "the audit log cannot be written" : s->reason);
+			s->state = S_FAILED;
+			r->failed = 1;
+			r->aborting = 1;
+			save_step(r, s, NULL, NULL);
+			return;
+		}
+		json_decref(files);
+		if (r->o->quiet == 0)
+			al_oplog("info", r->id, s->def->id, s->attempt, NULL, "ok (%lld ms)",
+			         (long long)((s->end_us - s->start_us) / 1000));
+		return;
+	}
+	if (!r->interrupted && !r->audit_failed && !r->aborting &&
+	    s->attempt <= s->def->retries.max && cond_listed(&s->def->retries, cond)) {
+		schedule_retry(r, s, cond);
+		if (s->state == S_WAITING)
+			return;
+	}
+	if (r->interrupted) {
+		s->state = S_FAILED;
+		save_step(r, s, "interrupted", NULL);
+		return;
+	}
+	fail_final(r, s);
+}
+
+/* A process of a running step has ended and its pipes are drained. */
+static void proc_ended(struct run *r, struct step_rt *s)
+{
+	int ws = s->proc.wstatus, exit_code, sig = 0;
+	const char *status, *cond;
+	char condbuf[16];
+	json_t *res;
+
+	al_proc_finish(&s->proc);
+	s->running = 0;
+	r->running_n--;
+	if (WIFEXITED(ws)) {
+		exit_code = WEXITSTATUS(ws);
+		status = exit_code == 0 ? "ok" : "failed";
+		al_snprintf(condbuf, sizeof condbuf, "exit:%d", exit_code);
+		cond = condbuf;
+	} else {
+		sig = WTERMSIG(ws);
+		exit_code = 128 + sig;
+		status = "killed";
+		cond = "signal";
+	}
+	if (s->timed_out) {
+		status = "timeout";
+		cond = "timeout";
+	}
+	if (s->phase == 0) {
+		res = json_pack("{s:o,s:o}", "stdout", cap_json(&s->proc.out), "stderr",
+		                cap_json(&s->proc.err));
+		if (s->timed_out)
+			json_object_set_new(res, "reason", json_string("timeout"));
+		if (strcmp(status, "ok") == 0 && s->def->verify != NULL && !r->interrupted) {
+			struct al_err err = {0};
+			s->main_end = res;
+			s->phase = 1;
+			if (spawn_phase(r, s, &err) == 0) {
+				r->running_n++;
+				return;
+			}
+			json_object_set_new(s->main_end, "verify",
+			                    json_pack("{s:s}", "error", err.msg));
+			al_snprintf(s->reason, sizeof s->reason, "verify: %s", err.msg);
+			json_object_set_new(s->main_end, "reason", json_string(s->reason));
+			res = s->main_end;
+			s->main_end = NULL;
+			finish_attempt(r, s, "failed", 0, 0, "verify", res);
+			return;
+		}
+		if (strcmp(status, "ok") != 0)
+			al_snprintf(s->reason, sizeof s->reason, "%s",
+			         s->timed_out ? "timeout" : sig ? "killed by a signal" : condbuf);
+		finish_attempt(r, s, status, exit_code, sig, cond, res);
+		return;
+	}
+	/* The verify command's verdict decides the attempt. */
+	res = s->main_end;
+	s->main_end = NULL;
+	json_object_set_new(res, "verify",
+	                    json_pack("{s:i,s:o,s:s,s:o,s:o}", "exit", exit_code, "signal",
+	                              sig ? json_integer(sig) : json_null(), "status", status,
+	                              "stdout", cap_json(&s->proc.out), "stderr",
+	                              cap_json(&s->proc.err)));
+	if (strcmp(status, "ok") == 0) {
+		finish_attempt(r, s, "ok", 0, 0, "", res);
+		return;
+	}
+	al_snprintf(s->reason, sizeof s->reason, "verify %s (exit %d)", status, exit_code);
+	json_object_set_new(res, "reason", json_string(s->reason));
+	finish_attempt(r, s, "failed", 0, 0, s->timed_out ? "timeout" : "verify", res);
+}
+
+/* ------------------------------------------------------------------ */
+/* Scheduling.                                                         */
+
+static int need_ok(const struct run *r, const struct step_rt *s, int *bad)
+{
+	*bad = 0;
+	for (size_t i = 0; i < s->def->needs_n; i++) {
+		const struct step_rt *d = &r->steps[s->def->needs[i]];
+		if (d->state == S_PENDING || d->state == S_WAITING || d->state == S_RUNNING)
+			return 0;
+		if (d->state != S_OK)
+			*bad = 1;
+	}
+	return 1;
+}
+
+static void skip(struct run *r, struct step_rt *s, const char *reason)
+{
+	s->state = S_SKIPPED;
+	al_snprintf(s->skip_reason, sizeof s->skip_reason, "%s", reason);
+	(void)audit(r, "step.skipped",
+	            json_pack("{s:s,s:s,s:s}", "run", r->id, "step", s->def->id, "reason", reason), 0);
+	save_step(r, s, NULL, NULL);
+}
+
+static int stopping(const struct run *r)
+{
+	return r->interrupted || r->audit_failed;
+}
+
+static void schedule(struct run *r, int64_t now)
+{
+	for (size_t i = 0; i < r->n && !stopping(r); i++) {
+		struct step_rt *s = &r->steps[i];
+		int bad;
+		if (s->state == S_WAITING) {
+			if (r->aborting) {
+				al_snprintf(s->reason, sizeof s->reason, "retry cancelled: the run was aborted");
+				s->state = S_FAILED;
+				save_step(r, s, NULL, NULL);
+				continue;
+			}
+			if (now >= s->ready_at_us && r->running_n < r->jobs)
+				start_attempt(r, s);
+			continue;
+		}
+		if (s->state != S_PENDING || !need_ok(r, s, &bad))
+			continue;
+		if (r->aborting && s->def->when != AL_WHEN_ALWAYS) {
+			skip(r, s, "run-aborted");
+			continue;
+		}
+		if (bad && s->def->when != AL_WHEN_ALWAYS) {
+			skip(r, s, "upstream-failed");
+			continue;
+		}
+		if (!s->prepared) {
+			int p = prepare(r, s);
+			if (stopping(r))
+				return;
+			if (p == 1) {
+				s->state = S_OK;
+				al_snprintf(s->skip_reason, sizeof s->skip_reason, "already-committed");
+				save_step(r, s, "ok", NULL);
+				continue;
+			}
+			if (p < 0) {
+				(void)audit(r, "step.end",
+				            json_pack("{s:s,s:s,s:i,s:n,s:n,s:s,s:i,s:s}", "run", r->id, "step",
+				                      s->def->id, "attempt", 0, "exit", "signal", "status",
+				                      "failed", "duration_ms", 0, "reason", s->reason),
+				            0);
+				fail_final(r, s);
+				continue;
+			}
+			if (!s->selected) {
+				skip(r, s, "not-selected");
+				continue;
+			}
+		}
+		if (r->running_n >= r->jobs)
+			continue;
+		start_attempt(r, s);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The loop.                                                           */
+
+static struct step_rt *by_pid(struct run *r, pid_t pid)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->steps[i].running && r->steps[i].proc.pid == pid)
+			return &r->steps[i];
+	return NULL;
+}
+
+static void signal_all(struct run *r, int sig)
+{
+	int64_t now = al_now_us();
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct step_rt *s = &r->steps[i];
+		if (!s->running || s->proc.exited)
+			continue;
+		(void)kill(-s->proc.pid, sig);
+		if (sig == SIGTERM && !s->term_sent) {
+			s->term_sent = 1;
+			s->kill_at_us = now + r->grace_ms * 1000;
+		}
+	}
+}
+
+static void on_signal(struct run *r, const struct signalfd_siginfo *si)
+{
+	if (si->ssi_signo == SIGCHLD) {
+		int ws;
+		pid_t pid;
+		while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+			struct step_rt *s = by_pid(r, pid);
+			if (s != NULL)
+				al_proc_exited(&s->proc, ws);
+		}
+		return;
+	}
+	if (r->interrupted) {
+		al_oplog("warn", r->id, NULL, 0, NULL, "second signal: killing the running steps");
+		signal_all(r, SIGKILL);
+		return;
+	}
+	r->interrupted = 1;
+	al_oplog("warn", r->id, NULL, 0, NULL,
+	         "signal %d: stopping; running steps get SIGTERM, then SIGKILL after %lld ms",
+	         (int)si->ssi_signo, (long long)r->grace_ms);
+	signal_all(r, SIGTERM);
+}
+
+static void check_timers(struct run *r, int64_t now)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct step_rt *s = &r->steps[i];
+		if (!s->running || s->proc.exited)
+			continue;
+		if (s->deadline_us && now >= s->deadline_us && !s->timed_out) {
+			s->timed_out = 1;
+			(void)kill(-s->proc.pid, SIGTERM);
+			s->term_sent = 1;
+			s->kill_at_us = now + r->grace_ms * 1000;
+			al_oplog("warn", r->id, s->def->id, s->attempt, NULL,
+			         "timeout after %lld ms: SIGTERM to its process group",
+			         (long long)s->def->timeout_ms);
+		}
+		if (s->kill_at_us && now >= s->kill_at_us && !s->kill_sent) {
+			s->kill_sent = 1;
+			(void)kill(-s->proc.pid, SIGKILL);
+		}
+	}
+}
+
+static int64_t next_wake(const struct run *r, int64_t now)
+{
+	int64_t t = now + 1000 * 1000;
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct step_rt *s = &r->steps[i];
+		if (s->state == S_WAITING && !stopping(r) && s->ready_at_us < t)
+			t = s->ready_at_us;
+		if (!s->running)
+			continue;
+		if (s->proc.exited && s->proc.drain_until_us < t)
+			t = s->proc.drain_until_us;
+		if (!s->proc.exited && s->deadline_us && !s->timed_out && s->deadline_us < t)
+			t = s->deadline_us;
+		if (!s->proc.exited && s->kill_at_us && !s->kill_sent && s->kill_at_us < t)
+			t = s->kill_at_us;
+	}
+	return t;
+}
+
+static int work_left(const struct run *r)
+{
+	if (r->running_n > 0)
+		return 1;
+	if (stopping(r))
+		return 0;
+	for (size_t i = 0; i < r->n; i++)
+		if (r->steps[i].state == S_PENDING || r->steps[i].state == S_WAITING)
+			return 1;
+	return 0;
+}
+
+static void loop(struct run *r)
+{
+	size_t cap = 1 + 2 * r->n;
+	struct pollfd *pf = calloc(cap, sizeof *pf);
+	struct al_capture **caps = calloc(cap, sizeof *caps);
+	struct step_rt **owners = calloc(cap, sizeof *owners);
+
+	if (pf == NULL || caps == NULL || owners == NULL) {
+		al_oplog("error", r->id, NULL, 0, NULL, "cannot allocate memory");
+		r->failed = 1;
+		goto out;
+	}
+	for (;;) {
+		int64_t now = al_now_us(), wake;
+		size_t n = 1;
+		int timeout;
+		/* Finished processes: their results, then new starts. */
+		for (size_t i = 0; i < r->n; i++)
+			if (r->steps[i].running && al_proc_done(&r->steps[i].proc, now))
+				proc_ended(r, &r->steps[i]);
+		schedule(r, now);
+		if (!work_left(r))
+			break;
+		pf[0].fd = r->sfd;
+		pf[0].events = POLLIN;
+		for (size_t i = 0; i < r->n; i++) {
+			struct step_rt *s = &r->steps[i];
+			struct al_capture *cs[2] = {&s->proc.out, &s->proc.err};
+			if (!s->running)
+				continue;
+			for (int k = 0; k < 2; k++) {
+				if (cs[k]->pipe < 0)
+					continue;
+				pf[n].fd = cs[k]->pipe;
+				pf[n].events = POLLIN;
+				caps[n] = cs[k];
+				owners[n] = s;
+				n++;
+			}
+		}
+		wake = next_wake(r, now);
+		timeout = wake <= now ? 0 : (int)((wake - now + 999) / 1000);
+		if (poll(pf, n, timeout) < 0 && errno != EINTR) {
+			al_oplog("error", r->id, NULL, 0, NULL, "poll: %s", strerror(errno));
+			r->interrupted = 1;
+			signal_all(r, SIGTERM);
+		}
+		for (size_t i = 1; i < n; i++)
+			if (pf[i].revents != 0)
+				al_proc_read(&owners[i]->proc, caps[i]);
+		if (pf[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(r->sfd, &si, sizeof si) == (ssize_t)sizeof si)
+				on_signal(r, &si);
+		}
+		check_timers(r, al_now_us());
+	}
+out:
+	free(pf);
+	free(caps);
+	free(owners);
+}
+
+/* ------------------------------------------------------------------ */
+/* The pipeline: an installed one, a bundle or a directory.            */
+
+static int load_target(struct run *r, struct al_err *err)
+{
+	const struct al_run_opts *o = r->o;
+	struct stat st;
+	unsigned char sum[AL_SHA256_LEN];
+	char path[PATH_MAX];
+
+	if (stat(o->target, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (!o->unsigned_ok)
+			return al_err_set(err, AL_EUSAGE,
+			                  "%s: a pipeline directory is unsigned: give --unsigned to run it "
+			                  "(the audit marks the run \"unsigned\"), or pack, sign and "
+			                  "install it",
+			                  o->target);
+		if (realpath(o->target, r->bundle_dir) == NULL)
+			return al_err_sys(err, "%s", o->target);
+		if (al_pipeline_dir_manifest(r->bundle_dir, &r->mtext, &r->mlen, &r->m, err) < 0)
+			return -1;
+		al_snprintf(r->source, sizeof r->source, "dir");
+	} else if (o->bundle_dir != NULL) {
+		/* A bundle the command layer verified and extracted just now. */
+		char mpath[PATH_MAX + 16];
+		al_snprintf(r->bundle_dir, sizeof r->bundle_dir, "%s", o->bundle_dir);
+		al_snprintf(mpath, sizeof mpath, "%s/manifest.json", o->bundle_dir);
+		if (al_read_file(AT_FDCWD, mpath, AL_MANIFEST_MAX, &r->mtext, &r->mlen, err) < 0)
+			return -1;
+		r->m = al_manifest_parse(r->mtext, r->mlen, mpath, AL_MANIFEST_BUNDLE, err);
+		if (r->m == NULL)
+			return -1;
+		al_snprintf(r->source, sizeof r->source, "bundle");
+	} else {
+		r->m = al_pipeline_load(o->home, o->target, &r->mtext, &r->mlen, err);
+		if (r->m == NULL)
+			return -1;
+		al_snprintf(path, sizeof path, "%s/pipelines/%s", o->home, o->target);
+		if (realpath(path, r->bundle_dir) == NULL)
+			return al_err_sys(err, "%s", path);
+		al_snprintf(r->source, sizeof r->source, "installed");
+	}
+	al_sha256_buf(r->mtext, r->mlen, sum);
+	al_hex(sum, sizeof sum, r->msha);
+	return 0;
+}
+
+/* An installed bundle's files are checked again before each run: a file
+ * changed on the host since install is refused, named. */
+static int check_files(struct run *r, struct al_err *err)
+{
+	for (size_t i = 0; i < r->m->files_n; i++) {
+		const struct al_file *f = &r->m->files[i];
+		char full[PATH_MAX * 2];
+		unsigned char sum[AL_SHA256_LEN];
+		uint64_t size;
+		al_snprintf(full, sizeof full, "%s/%s", r->bundle_dir, f->path);
+		if (al_sha256_file(full, sum, &size, err) < 0) {
+			err->code = AL_EVERIFY;
+			return -1;
+		}
+		if (size != f->size || memcmp(sum, f->sha256, sizeof sum) != 0)
+			return al_err_set(err, AL_EVERIFY,
+			                  "%s: differs from the manifest (sha256 or size): the installed "
+			                  "pipeline was changed on this host; reinstall its bundle",
+			                  full);
+	}
+	return 0;
+}
+
+static int lock_pipeline(struct run *r, struct al_err *err)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 100], holder[512] = "";
+	ssize_t n;
+
+	al_snprintf(dir, sizeof dir, "%s/locks", r->o->home);
+	if (al_mkdirs(dir, 0700, err) < 0)
+		return -1;
+	al_snprintf(path, sizeof path, "%s/%s.lock", dir, r->m->pipeline);
+	r->lockfd = al_openat(AT_FDCWD, path, O_RDWR | O_CREAT, 0600);
+	if (r->lockfd < 0)
+		return al_err_sys(err, "%s", path);
+	if (flock(r->lockfd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK)
+		return al_err_sys(err, "%s: flock", path);
+	n = pread(r->lockfd, holder, sizeof holder - 1, 0);
+	holder[n > 0 ? n : 0] = '\0';
+	holder[strcspn(holder, "\n")] = '\0';
+	return al_err_set(err, AL_EBUSY, "pipeline %s is running already: %s (lock %s)",
+	                  r->m->pipeline, holder[0] ? holder : "holder unknown", path);
+}
+
+static void lock_note(struct run *r)
+{
+	char buf[256], ts[AL_TS_LEN];
+	int len;
+
+	al_ts_format(r->start_us, ts);
+	len = snprintf(buf, sizeof buf, "pid %d, run %s, since %s\n", (int)getpid(), r->id, ts);
+	if (ftruncate(r->lockfd, 0) == 0)
+		(void)!pwrite(r->lockfd, buf, (size_t)len, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Recovery of runs that a crash interrupted.                          */
+
+struct found {
+	int n;
+	json_t *runs;
+};
+
+static int collect_run(void *ctx, const struct al_run_row *row)
+{
+	struct found *f = ctx;
+	json_array_append_new(f->runs, json_pack("{s:s,s:s,s:s,s:I,s:s}", "id", row->id,
+	                                         "manifest_sha256", row->manifest_sha256, "date",
+	                                         row->date, "start_us", (json_int_t)row->start_us,
+	                                         "pipeline", row->pipeline));
+	f->n++;
+	return 0;
+}
+
+struct audit_hit {
+	int n;
+	char last[4096];
+};
+
+static void hit_row(void *ctx, const char *json)
+{
+	struct audit_hit *h = ctx;
+
+	h->n++;
+	al_snprintf(h->last, sizeof h->last, "%s", json);
+}
+
+static int audited(struct run *r, const char *run, const char *step, const char *event,
+                   struct audit_hit *h)
+{
+	struct al_audit_query q = {.run = run, .step = step, .event = event};
+	struct al_err err = {0};
+
+	memset(h, 0, sizeof *h);
+	if (al_audit_sync(r->log, &err) < 0 ||
+	    al_audit_query(r->o->home, &q, hit_row, h, &err) < 0) {
+		al_oplog("warn", r->id, NULL, 0, NULL, "audit index: %s", err.msg);
+		return -1;
+	}
+	return h->n > 0;
+}
+
+struct recover_ctx {
+	struct run *r;
+	const char *old;
+	const char *pipeline, *date;
+	int ok, failed, skipped;
+};
+
+static int recover_step(void *ctx, const struct al_step_row *s)
+{
+	struct recover_ctx *rc = ctx;
+	struct run *r = rc->r;
+	char dest[PATH_MAX * 2], why[1024] = "", stage[PATH_MAX * 2];
+	json_t *staged, *files;
+
+	if (strcmp(s->state, "ok") == 0)
+		rc->ok++;
+	else if (strcmp(s->state, "failed") == 0)
+		rc->failed++;
+	else if (strcmp(s->state, "skipped") == 0)
+		rc->skipped++;
+	if (strcmp(s->state, "staged") != 0 || s->staged == NULL)
+		return 0;
+	al_snprintf(dest, sizeof dest, "%s/outputs/%s/%s/%s", r->o->home, rc->pipeline, rc->date,
+	         s->step);
+	al_snprintf(stage, sizeof stage, "%s/runs/%s/stage/%s", r->o->home, rc->old, s->step);
+	staged = json_loads(s->staged, 0, NULL);
+	files = json_object_get(staged, "files");
+	(void)stage;
+	if (files != NULL && commit_intact(dest, files, NULL, why, sizeof why)) {
+		/* The rename happened: the commit is completed, and audited once. */
+		struct audit_hit h;
+		struct al_commit_row c = {0};
+		struct al_step_row row = *s;
+		struct al_err err = {0};
+		char *text = al_json_dump(files);
+		if (audited(r, rc->old, s->step, "output.committed", &h) == 0)
+			(void)audit(r, "output.committed",
+			            json_pack("{s:s,s:s,s:O,s:s,s:b}", "run", rc->old, "step", s->step,
+			                      "files", files, "dest", dest, "recovered", 1),
+			            AL_AUDIT_SYNC);
+		al_snprintf(c.manifest_sha256, sizeof c.manifest_sha256, "%s",
+		         json_string_value(json_object_get(staged, "manifest_sha256")));
+		al_snprintf(c.inputs_sha256, sizeof c.inputs_sha256, "%s",
+		         json_string_value(json_object_get(staged, "inputs_sha256")));
+		al_snprintf(c.run, sizeof c.run, "%s", rc->old);
+		c.files = text;
+		c.committed_us = al_now_us();
+		al_snprintf(row.state, sizeof row.state, "ok");
+		row.staged = NULL;
+		if (al_state_commit_put(r->st, rc->pipeline, rc->date, s->step, &c, rc->old, &row, &err) < 0)
+			state_warn(r, &err);
+		free(text);
+		rc->ok++;
+		al_oplog("info", r->id, s->step, 0, NULL,
+		         "run %s had promoted this step's outputs when it was interrupted: recorded as committed",
+		         rc->old);
+	} else {
+		(void)audit(r, "output.discarded",
+		            json_pack("{s:s,s:s,s:s}", "run", rc->old, "step", s->step, "reason",
+		                      "staged but not promoted when the run was interrupted"),
+		            0);
+	}
+	json_decref(staged);
+	return 0;
+}
+
+/* Runs of this pipeline still marked running: their airlock is dead
+ * (the lock is ours). Each is recorded interrupted; the newest of the
+ * same manifest and date is the one this run resumes. */
+static int recover(struct run *r, struct al_err *err)
+{
+	struct found f = {0, json_array()};
+	size_t i;
+	json_t *o;
+
+	if (al_state_runs(r->st, r->m->pipeline, "running", 0, collect_run, &f, err) < 0) {
+		json_decref(f.runs);
+		return -1;
+	}
+	json_array_foreach(f.runs, i, o) {
+		const char *id = json_string_value(json_object_get(o, "id"));
+		const char *date = json_string_value(json_object_get(o, "date"));
+		struct recover_ctx rc = {r, id, r->m->pipeline, date, 0, 0, 0};
+		struct audit_hit h;
+		int64_t start = json_integer_value(json_object_get(o, "start_us"));
+		char stage[PATH_MAX * 2];
+		if (al_state_steps(r->st, id, recover_step, &rc, err) < 0)
+			break;
+		if (audited(r, id, NULL, "run.end", &h) == 1) {
+			/* It ended, and said so; only state.db missed it. */
+			json_t *e = json_loads(h.last, 0, NULL);
+			const char *status = json_string_value(json_object_get(e, "status"));
+			(void)al_state_run_end(r->st, id, status != NULL ? status : "interrupted",
+			                       al_now_us(), err);
+			json_decref(e);
+		} else {
+			if (audit(r, "run.end",
+			          json_pack("{s:s,s:s,s:I,s:{s:i,s:i,s:i},s:s}", "run", id, "status",
+			                    "interrupted", "duration_ms",
+			                    (json_int_t)((al_now_us() - start) / 1000), "steps", "ok", rc.ok,
+			                    "failed", rc.failed, "skipped", rc.skipped, "recorded_by", r->id),
+			          AL_AUDIT_SYNC) < 0)
+				break;
+			if (al_state_run_end(r->st, id, "interrupted", al_now_us(), err) < 0)
+				state_warn(r, err);
+			al_oplog("warn", r->id, NULL, 0, NULL, "run %s was interrupted (airlock died): recorded",
+			         id);
+		}
+		al_snprintf(stage, sizeof stage, "%s/runs/%s/stage", r->o->home, id);
+		(void)al_rm_tree(AT_FDCWD, stage);
+		if (r->resume_of[0] == '\0' &&
+		    strcmp(json_string_value(json_object_get(o, "manifest_sha256")), r->msha) == 0 &&
+		    strcmp(date, r->date) == 0)
+			al_snprintf(r->resume_of, sizeof r->resume_of, "%s", id);
+	}
+	json_decref(f.runs);
+	return r->audit_failed ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void make_id(struct run *r)
+{
+	time_t t = (time_t)(r->start_us / 1000000);
+	unsigned char rnd[2];
+	struct tm tm;
+	char ts[32];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd) {
+		rnd[0] = (unsigned char)getpid();
+		rnd[1] = (unsigned char)(r->start_us & 0xff);
+	}
+	if (fd >= 0)
+		close(fd);
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
+	al_snprintf(r->id, sizeof r->id, "%s-%02x%02x", ts, rnd[0], rnd[1]);
+}
+
+static json_t *clock_json(void)
+{
+	struct timex tx = {0};
+	int state = adjtimex(&tx);
+
+	return json_pack("{s:b,s:I}", "synced", state >= 0 && state != TIME_ERROR &&
+	                                            !(tx.status & STA_UNSYNC),
+	                 "maxerror_us", (json_int_t)tx.maxerror);
+}
+
+static int in_list(const char **list, const char *id)
+{
+	for (size_t i = 0; list != NULL && list[i] != NULL; i++)
+		if (strcmp(list[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+static int select_steps(struct run *r, struct al_err *err)
+{
+	const struct al_run_opts *o = r->o;
+	long from = -1;
+
+	for (size_t i = 0; o->only != NULL && o->only[i] != NULL; i++)
+		if (al_manifest_step(r->m, o->only[i]) < 0)
+			return al_err_set(err, AL_EUSAGE, "--only %s: no such step in %s", o->only[i],
+			                  r->m->pipeline);
+	for (size_t i = 0; o->force != NULL && o->force[i] != NULL; i++)
+		if (al_manifest_step(r->m, o->force[i]) < 0)
+			return al_err_set(err, AL_EUSAGE, "--force %s: no such step in %s", o->force[i],
+			                  r->m->pipeline);
+	if (o->from != NULL && (from = al_manifest_step(r->m, o->from)) < 0)
+		return al_err_set(err, AL_EUSAGE, "--from %s: no such step in %s", o->from,
+		                  r->m->pipeline);
+	for (size_t i = 0; i < r->n; i++) {
+		struct step_rt *s = &r->steps[i];
+		s->selected = o->only == NULL || in_list(o->only, s->def->id);
+		s->forced = in_list(o->force, s->def->id) || (long)i == from;
+		/* --from: the step and everything that depends on it run again. */
+		for (size_t k = 0; from >= 0 && !s->forced && k < s->def->needs_n; k++)
+			if (r->steps[s->def->needs[k]].forced)
+				s->forced = 1;
+	}
+	return 0;
+}
+
+/* Problems that must stop a run before it starts. */
+static int preflight(struct run *r, struct al_err *err)
+{
+	int need_netns = 0;
+
+	for (size_t i = 0; i < r->m->steps_n; i++) {
+		const struct al_step *s = &r->m->steps[i];
+		if (s->kind != AL_KIND_EXEC)
+			return al_err_set(err, AL_EUSAGE,
+			                  "step %s: kind \"%s\" is not supported by this airlock yet "
+			                  "(only exec steps run)",
+			                  s->id,
+			                  s->kind == AL_KIND_AWAIT      ? "await"
+			                  : s->kind == AL_KIND_VALIDATE ? "validate"
+			                                                : "notify");
+		if (!s->network_host)
+			need_netns = 1;
+	}
+	if (need_netns && !r->o->allow_network && al_netns_probe(err) < 0) {
+		al_err_prefix(err, "steps with network: none need a new network namespace, and this "
+		                   "host refuses one (give --allow-network to run them with the host's "
+		                   "network, audited)");
+		return -1;
+	}
+	if (r->m->expires_us != 0 && r->m->expires_us <= al_now_us()) {
+		char ts[AL_TS_LEN];
+		al_ts_format(r->m->expires_us, ts);
+		return al_err_set(err, AL_EVERIFY, "pipeline %s version %lld expired at %s: refused",
+		                  r->m->pipeline, (long long)r->m->version, ts);
+	}
+	if (strcmp(r->source, "dir") != 0 && check_files(r, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int print_plan(struct run *r)
+{
+	json_t *plan = json_array();
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct step_rt *s = &r->steps[i];
+		struct al_commit_row c;
+		struct al_err err = {0};
+		const char *what = "run", *why = "";
+		char buf[1200] = "";
+		int up = 0;
+		for (size_t k = 0; k < s->def->needs_n; k++)
+			if (strcmp(json_string_value(json_object_get(json_array_get(plan, s->def->needs[k]),
+			                                             "action")),
+			           "skip") != 0)
+				up = 1;
+		if (!s->selected) {
+			what = "skip";
+			why = "not selected (--only)";
+		} else if (s->forced) {
+			why = "forced";
+		} else if (up) {
+			why = "an upstream step runs";
+		} else if (al_state_commit_get(r->st, r->m->pipeline, r->date, s->def->id, &c, &err) == 1) {
+			json_t *files = json_loads(c.files, 0, NULL);
+			char dir[PATH_MAX * 2];
+			al_snprintf(dir, sizeof dir, "%s/%s", r->out_dir, s->def->id);
+			if (strcmp(c.manifest_sha256, r->msha) != 0) {
+				why = "committed by another manifest";
+			} else if (files != NULL && commit_intact(dir, files, NULL, buf, sizeof buf)) {
+				what = "skip";
+				why = "already committed";
+			} else {
+				why = buf;
+			}
+			json_decref(files);
+			free(c.files);
+		} else {
+			why = "not committed for this date";
+		}
+		json_array_append_new(plan, json_pack("{s:s,s:s,s:s}", "step", s->def->id, "action", what,
+		                                      "why", why));
+	}
+	if (r->o->json) {
+		char *t = al_json_dump(plan);
+		printf("%s\n", t);
+		free(t);
+	} else {
+		size_t i;
+		json_t *p;
+		printf("dry run of %s version %lld for %s (nothing is run or recorded):\n",
+		       r->m->pipeline, (long long)r->m->version, r->date);
+		json_array_foreach(plan, i, p)
+			printf("  %-24s %-5s %s\n", json_string_value(json_object_get(p, "step")),
+			       json_string_value(json_object_get(p, "action")),
+			       json_string_value(json_object_get(p, "why")));
+	}
+	json_decref(plan);
+	return AL_OK;
+}
+
+int al_run(const struct al_run_opts *o)
+{
+	struct run rr, *r = &rr;
+	struct al_err err = {0};
+	struct al_run_row row = {0};
+	sigset_t mask, oldmask;
+	int code = AL_OK, ok = 0, failed = 0, skipped = 0, masked = 0;
+	const char *status;
+	json_t *f;
+
+	memset(r, 0, sizeof *r);
+	r->o = o;
+	r->sfd = r->lockfd = -1;
+	r->jobs = o->jobs > 0 ? o->jobs : 1;
+	r->grace_ms = o->kill_grace_ms > 0 ? o->kill_grace_ms : AL_KILL_GRACE_MS;
+	/* Every path of a run is built under HOME: a short HOME keeps them
+	 * all far below PATH_MAX. */
+	if (strlen(o->home) > 1024) {
+		al_err_set(&err, AL_EUSAGE, "%.64s...: the airlock home's path is over 1024 bytes",
+		           o->home);
+		goto fail;
+	}
+	if (o->date != NULL) {
+		if (!date_valid(o->date)) {
+			al_err_set(&err, AL_EUSAGE, "--date %s: not a date (YYYY-MM-DD)", o->date);
+			goto fail;
+		}
+		al_snprintf(r->date, sizeof r->date, "%s", o->date);
+	} else {
+		today_utc(r->date);
+	}
+	if (load_target(r, &err) < 0)
+		goto fail;
+	al_snprintf(r->out_dir, sizeof r->out_dir, "%s/outputs/%s/%s", o->home, r->m->pipeline, r->date);
+	r->n = r->m->steps_n;
+	r->steps = calloc(r->n ? r->n : 1, sizeof *r->steps);
+	if (r->steps == NULL) {
+		al_err_sys(&err, "cannot allocate memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		r->steps[i].def = &r->m->steps[i];
+		r->steps[i].idx = i;
+		r->steps[i].exit_code = -1;
+	}
+	if (select_steps(r, &err) < 0)
+		goto fail;
+	if ((r->st = al_state_open(o->home, &err)) == NULL)
+		goto fail;
+	if (o->dry_run) {
+		code = print_plan(r);
+		goto out;
+	}
+	if (preflight(r, &err) < 0)
+		goto fail;
+	/* The audit log before anything happens: no log, no run. */
+	if ((r->log = al_audit_open(o->home, &err)) == NULL)
+		goto fail;
+	if (lock_pipeline(r, &err) < 0)
+		goto fail;
+	r->start_us = al_now_us();
+	make_id(r);
+	lock_note(r);
+	if (o->resume != NULL)
+		al_snprintf(r->resume_of, sizeof r->resume_of, "%s", o->resume);
+	if (recover(r, &err) < 0) {
+		if (r->audit_failed)
+			err = r->audit_err;
+		goto fail;
+	}
+	al_snprintf(r->run_dir, sizeof r->run_dir, "%s/runs/%s", o->home, r->id);
+	{
+		char logs[PATH_MAX + 8];
+		al_snprintf(logs, sizeof logs, "%s/logs", r->run_dir);
+		if (al_mkdirs(logs, 0700, &err) < 0)
+			goto fail;
+	}
+	/* signalfd: SIGCHLD, SIGINT and SIGTERM come through the loop. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, &oldmask) < 0 ||
+	    (r->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+		al_err_sys(&err, "signalfd");
+		goto fail;
+	}
+	masked = 1;
+	f = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:I,s:s,s:o,s:o,s:s,s:i}", "run", r->id,
+	              "pipeline", r->m->pipeline, "version", (json_int_t)r->m->version,
+	              "manifest_sha256", r->msha, "date", r->date, "resume_of", r->resume_of, "user",
+	              user_name(), "uid", (json_int_t)getuid(), "host", "", "argv", json_array(),
+	              "clock", clock_json(), "source", r->source, "jobs", r->jobs);
+	{
+		char host[256] = "";
+		(void)gethostname(host, sizeof host - 1);
+		json_object_set_new(f, "host", json_string(host));
+		if (r->resume_of[0] == '\0')
+			json_object_set_new(f, "resume_of", json_null());
+		for (int i = 0; i < o->argc; i++)
+			json_array_append_new(json_object_get(f, "argv"), json_string(o->argv[i]));
+		if (strcmp(r->source, "dir") == 0) {
+			json_object_set_new(f, "unsigned", json_true());
+			json_object_set_new(f, "source_path", json_string(r->bundle_dir));
+		}
+		if (o->allow_network)
+			json_object_set_new(f, "allow_network", json_true());
+	}
+	if (audit(r, "run.start", f, AL_AUDIT_SYNC) < 0) {
+		err = r->audit_err;
+		goto fail;
+	}
+	al_snprintf(row.id, sizeof row.id, "%s", r->id);
+	al_snprintf(row.pipeline, sizeof row.pipeline, "%s", r->m->pipeline);
+	row.version = r->m->version;
+	al_snprintf(row.manifest_sha256, sizeof row.manifest_sha256, "%s", r->msha);
+	al_snprintf(row.date, sizeof row.date, "%s", r->date);
+	al_snprintf(row.source, sizeof row.source, "%s", r->source);
+	al_snprintf(row.source_path, sizeof row.source_path, "%s", o->target);
+	al_snprintf(row.bundle_dir, sizeof row.bundle_dir, "%s", r->bundle_dir);
+	al_snprintf(row.status, sizeof row.status, "running");
+	al_snprintf(row.resume_of, sizeof row.resume_of, "%s", r->resume_of);
+	row.pid = getpid();
+	row.start_us = r->start_us;
+	if (al_state_run_insert(r->st, &row, &err) < 0)
+		goto fail;
+	(void)al_state_begin(r->st, &err);
+	for (size_t i = 0; i < r->n; i++)
+		save_step(r, &r->steps[i], "pending", NULL);
+	(void)al_state_commit_tx(r->st, &err);
+	if (!o->quiet)
+		al_oplog("info", r->id, NULL, 0, NULL, "run of %s version %lld for %s%s%s",
+		         r->m->pipeline, (long long)r->m->version, r->date,
+		         r->resume_of[0] ? ", resuming " : "", r->resume_of);
+
+	loop(r);
+
+	for (size_t i = 0; i < r->n; i++) {
+		switch (r->steps[i].state) {
+		case S_OK: ok++; break;
+		case S_FAILED: failed++; break;
+		case S_SKIPPED: skipped++; break;
+		default: break;
+		}
+	}
+	status = r->interrupted ? "interrupted" : r->failed ? "failed" : "ok";
+	if (r->audit_failed) {
+		/* Nothing more can be audited: the next run records this one as
+		 * interrupted once the log can be written again. */
+		al_oplog("error", r->id, NULL, 0, NULL,
+		         "run stopped: the audit log cannot be written (%s)", r->audit_err.msg);
+		code = AL_EENV;
+		goto out;
+	}
+	f = json_pack("{s:s,s:s,s:I,s:{s:i,s:i,s:i}}", "run", r->id, "status", status, "duration_ms",
+	              (json_int_t)((al_now_us() - r->start_us) / 1000), "steps", "ok", ok, "failed",
+	              failed, "skipped", skipped);
+	if (audit(r, "run.end", f, AL_AUDIT_SYNC) < 0 || al_audit_seal(r->log, &r->audit_err) < 0) {
+		al_oplog("error", r->id, NULL, 0, NULL, "the audit log cannot be written: %s",
+		         r->audit_err.msg);
+		code = AL_EENV;
+		goto out;
+	}
+	if (al_state_run_end(r->st, r->id, status, al_now_us(), &err) < 0)
+		state_warn(r, &err);
+	{
+		char stage[PATH_MAX + 8];
+		al_snprintf(stage, sizeof stage, "%s/stage", r->run_dir);
+		(void)al_rm_tree(AT_FDCWD, stage);
+	}
+	code = r->interrupted ? AL_EINTR : r->failed ? AL_EFAIL : AL_OK;
+	if (o->json) {
+		json_t *sum = json_pack("{s:s,s:s,s:s,s:I,s:{s:i,s:i,s:i}}", "run", r->id, "pipeline",
+		                        r->m->pipeline, "status", status, "duration_ms",
+		                        (json_int_t)((al_now_us() - r->start_us) / 1000), "steps", "ok",
+		                        ok, "failed", failed, "skipped", skipped);
+		char *t = al_json_dump(sum);
+		printf("%s\n", t);
+		free(t);
+		json_decref(sum);
+	}
+	if (!o->quiet || code != AL_OK)
+		al_oplog(code == AL_OK ? "info" : "error", r->id, NULL, 0, NULL,
+		         "run %s: %s (%d ok, %d failed, %d skipped)", r->id, status, ok, failed, skipped);
+	goto out;
+fail:
+	code = err.code ? err.code : AL_EFAIL;
+	al_oplog("error", r->id, NULL, 0, NULL, "%s", err.msg);
+out:
+	if (r->log != NULL && al_audit_close(r->log, &err) < 0 && code == AL_OK) {
+		al_oplog("error", r->id, NULL, 0, NULL, "%s", err.msg);
+		code = AL_EENV;
+	}
+	for (size_t i = 0; r->steps != NULL && i < r->n; i++) {
+		json_decref(r->steps[i].inputs);
+		json_decref(r->steps[i].main_end);
+	}
+	free(r->steps);
+	if (r->sfd >= 0)
+		close(r->sfd);
+	if (masked)
+		sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	if (r->lockfd >= 0)
+		close(r->lockfd);
+	al_state_close(r->st);
+	al_manifest_free(r->m);
+	free(r->mtext);
+	return code;
+}

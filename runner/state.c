@@ -1,0 +1,404 @@
+/* state.c - HOME/state.db: the runner's memory across runs (runs, steps,
+ * attempts, committed outputs). sqlite in WAL mode; the schema version is
+ * sqlite's user_version and each migration moves it by one, in one
+ * transaction. The audit log, not this file, is the evidence: state.db
+ * can be deleted, at the price of rerunning steps whose commits it
+ * remembered. */
+#include "runner.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct al_state {
+	sqlite3 *db;
+	char path[4200];
+};
+
+/* Migrations: migrations[i] moves the schema from version i to i + 1. */
+static const char *const migrations[] = {
+	"CREATE TABLE runs ("
+	"  id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, version INTEGER NOT NULL,"
+	"  manifest_sha256 TEXT NOT NULL, date TEXT NOT NULL, source TEXT NOT NULL,"
+	"  source_path TEXT NOT NULL, bundle_dir TEXT NOT NULL, status TEXT NOT NULL,"
+	"  resume_of TEXT NOT NULL DEFAULT '', pid INTEGER NOT NULL,"
+	"  start_us INTEGER NOT NULL, end_us INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX runs_pipeline ON runs(pipeline, status);"
+	"CREATE TABLE steps ("
+	"  run TEXT NOT NULL REFERENCES runs(id), step TEXT NOT NULL, idx INTEGER NOT NULL,"
+	"  state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+	"  start_us INTEGER NOT NULL DEFAULT 0, end_us INTEGER NOT NULL DEFAULT 0,"
+	"  exit INTEGER NOT NULL DEFAULT -1, signal INTEGER NOT NULL DEFAULT 0,"
+	"  status TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '',"
+	"  staged TEXT, needs TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (run, step));"
+	"CREATE TABLE attempts ("
+	"  run TEXT NOT NULL, step TEXT NOT NULL, attempt INTEGER NOT NULL,"
+	"  start_us INTEGER NOT NULL, end_us INTEGER NOT NULL DEFAULT 0,"
+	"  exit INTEGER NOT NULL DEFAULT -1, signal INTEGER NOT NULL DEFAULT 0,"
+	"  status TEXT NOT NULL DEFAULT 'running', pid INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (run, step, attempt));"
+	"CREATE TABLE commits ("
+	"  pipeline TEXT NOT NULL, date TEXT NOT NULL, step TEXT NOT NULL,"
+	"  manifest_sha256 TEXT NOT NULL, inputs_sha256 TEXT NOT NULL, run TEXT NOT NULL,"
+	"  files TEXT NOT NULL, committed_us INTEGER NOT NULL,"
+	"  PRIMARY KEY (pipeline, date, step));",
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+int al_state_schema_version(void)
+{
+	return SCHEMA_VERSION;
+}
+
+static int db_err(struct al_state *st, struct al_err *err, const char *what)
+{
+	int rc = sqlite3_errcode(st->db);
+	int code = (rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_CANTOPEN ||
+	            rc == SQLITE_READONLY || rc == SQLITE_PERM || rc == SQLITE_BUSY ||
+	            rc == SQLITE_LOCKED)
+	               ? AL_EENV
+	               : AL_EUSAGE;
+	return al_err_set(err, code, "%s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
+}
+
+static int exec_sql(struct al_state *st, const char *sql, struct al_err *err)
+{
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(st, err, "cannot update the state");
+	return 0;
+}
+
+struct al_state *al_state_open(const char *home, struct al_err *err)
+{
+	struct al_state *st = calloc(1, sizeof *st);
+	sqlite3_stmt *q = NULL;
+	int version;
+
+	if (st == NULL) {
+		al_err_sys(err, "cannot allocate memory");
+		return NULL;
+	}
+	if (al_snprintf(st->path, sizeof st->path, "%s/state.db", home) < 0) {
+		al_err_set(err, AL_EUSAGE, "%s: path too long", home);
+		free(st);
+		return NULL;
+	}
+	if (sqlite3_open_v2(st->path, &st->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW,
+	                    NULL) != SQLITE_OK) {
+		db_err(st, err, "cannot open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 10000);
+	/* WAL: readers (airlock status) never block the run. NORMAL is
+	 * durable against a killed process; commits use FULL (commit_put). */
+	if (exec_sql(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	                 "PRAGMA foreign_keys=ON;",
+	             err) < 0)
+		goto fail;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_step(q) != SQLITE_ROW) {
+		db_err(st, err, "cannot read the schema version");
+		goto fail;
+	}
+	version = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	q = NULL;
+	if (version > SCHEMA_VERSION) {
+		al_err_set(err, AL_EENV,
+		           "%s: schema version %d is newer than this airlock's (%d): use a newer airlock",
+		           st->path, version, SCHEMA_VERSION);
+		goto fail;
+	}
+	while (version < SCHEMA_VERSION) {
+		char sql[64];
+		if (exec_sql(st, "BEGIN IMMEDIATE", err) < 0)
+			goto fail;
+		snprintf(sql, sizeof sql, "PRAGMA user_version=%d", version + 1);
+		if (exec_sql(st, migrations[version], err) < 0 || exec_sql(st, sql, err) < 0 ||
+		    exec_sql(st, "COMMIT", err) < 0) {
+			al_err_prefix(err, "migration to schema %d", version + 1);
+			(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			goto fail;
+		}
+		version++;
+	}
+	return st;
+fail:
+	sqlite3_finalize(q);
+	sqlite3_close(st->db);
+	free(st);
+	return NULL;
+}
+
+void al_state_close(struct al_state *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_close(st->db);
+	free(st);
+}
+
+/* Prepares sql and binds "t" text, "i" int64 from the varargs. */
+static sqlite3_stmt *prep(struct al_state *st, struct al_err *err, const char *sql,
+                          const char *types, ...)
+{
+	sqlite3_stmt *q;
+	va_list ap;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
+		db_err(st, err, "cannot prepare a statement");
+		return NULL;
+	}
+	va_start(ap, types);
+	for (int i = 0; types[i] != '\0'; i++) {
+		if (types[i] == 't') {
+			const char *s = va_arg(ap, const char *);
+			if (s == NULL)
+				sqlite3_bind_null(q, i + 1);
+			else
+				sqlite3_bind_text(q, i + 1, s, -1, SQLITE_TRANSIENT);
+		} else {
+			sqlite3_bind_int64(q, i + 1, va_arg(ap, int64_t));
+		}
+	}
+	va_end(ap);
+	return q;
+}
+
+static int run_done(struct al_state *st, sqlite3_stmt *q, struct al_err *err)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return db_err(st, err, "cannot update the state");
+	return 0;
+}
+
+static void col_text(sqlite3_stmt *q, int i, char *out, size_t n)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+
+	snprintf(out, n, "%s", t != NULL ? (const char *)t : "");
+}
+
+int al_state_begin(struct al_state *st, struct al_err *err)
+{
+	return exec_sql(st, "BEGIN IMMEDIATE", err);
+}
+
+int al_state_commit_tx(struct al_state *st, struct al_err *err)
+{
+	if (exec_sql(st, "COMMIT", err) < 0) {
+		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int al_state_run_insert(struct al_state *st, const struct al_run_row *r, struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err,
+	                       "INSERT INTO runs(id, pipeline, version, manifest_sha256, date, source,"
+	                       " source_path, bundle_dir, status, resume_of, pid, start_us)"
+	                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+	                       "ttitttttttii", r->id, r->pipeline, r->version, r->manifest_sha256,
+	                       r->date, r->source, r->source_path, r->bundle_dir, r->status,
+	                       r->resume_of, r->pid, r->start_us);
+	return q == NULL ? -1 : run_done(st, q, err);
+}
+
+int al_state_run_end(struct al_state *st, const char *run, const char *status, int64_t end_us,
+                     struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err, "UPDATE runs SET status = ?, end_us = ? WHERE id = ?", "tit",
+	                       status, end_us, run);
+	return q == NULL ? -1 : run_done(st, q, err);
+}
+
+#define RUN_COLS                                                                          \
+	"id, pipeline, version, manifest_sha256, date, source, source_path, bundle_dir, status," \
+	" resume_of, pid, start_us, end_us"
+
+static void run_row(sqlite3_stmt *q, struct al_run_row *r)
+{
+	memset(r, 0, sizeof *r);
+	col_text(q, 0, r->id, sizeof r->id);
+	col_text(q, 1, r->pipeline, sizeof r->pipeline);
+	r->version = sqlite3_column_int64(q, 2);
+	col_text(q, 3, r->manifest_sha256, sizeof r->manifest_sha256);
+	col_text(q, 4, r->date, sizeof r->date);
+	col_text(q, 5, r->source, sizeof r->source);
+	col_text(q, 6, r->source_path, sizeof r->source_path);
+	col_text(q, 7, r->bundle_dir, sizeof r->bundle_dir);
+	col_text(q, 8, r->status, sizeof r->status);
+	col_text(q, 9, r->resume_of, sizeof r->resume_of);
+	r->pid = sqlite3_column_int64(q, 10);
+	r->start_us = sqlite3_column_int64(q, 11);
+	r->end_us = sqlite3_column_int64(q, 12);
+}
+
+int al_state_run_get(struct al_state *st, const char *id, struct al_run_row *r, struct al_err *err)
+{
+	sqlite3_stmt *q = id != NULL
+	                      ? prep(st, err, "SELECT " RUN_COLS " FROM runs WHERE id = ?", "t", id)
+	                      : prep(st, err, "SELECT " RUN_COLS " FROM runs ORDER BY id DESC LIMIT 1",
+	                             "");
+	int rc;
+
+	if (q == NULL)
+		return -1;
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		run_row(q, r);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_err(st, err, "cannot read the runs");
+	return rc == SQLITE_ROW;
+}
+
+int al_state_runs(struct al_state *st, const char *pipeline, const char *status, int limit,
+                  int (*each)(void *ctx, const struct al_run_row *r), void *ctx,
+                  struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err,
+	                       "SELECT " RUN_COLS " FROM runs WHERE (?1 IS NULL OR pipeline = ?1)"
+	                       " AND (?2 IS NULL OR status = ?2) ORDER BY id DESC"
+	                       " LIMIT CASE WHEN ?3 > 0 THEN ?3 ELSE -1 END",
+	                       "tti", pipeline, status, (int64_t)limit);
+	struct al_run_row r;
+	int rc;
+
+	if (q == NULL)
+		return -1;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		run_row(q, &r);
+		if (each(ctx, &r) != 0)
+			break;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_err(st, err, "cannot read the runs");
+	return 0;
+}
+
+int al_state_step_put(struct al_state *st, const char *run, const struct al_step_row *s,
+                      struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err,
+	                       "INSERT OR REPLACE INTO steps(run, step, idx, state, attempts, start_us,"
+	                       " end_us, exit, signal, status, reason, staged, needs)"
+	                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	                       "ttitiiiiitttt", run, s->step, (int64_t)s->idx, s->state,
+	                       (int64_t)s->attempts, s->start_us, s->end_us, (int64_t)s->exit_code,
+	                       (int64_t)s->signal, s->status, s->reason, s->staged, s->needs);
+	return q == NULL ? -1 : run_done(st, q, err);
+}
+
+int al_state_steps(struct al_state *st, const char *run,
+                   int (*each)(void *ctx, const struct al_step_row *s), void *ctx,
+                   struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err,
+	                       "SELECT step, idx, state, attempts, start_us, end_us, exit, signal,"
+	                       " status, reason, staged, needs FROM steps WHERE run = ? ORDER BY idx",
+	                       "t", run);
+	struct al_step_row s;
+	int rc;
+
+	if (q == NULL)
+		return -1;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const unsigned char *staged = sqlite3_column_text(q, 10);
+		memset(&s, 0, sizeof s);
+		col_text(q, 0, s.step, sizeof s.step);
+		s.idx = sqlite3_column_int(q, 1);
+		col_text(q, 2, s.state, sizeof s.state);
+		s.attempts = sqlite3_column_int(q, 3);
+		s.start_us = sqlite3_column_int64(q, 4);
+		s.end_us = sqlite3_column_int64(q, 5);
+		s.exit_code = sqlite3_column_int(q, 6);
+		s.signal = sqlite3_column_int(q, 7);
+		col_text(q, 8, s.status, sizeof s.status);
+		col_text(q, 9, s.reason, sizeof s.reason);
+		s.staged = staged != NULL ? strdup((const char *)staged) : NULL;
+		col_text(q, 11, s.needs, sizeof s.needs);
+		rc = each(ctx, &s);
+		free(s.staged);
+		if (rc != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE && rc > 0) {
+		sqlite3_finalize(q);
+		return db_err(st, err, "cannot read the steps");
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
+int al_state_attempt_put(struct al_state *st, const char *run, const struct al_attempt_row *a,
+                         struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err,
+	                       "INSERT OR REPLACE INTO attempts(run, step, attempt, start_us, end_us,"
+	                       " exit, signal, status, pid) VALUES (?,?,?,?,?,?,?,?,?)",
+	                       "ttiiiiiti", run, a->step, (int64_t)a->attempt, a->start_us, a->end_us,
+	                       (int64_t)a->exit_code, (int64_t)a->signal, a->status, a->pid);
+	return q == NULL ? -1 : run_done(st, q, err);
+}
+
+int al_state_commit_get(struct al_state *st, const char *pipeline, const char *date,
+                        const char *step, struct al_commit_row *c, struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err,
+	                       "SELECT manifest_sha256, inputs_sha256, run, files, committed_us"
+	                       " FROM commits WHERE pipeline = ? AND date = ? AND step = ?",
+	                       "ttt", pipeline, date, step);
+	int rc;
+
+	memset(c, 0, sizeof *c);
+	if (q == NULL)
+		return -1;
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		col_text(q, 0, c->manifest_sha256, sizeof c->manifest_sha256);
+		col_text(q, 1, c->inputs_sha256, sizeof c->inputs_sha256);
+		col_text(q, 2, c->run, sizeof c->run);
+		c->files = strdup((const char *)sqlite3_column_text(q, 3));
+		c->committed_us = sqlite3_column_int64(q, 4);
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_err(st, err, "cannot read the commits");
+	return rc == SQLITE_ROW;
+}
+
+int al_state_commit_put(struct al_state *st, const char *pipeline, const char *date,
+                        const char *step, const struct al_commit_row *c, const char *run,
+                        const struct al_step_row *s, struct al_err *err)
+{
+	sqlite3_stmt *q;
+
+	/* A commit survives power loss: the next run must not redo it. */
+	if (exec_sql(st, "PRAGMA synchronous=FULL", err) < 0 || al_state_begin(st, err) < 0)
+		return -1;
+	q = prep(st, err,
+	         "INSERT OR REPLACE INTO commits(pipeline, date, step, manifest_sha256,"
+	         " inputs_sha256, run, files, committed_us) VALUES (?,?,?,?,?,?,?,?)",
+	         "ttttttti", pipeline, date, step, c->manifest_sha256, c->inputs_sha256, run,
+	         c->files, c->committed_us);
+	if (q == NULL || run_done(st, q, err) < 0 || al_state_step_put(st, run, s, err) < 0) {
+		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		(void)sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+		return -1;
+	}
+	if (al_state_commit_tx(st, err) < 0) {
+		(void)sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+		return -1;
+	}
+	return exec_sql(st, "PRAGMA synchronous=NORMAL", err);
+}
