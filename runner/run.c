@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1970,6 +1971,10 @@ int al_run(const struct al_run_opts *o)
 		goto fail;
 	}
 	masked = 1;
+	/* Orphans of a step (a grandchild whose parent died) become airlock's
+	 * children, not init's: they are reaped here, and never outlive a
+	 * run unseen. */
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	f = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:I,s:s,s:o,s:o,s:s,s:i}", "run", r->id,
 	              "pipeline", r->m->pipeline, "version", (json_int_t)r->m->version,
 	              "manifest_sha256", r->msha, "date", r->date, "resume_of", r->resume_of, "user",
@@ -2080,6 +2085,17 @@ out:
 		json_decref(r->steps[i].main_end);
 	}
 	free(r->steps);
+	if (masked) {
+		/* Reap what the steps' groups left (killed orphans), briefly. */
+		for (int i = 0; i < 100; i++) {
+			int ws;
+			pid_t p = waitpid(-1, &ws, WNOHANG);
+			if (p < 0)
+				break;
+			if (p == 0)
+				usleep(1000);
+		}
+	}
 	if (r->sfd >= 0)
 		close(r->sfd);
 	if (masked)
