@@ -1666,6 +1666,52 @@ static int recover_step(void *ctx, const struct al_step_row *s)
 	return 0;
 }
 
+/* Processes a dead run's steps left behind (PR_SET_PDEATHSIG reaches
+ * only a step's own process, not its children): found by the
+ * AIRLOCK_RUN_ID in their environment, and killed. Returns how many. */
+static int kill_leftovers(const char *run)
+{
+	char needle[96], path[64], *buf = malloc(1 << 16);
+	size_t nlen;
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+	int killed = 0;
+
+	if (d == NULL || buf == NULL) {
+		if (d != NULL)
+			closedir(d);
+		free(buf);
+		return 0;
+	}
+	al_snprintf(needle, sizeof needle, "AIRLOCK_RUN_ID=%s", run);
+	nlen = strlen(needle) + 1; /* with its NUL */
+	while ((de = readdir(d)) != NULL) {
+		ssize_t n;
+		int fd;
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		al_snprintf(path, sizeof path, "/proc/%s/environ", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, (1 << 16) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		for (ssize_t i = 0; i + (ssize_t)nlen <= n + 1; i++) {
+			if ((i == 0 || buf[i - 1] == '\0') && memcmp(buf + i, needle, nlen) == 0) {
+				if (kill((pid_t)atoi(de->d_name), SIGKILL) == 0)
+					killed++;
+				break;
+			}
+		}
+	}
+	closedir(d);
+	free(buf);
+	return killed;
+}
+
 /* Runs of this pipeline still marked running: their airlock is dead
  * (the lock is ours). Each is recorded interrupted; the newest of the
  * same manifest and date is the one this run resumes. */
@@ -1686,6 +1732,11 @@ static int recover(struct run *r, struct al_err *err)
 		struct audit_hit h;
 		int64_t start = json_integer_value(json_object_get(o, "start_us"));
 		char stage[PATH_MAX * 2];
+		int leftovers = kill_leftovers(id);
+		if (leftovers > 0)
+			al_oplog("warn", r->id, NULL, 0, NULL,
+			         "killed %d process%s left running by interrupted run %s", leftovers,
+			         leftovers == 1 ? "" : "es", id);
 		if (al_state_steps(r->st, id, recover_step, &rc, err) < 0)
 			break;
 		if (audited(r, id, NULL, "run.end", &h) == 1) {
@@ -1697,10 +1748,11 @@ static int recover(struct run *r, struct al_err *err)
 			json_decref(e);
 		} else {
 			if (audit(r, "run.end",
-			          json_pack("{s:s,s:s,s:I,s:{s:i,s:i,s:i},s:s}", "run", id, "status",
+			          json_pack("{s:s,s:s,s:I,s:{s:i,s:i,s:i},s:s,s:i}", "run", id, "status",
 			                    "interrupted", "duration_ms",
 			                    (json_int_t)((al_now_us() - start) / 1000), "steps", "ok", rc.ok,
-			                    "failed", rc.failed, "skipped", rc.skipped, "recorded_by", r->id),
+			                    "failed", rc.failed, "skipped", rc.skipped, "recorded_by", r->id,
+			                    "killed_leftovers", leftovers),
 			          AL_AUDIT_SYNC) < 0)
 				break;
 			if (al_state_run_end(r->st, id, "interrupted", al_now_us(), err) < 0)

@@ -1,0 +1,157 @@
+#!/usr/bin/env bats
+# t4400-run-crash: the lock, signals, kill -9 and resume, and a full or
+# failing audit log: no step ever starts unaudited.
+
+load ../lib/common
+load ../fixtures/run
+
+DATE=2026-11-25
+
+setup() {
+	common_setup
+	mkhome
+	steps p p '[
+	  {"id": "a", "run": ["sh", "-c", "echo a >a.txt"], "outputs": [{"path": "a.txt"}]},
+	  {"id": "slow", "needs": ["a"], "run": ["sh", "-c", "sleep 30 & echo $! >'"$PWD"'/sleep.pid; touch '"$PWD"'/slow.started; wait; echo s >s.txt"], "outputs": [{"path": "s.txt"}]},
+	  {"id": "c", "needs": ["slow"], "run": ["sh", "-c", "echo c >c.txt"], "outputs": [{"path": "c.txt"}]}
+	]'
+}
+
+wait_for() {
+	for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done
+	return 1
+}
+
+@test 'a second run of the same pipeline exits 75 naming the holder' {
+	airlock run --unsigned p --date $DATE 2>/dev/null &
+	pid=$!
+	wait_for slow.started
+	run -75 airlock run --unsigned p --date $DATE
+	id=$(airlock --json runs | jq -r '.[0].run')
+	out_has "running already" "pid $pid" "run $id"
+	kill -KILL "$pid"
+	wait "$pid" || true
+}
+
+@test 'kill -9 mid-run: the next run records it interrupted, kills its leftovers, resumes' {
+	airlock run --unsigned p --date $DATE 2>/dev/null &
+	pid=$!
+	wait_for slow.started
+	old=$(airlock --json runs | jq -r '.[0].run')
+	kill -KILL "$pid"
+	wait "$pid" || true
+	run -0 airlock status "$old"
+	out_has "interrupted (not yet recorded)"
+	# the step's shell died with airlock (PR_SET_PDEATHSIG); its sleep lives on
+	leftover=$(cat sleep.pid)
+	kill -0 "$leftover"
+	rm slow.started
+	airlock run --unsigned p --date $DATE --kill-grace 100ms 2>next.err &
+	next=$!
+	wait_for slow.started
+	audit_events '.event=="run.end"' | jq -e --arg o "$old" '.run == $o and .status == "interrupted" and .recorded_by != null'
+	audit_events '.event=="run.start"' | tail -1 | jq -e --arg o "$old" '.resume_of == $o'
+	# the old attempt's leftover was killed (gone, or a zombie of init's)
+	[ ! -e /proc/"$leftover" ] || grep -q '^State:.*Z' /proc/"$leftover"/status
+	audit_events '.event=="run.end"' | jq -e --arg o "$old" 'select(.run == $o) | .killed_leftovers == 1' 
+	kill -TERM "$next"
+	wait "$next" || true
+}
+
+@test 'airlock resume RUN resumes an interrupted run with the same manifest and date' {
+	airlock run --unsigned p --date $DATE 2>/dev/null &
+	pid=$!
+	wait_for slow.started
+	old=$(airlock --json runs | jq -r '.[0].run')
+	kill -KILL "$pid"
+	wait "$pid" || true
+	pkill -KILL -f "sleep 30" || true
+	airlock resume "$old" --kill-grace 100ms 2>resume.err &
+	rpid=$!
+	rm -f slow.started
+	wait_for slow.started
+	audit_events '.event=="run.end" and .status=="interrupted"' | jq -e --arg o "$old" '.run == $o'
+	audit_events '.event=="run.start"' | tail -1 | jq -e --arg o "$old" '.resume_of == $o'
+	# a was committed by the old run: not run again
+	[ "$(count_events '.event=="step.start" and .step=="a"')" = 1 ]
+	# the slow step runs again with the same idempotency key
+	[ "$(audit_events '.event=="step.start" and .step=="slow"' | jq -r .idempotency_key | sort -u | wc -l)" = 1 ]
+	kill -TERM "$rpid"
+	rc=0
+	wait "$rpid" || rc=$?
+	[ "$rc" = 130 ]
+	audit_events '.event=="step.end" and .step=="slow"' | tail -1 | jq -e '.signal == 15'
+	audit_events '.event=="run.end"' | tail -1 | jq -e '.status == "interrupted"'
+	run -0 airlock audit verify --seal-key k0.txt
+}
+
+@test 'SIGTERM to airlock is forwarded to the running step; the run ends interrupted' {
+	airlock run --unsigned p --date $DATE 2>/dev/null &
+	pid=$!
+	wait_for slow.started
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" = 130 ]
+	audit_events '.event=="step.end" and .step=="slow"' | jq -e '.status == "killed" and .signal == 15'
+	audit_events '.event=="run.end"' | jq -e '.status == "interrupted"'
+	[ "$(count_events '.event=="step.start" and .step=="c"')" = 0 ]
+}
+
+@test 'the audit log failing: no step starts, exit 4, nothing unaudited' {
+	# the 3rd fdatasync is step a's step.start (log.resume, run.start, step.start)
+	AIRLOCK_FAULTS='fdatasync@3+=ENOSPC' run -4 airlock run --unsigned p --date $DATE
+	out_has "audit log cannot be written"
+	[ ! -e "$(out_file a a.txt)" ]
+	[ ! -d home/runs/*/stage/a ] || [ -z "$(ls home/runs/*/stage/a)" ]
+	[ "$(count_events '.event=="step.start"')" = 0 ]
+	# once the log can be written, the next run records it and runs
+	sed -i 's/sleep 30/sleep 0/' p/airlock.json
+	run -0 airlock run --unsigned p --date $DATE
+	run -0 airlock audit verify --seal-key k0.txt
+}
+
+@test 'the audit log failing mid-run: the running step finishes, nothing new starts' {
+	steps p p '[
+	  {"id": "a", "run": ["sh", "-c", "echo a >a.txt"], "outputs": [{"path": "a.txt"}]},
+	  {"id": "b", "needs": ["a"], "run": ["sh", "-c", "touch '"$PWD"'/b.ran"]}
+	]'
+	# fdatasyncs: log.resume, run.start, a step.start, output.staged, output.committed, b step.start
+	AIRLOCK_FAULTS='fdatasync@6+=EIO' run -4 airlock run --unsigned p --date $DATE
+	[ -f "$(out_file a a.txt)" ]
+	[ ! -e b.ran ]
+	[ "$(count_events '.event=="step.start"')" = 1 ]
+}
+
+@test 'a full audit file system: exit 4, and no step without its step.start' {
+	[ "$(id -u)" = 0 ] || skip "mounting a tmpfs needs root"
+	steps p p '[
+	  {"id": "a", "run": ["sh", "-c", "echo a >a.txt; touch '"$PWD"'/a.ran"], "outputs": [{"path": "a.txt"}]},
+	  {"id": "b", "needs": ["a"], "run": ["sh", "-c", "touch '"$PWD"'/b.ran"]},
+	  {"id": "c", "needs": ["b"], "run": ["sh", "-c", "touch '"$PWD"'/c.ran"]}
+	]'
+	cp -a home/audit saved
+	mount -t tmpfs -o size=64k tmpfs home/audit || skip "cannot mount a tmpfs here"
+	cp -a saved/. home/audit/
+	# full: only the slack of the segment's last page is left
+	dd if=/dev/zero of=home/audit/filler bs=4k count=100 2>/dev/null || true
+	run -4 airlock run --unsigned p --date $DATE
+	out_has "audit log cannot be written"
+	for s in a b c; do
+		if [ -e $s.ran ]; then
+			[ "$(count_events ".event==\"step.start\" and .step==\"$s\"")" = 1 ]
+		fi
+	done
+	[ ! -e c.ran ]
+	rm -f home/audit/filler
+	run -0 airlock audit verify
+	run -0 airlock run --unsigned p --date $DATE
+	[ -e c.ran ]
+}
+
+teardown() {
+	pkill -KILL -f "^sleep 30$" || true
+	if mountpoint -q home/audit 2>/dev/null; then
+		umount home/audit
+	fi
+}
