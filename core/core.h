@@ -105,6 +105,11 @@ int al_sys_openat(int dirfd, const char *path, int flags, mode_t mode);
 int al_sys_mkdirat(int dirfd, const char *path, mode_t mode);
 int al_sys_ftruncate(int fd, off_t len);
 pid_t al_sys_fork(void);
+/* Starts fn(arg) in a child that shares the parent's memory until it
+ * calls execve or _exit (clone with CLONE_VM | CLONE_VFORK): no copy of
+ * the page tables, so a spawn costs the same however large the parent.
+ * fn may only make system calls. Counts as a fork for the fault plan. */
+pid_t al_sys_spawn(int (*fn)(void *arg), void *arg);
 int al_sys_syncfs(int fd);
 
 /* Fault plan: the nth call (1-based, counted from now) of `call` fails

@@ -3,6 +3,8 @@
 #include "core.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +174,18 @@ int al_sys_ftruncate(int fd, off_t len)
 		r = al_sys.ftruncate(fd, len);
 	while (r < 0 && errno == EINTR);
 	return r;
+}
+
+/* The stack of a vfork-like child: the parent is suspended until the
+ * child execs or exits, so one stack serves every spawn of a
+ * single-threaded process. */
+static char spawn_stack[256 * 1024] __attribute__((aligned(16)));
+
+pid_t al_sys_spawn(int (*fn)(void *arg), void *arg)
+{
+	if (fault_hit(AL_SYS_FORK, EAGAIN) < 0)
+		return -1;
+	return clone(fn, spawn_stack + sizeof spawn_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
 }
 
 pid_t al_sys_fork(void)

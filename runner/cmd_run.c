@@ -457,12 +457,31 @@ int al_cmd_runs(struct al_cli *cli, int argc, char **argv)
 	return AL_OK;
 }
 
+struct logs_ctx {
+	const char *step;
+	int found, attempts;
+};
+
+static int logs_step(void *ctx, const struct al_step_row *s)
+{
+	struct logs_ctx *lc = ctx;
+
+	if (strcmp(s->step, lc->step) == 0) {
+		lc->found = 1;
+		lc->attempts = s->attempts;
+	}
+	return 0;
+}
+
+/* A log file that is absent was never written: the step was quiet. */
 static int cat(const char *path, int out, struct al_err *err)
 {
 	char buf[1 << 16];
 	int fd = al_openat(AT_FDCWD, path, O_RDONLY, 0);
 	ssize_t n;
 
+	if (fd < 0 && errno == ENOENT)
+		return 0;
 	if (fd < 0)
 		return al_err_sys(err, "%s", path);
 	while ((n = read(fd, buf, sizeof buf)) > 0)
@@ -502,17 +521,21 @@ int al_cmd_logs(struct al_cli *cli, int argc, char **argv)
 	if (abs_home(cli, home, &err) == NULL)
 		return al_cli_error(cli, &err);
 	if (attempt <= 0) {
-		/* the last attempt that left logs */
-		for (int a = 1; a < 1000; a++) {
-			al_snprintf(out, sizeof out, "%s/runs/%s/logs/%s.%d.out", home, run, step, a);
-			if (access(out, F_OK) != 0)
-				break;
-			attempt = a;
+		/* the step's last attempt, from state.db */
+		struct al_state *st = al_state_open(home, &err);
+		struct logs_ctx lc = {step, 0, 0};
+		if (st == NULL)
+			return al_cli_error(cli, &err);
+		if (al_state_steps(st, run, logs_step, &lc, &err) < 0) {
+			al_state_close(st);
+			return al_cli_error(cli, &err);
 		}
-		if (attempt == 0) {
+		al_state_close(st);
+		if (!lc.found || lc.attempts == 0) {
 			al_err_set(&err, AL_EUSAGE, "run %s, step %s: no logs (did it run?)", run, step);
 			return al_cli_error(cli, &err);
 		}
+		attempt = lc.attempts;
 	}
 	al_snprintf(out, sizeof out, "%s/runs/%s/logs/%s.%d%s.out", home, run, step, attempt,
 	         verify ? ".verify" : "");

@@ -74,6 +74,7 @@ struct run {
 	char resume_of[48];
 	char run_dir[PATH_MAX];
 	char out_dir[PATH_MAX]; /* outputs/<pipeline>/<date> */
+	int spare;              /* run_dir/stage/.spare is an empty directory */
 	struct al_audit *log;
 	struct al_state *st;
 	struct step_rt *steps;
@@ -254,7 +255,16 @@ static int is_step_ref(const struct run *r, const char *arg, long *step, const c
 	return 1;
 }
 
-/* argv with programs and step:file references resolved. */
+static int bundle_file(const struct run *r, const char *arg)
+{
+	for (size_t i = 0; i < r->m->files_n; i++)
+		if (strcmp(r->m->files[i].path, arg) == 0)
+			return 1;
+	return 0;
+}
+
+/* argv with programs, files of the bundle and step:file references
+ * resolved to absolute paths. */
 static char **resolve_argv(const struct run *r, const char **argv, struct al_err *err)
 {
 	size_t n = 0;
@@ -273,8 +283,10 @@ static char **resolve_argv(const struct run *r, const char **argv, struct al_err
 		long k;
 		if (is_step_ref(r, argv[i], &k, &file)) {
 			al_snprintf(buf, sizeof buf, "%s/%s/%s", r->out_dir, r->m->steps[k].id, file);
-		} else if (i == 0 && argv[0][0] != '/' && strchr(argv[0], '/') != NULL) {
-			al_snprintf(buf, sizeof buf, "%s/%s", r->bundle_dir, argv[0]);
+		} else if ((i == 0 && argv[0][0] != '/' && strchr(argv[0], '/') != NULL) ||
+		           (i > 0 && bundle_file(r, argv[i]))) {
+			/* the program, or an argument naming a file of the bundle */
+			al_snprintf(buf, sizeof buf, "%s/%s", r->bundle_dir, argv[i]);
 		} else if (i == 0 && argv[0][0] != '/') {
 			const char *dirs[3] = {NULL, "/usr/bin", "/bin"};
 			char bin[PATH_MAX + 8];
@@ -712,6 +724,38 @@ static void stage_path(const struct run *r, const struct step_rt *s, char *out, 
 	al_snprintf(out, n, "%s/stage/%s", r->run_dir, s->def->id);
 }
 
+static void spare_path(const struct run *r, char *out, size_t n)
+{
+	al_snprintf(out, n, "%s/stage/.spare", r->run_dir);
+}
+
+/* An empty stage directory: the spare one a quiet step left, renamed
+ * (microseconds), or a new one (half a millisecond on ext4 here). */
+static int new_stage(struct run *r, const char *stage, struct al_err *err)
+{
+	char spare[PATH_MAX];
+
+	if (r->spare) {
+		spare_path(r, spare, sizeof spare);
+		r->spare = 0;
+		if (rename(spare, stage) == 0)
+			return 0;
+	}
+	if (mkdir(stage, 0700) < 0)
+		return al_err_sys(err, "%s", stage);
+	return 0;
+}
+
+/* A stage left empty after a commit becomes the next one's. */
+static void keep_spare(struct run *r, const char *stage)
+{
+	char spare[PATH_MAX];
+
+	spare_path(r, spare, sizeof spare);
+	if (!r->spare && rename(stage, spare) == 0)
+		r->spare = 1;
+}
+
 static int spawn_phase(struct run *r, struct step_rt *s, struct al_err *err)
 {
 	const char **argv = s->phase == 0 ? s->def->run : s->def->verify;
@@ -773,7 +817,7 @@ static void start_attempt(struct run *r, struct step_rt *s)
 	s->phase = 0;
 	stage_path(r, s, stage, sizeof stage);
 	/* Each attempt starts from an empty stage: nothing of a failed one leaks. */
-	if (al_rm_tree(AT_FDCWD, stage) < 0 || al_mkdirs(stage, 0700, &err) < 0) {
+	if (al_rm_tree(AT_FDCWD, stage) < 0 || new_stage(r, stage, &err) < 0) {
 		if (err.msg[0] == '\0')
 			al_err_sys(&err, "%s: cannot empty the stage", stage);
 		al_oplog("error", r->id, s->def->id, s->attempt, NULL, "%s", err.msg);
@@ -837,6 +881,10 @@ static int promote(struct run *r, struct step_rt *s, json_t *files)
 
 	stage_path(r, s, stage, sizeof stage);
 	al_snprintf(dest, sizeof dest, "%s/%s", r->out_dir, s->def->id);
+	if (json_array_size(files) == 0 && lstat(dest, &st) < 0 && errno == ENOENT) {
+		keep_spare(r, stage); /* nothing to promote, no earlier commit to replace */
+		return 0;
+	}
 	if (al_mkdirs(r->out_dir, 0700, &err) < 0)
 		goto fail;
 	dfd = open(r->out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -861,7 +909,6 @@ static int promote(struct run *r, struct step_rt *s, json_t *files)
 		goto fail;
 	}
 	ret = 0;
-	(void)files;
 fail:
 	if (ret < 0) {
 		al_snprintf(s->reason, sizeof s->reason, "%s", err.msg);
@@ -880,10 +927,14 @@ static int commit(struct run *r, struct step_rt *s, json_t *files)
 	struct al_err err = {0};
 
 	al_snprintf(dest, sizeof dest, "%s/%s", r->out_dir, s->def->id);
+	/* output.staged precedes the promotion: durable first, when there is
+	 * anything to promote. output.committed is made durable by the next
+	 * synced entry (a step.start, run.end): recovery completes a commit
+	 * whose entry a power loss took (FORMAT.md, runner/README.md). */
 	if (audit(r, "output.staged",
 	          json_pack("{s:s,s:s,s:i,s:O}", "run", r->id, "step", s->def->id, "attempt",
 	                    s->attempt, "files", files),
-	          AL_AUDIT_SYNC) < 0)
+	          json_array_size(files) > 0 ? AL_AUDIT_SYNC : 0) < 0)
 		return -1;
 	{
 		/* What recovery needs to finish the commit if airlock dies now. */
@@ -902,7 +953,7 @@ static int commit(struct run *r, struct step_rt *s, json_t *files)
 	if (audit(r, "output.committed",
 	          json_pack("{s:s,s:s,s:O,s:s}", "run", r->id, "step", s->def->id, "files", files,
 	                    "dest", dest),
-	          AL_AUDIT_SYNC) < 0) {
+	          0) < 0) {
 		free(text);
 		return -1;
 	}
@@ -2008,6 +2059,9 @@ int al_run(const struct al_run_opts *o)
 	{
 		char logs[PATH_MAX + 8];
 		al_snprintf(logs, sizeof logs, "%s/logs", r->run_dir);
+		if (al_mkdirs(logs, 0700, &err) < 0)
+			goto fail;
+		al_snprintf(logs, sizeof logs, "%s/stage", r->run_dir);
 		if (al_mkdirs(logs, 0700, &err) < 0)
 			goto fail;
 	}

@@ -112,7 +112,9 @@ int al_state_commit_tx(struct al_state *st, struct al_err *err);
 
 struct al_capture {
 	int pipe;        /* read end, -1 once closed */
-	int fd;          /* the log file */
+	int fd;          /* the log file, opened at the first byte; -1 before */
+	int failed;      /* the log could not be written: the rest is dropped */
+	char path[4096];
 	uint64_t stored, written;
 	int truncated;
 	struct al_sha256 hash;

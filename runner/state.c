@@ -94,7 +94,7 @@ struct al_state *al_state_open(const char *home, struct al_err *err)
 	}
 	sqlite3_busy_timeout(st->db, 10000);
 	/* WAL: readers (airlock status) never block the run. NORMAL is
-	 * durable against a killed process; commits use FULL (commit_put). */
+	 * durable against a killed process (see al_state_commit_put). */
 	if (exec_sql(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 	                 "PRAGMA foreign_keys=ON;",
 	             err) < 0)
@@ -383,8 +383,11 @@ int al_state_commit_put(struct al_state *st, const char *pipeline, const char *d
 {
 	sqlite3_stmt *q;
 
-	/* A commit survives power loss: the next run must not redo it. */
-	if (exec_sql(st, "PRAGMA synchronous=FULL", err) < 0 || al_state_begin(st, err) < 0)
+	/* WAL at synchronous=NORMAL: durable against a killed process; a
+	 * power loss may take the last commits, and the audit log's
+	 * output.committed (synced by the next step.start) is then the
+	 * record (runner/README.md, "Crash safety"). */
+	if (al_state_begin(st, err) < 0)
 		return -1;
 	q = prep(st, err,
 	         "INSERT OR REPLACE INTO commits(pipeline, date, step, manifest_sha256,"
@@ -393,12 +396,7 @@ int al_state_commit_put(struct al_state *st, const char *pipeline, const char *d
 	         c->files, c->committed_us);
 	if (q == NULL || run_done(st, q, err) < 0 || al_state_step_put(st, run, s, err) < 0) {
 		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-		(void)sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
 		return -1;
 	}
-	if (al_state_commit_tx(st, err) < 0) {
-		(void)sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-		return -1;
-	}
-	return exec_sql(st, "PRAGMA synchronous=NORMAL", err);
+	return al_state_commit_tx(st, err);
 }
