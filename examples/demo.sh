@@ -84,13 +84,19 @@ cat >pipe/airlock.json <<'JSON'
   "version": 42,
   "expires": "2099-01-01T00:00:00Z",
   "steps": [
-    {"id": "score", "run": ["bin/score", "data/positions.csv"], "outputs": [{"path": "scores.csv", "min_rows": 1}]}
+    {"id": "score", "run": ["bin/score", "data/positions.csv"], "outputs": [{"path": "scores.csv", "min_rows": 1}],
+     "retries": {"max": 2, "base": "200ms", "cap": "1s"}},
+    {"id": "report", "needs": ["score"], "run": ["bin/report", "score:scores.csv"], "outputs": [{"path": "report.txt"}]}
   ]
 }
 JSON
 # shellcheck disable=SC2016 # the script's own variables
 printf '#!/bin/sh\nsed 1d "$1" >"$AIRLOCK_OUT/scores.csv"\n' >pipe/bin/score
-chmod 755 pipe/bin/score
+cat >pipe/bin/report <<'SH'
+#!/bin/sh
+awk -F, '{ s += $2 } END { print "total", s }' "$1" >"$AIRLOCK_OUT/report.txt"
+SH
+chmod 755 pipe/bin/score pipe/bin/report
 printf 'account,amount\nA-1,100\n' >pipe/data/positions.csv
 show airlock pack pipe -o nightly.tar.zst
 show airlock sign nightly.tar.zst -s officer1.key --passfile officer1.pass
@@ -99,6 +105,17 @@ show airlock keys add officer1.pub --name 'officer 1'
 show airlock keys add officer2.pub --name 'officer 2'
 show airlock install nightly.tar.zst
 show airlock pipelines
+
+step "The pipeline runs: each step audited before it starts, outputs promoted"
+show airlock -q run nightly-risk --date 2026-11-25
+show airlock status
+show cat "$AIRLOCK_HOME/outputs/nightly-risk/2026-11-25/report/report.txt"
+
+step "A rerun is safe: committed steps are skipped; a changed output is rerun"
+show airlock -q run nightly-risk --date 2026-11-25
+echo 'A-1,1' >>"$AIRLOCK_HOME/outputs/nightly-risk/2026-11-25/score/scores.csv"
+show airlock -q run nightly-risk --date 2026-11-25
+show airlock audit query --event output.phantom
 
 step "A bundle changed after signing is refused, and the refusal audited"
 mkdir tampered && tar --zstd -xf nightly.tar.zst -C tampered
@@ -112,6 +129,9 @@ if airlock install tampered.tar.zst; then
 else
 	echo "exit status $? - tamper caught"
 fi
+
+step "The seals check with k0: nothing sealed was rewritten"
+show airlock audit verify --seal-key k0.txt
 
 step "A checkpoint kept off the host, an export for the regulator"
 show airlock audit checkpoint -o anchor
