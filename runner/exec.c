@@ -194,6 +194,8 @@ static void proc_close_all(struct al_proc *p)
 	struct al_capture *cs[2] = {&p->out, &p->err};
 
 	for (int i = 0; i < 2; i++) {
+		free(cs[i]->path);
+		cs[i]->path = NULL;
 		if (cs[i]->pipe >= 0)
 			close(cs[i]->pipe);
 		if (cs[i]->fd >= 0)
@@ -213,9 +215,8 @@ int al_proc_spawn(struct al_proc *p, const struct al_proc_spec *s, struct al_err
 	p->cap = s->cap;
 	capture_init(&p->out);
 	capture_init(&p->err);
-	if (al_snprintf(p->out.path, sizeof p->out.path, "%s", s->out_path) < 0 ||
-	    al_snprintf(p->err.path, sizeof p->err.path, "%s", s->err_path) < 0) {
-		al_err_set(err, AL_EUSAGE, "%s: path too long", s->out_path);
+	if ((p->out.path = strdup(s->out_path)) == NULL || (p->err.path = strdup(s->err_path)) == NULL) {
+		al_err_sys(err, "cannot allocate memory");
 		goto fail;
 	}
 	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0) {
@@ -361,6 +362,8 @@ void al_proc_finish(struct al_proc *p)
 		if (cs[i]->fd >= 0)
 			close(cs[i]->fd);
 		cs[i]->fd = -1;
+		free(cs[i]->path);
+		cs[i]->path = NULL;
 	}
 }
 

@@ -43,12 +43,14 @@ struct step_rt {
 	int attempt;
 	int phase;               /* 0: the step's command, 1: its verify command */
 	int prepared;            /* inputs hashed, idempotency checked */
+	size_t wait_on;          /* a need found unfinished at the last look */
 	int forced, selected;
 	int64_t ready_at_us;     /* a retry's time */
 	struct al_proc proc;
 	int running;
 	int timed_out, term_sent, kill_sent;
 	int64_t deadline_us, kill_at_us;
+	int64_t note_at_us;      /* when to record the running step in state.db */
 	char key[AL_SHA256_HEX];
 	char inputs_sha[AL_SHA256_HEX];
 	json_t *inputs;
@@ -75,6 +77,7 @@ struct run {
 	char run_dir[PATH_MAX];
 	char out_dir[PATH_MAX]; /* outputs/<pipeline>/<date> */
 	int spare;              /* run_dir/stage/.spare is an empty directory */
+	size_t lo;              /* every step before it is done */
 	struct al_audit *log;
 	struct al_state *st;
 	struct step_rt *steps;
@@ -805,13 +808,32 @@ out:
 static void finish_attempt(struct run *r, struct step_rt *s, const char *status, int exit_code,
                            int sig, const char *cond, json_t *end);
 
+#define NOTE_RUNNING_US 50000
+
+/* The running step's rows in state.db (for airlock status). */
+static void note_running(struct run *r, struct step_rt *s)
+{
+	struct al_attempt_row a = {0};
+	struct al_err err = {0};
+
+	s->note_at_us = 0;
+	(void)al_state_begin(r->st, &err);
+	save_step(r, s, "running", NULL);
+	al_snprintf(a.step, sizeof a.step, "%s", s->def->id);
+	a.attempt = s->attempt;
+	a.start_us = s->proc.start_us;
+	a.exit_code = -1;
+	al_snprintf(a.status, sizeof a.status, "running");
+	a.pid = s->proc.pid;
+	if (al_state_attempt_put(r->st, r->id, &a, &err) < 0 || al_state_commit_tx(r->st, &err) < 0)
+		state_warn(r, &err);
+}
+
 static void start_attempt(struct run *r, struct step_rt *s)
 {
 	char stage[PATH_MAX], quarantine[PATH_MAX * 2];
-	struct al_attempt_row a = {0};
 	struct al_err err = {0};
 	json_t *f;
-	int stagefd;
 
 	s->attempt++;
 	s->phase = 0;
@@ -844,9 +866,6 @@ static void start_attempt(struct run *r, struct step_rt *s)
 	if (s->attempt == 1)
 		s->start_us = al_now_us();
 	s->state = S_RUNNING;
-	stagefd = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (stagefd >= 0)
-		close(stagefd);
 	if (spawn_phase(r, s, &err) < 0) {
 		al_oplog("error", r->id, s->def->id, s->attempt, NULL, "%s", err.msg);
 		al_snprintf(s->reason, sizeof s->reason, "%s", err.msg);
@@ -855,15 +874,9 @@ static void start_attempt(struct run *r, struct step_rt *s)
 		return;
 	}
 	r->running_n++;
-	save_step(r, s, "running", NULL);
-	al_snprintf(a.step, sizeof a.step, "%s", s->def->id);
-	a.attempt = s->attempt;
-	a.start_us = s->proc.start_us;
-	a.exit_code = -1;
-	al_snprintf(a.status, sizeof a.status, "running");
-	a.pid = s->proc.pid;
-	if (al_state_attempt_put(r->st, r->id, &a, &err) < 0)
-		state_warn(r, &err);
+	/* state.db hears of a running step only if it runs for a while: a
+	 * quick one is recorded once, at its end (the audit log has both). */
+	s->note_at_us = s->proc.start_us + NOTE_RUNNING_US;
 	if (r->o->quiet == 0)
 		al_oplog("info", r->id, s->def->id, s->attempt, NULL, "started (pid %d)",
 		         (int)s->proc.pid);
@@ -919,7 +932,8 @@ fail:
 	return ret;
 }
 
-static int commit(struct run *r, struct step_rt *s, json_t *files)
+static int commit(struct run *r, struct step_rt *s, json_t *files,
+                  const struct al_attempt_row *a)
 {
 	char dest[PATH_MAX * 2], *text;
 	struct al_commit_row c = {0};
@@ -931,10 +945,11 @@ static int commit(struct run *r, struct step_rt *s, json_t *files)
 	 * anything to promote. output.committed is made durable by the next
 	 * synced entry (a step.start, run.end): recovery completes a commit
 	 * whose entry a power loss took (FORMAT.md, runner/README.md). */
-	if (audit(r, "output.staged",
+	if (json_array_size(files) > 0 &&
+	    audit(r, "output.staged",
 	          json_pack("{s:s,s:s,s:i,s:O}", "run", r->id, "step", s->def->id, "attempt",
 	                    s->attempt, "files", files),
-	          json_array_size(files) > 0 ? AL_AUDIT_SYNC : 0) < 0)
+	          AL_AUDIT_SYNC) < 0)
 		return -1;
 	{
 		/* What recovery needs to finish the commit if airlock dies now. */
@@ -942,7 +957,8 @@ static int commit(struct run *r, struct step_rt *s, json_t *files)
 		                       "manifest_sha256", r->msha);
 		char *st = al_json_dump(sj);
 		json_decref(sj);
-		save_step(r, s, "staged", st);
+		if (json_array_size(files) > 0)
+			save_step(r, s, "staged", st);
 		free(st);
 	}
 	text = al_json_dump(files);
@@ -964,7 +980,9 @@ static int commit(struct run *r, struct step_rt *s, json_t *files)
 	c.committed_us = al_now_us();
 	s->state = S_OK;
 	step_row(r, s, &row, "ok");
-	if (al_state_commit_put(r->st, r->m->pipeline, r->date, s->def->id, &c, r->id, &row, &err) < 0)
+	if (al_state_begin(r->st, &err) < 0 || al_state_attempt_put(r->st, r->id, a, &err) < 0 ||
+	    al_state_commit_put(r->st, r->m->pipeline, r->date, s->def->id, &c, r->id, &row, &err) < 0 ||
+	    al_state_commit_tx(r->st, &err) < 0)
 		state_warn(r, &err);
 	free(text);
 	return 0;
@@ -1141,10 +1159,11 @@ static void finish_attempt(struct run *r, struct step_rt *s, const char *status,
 	a.signal = sig;
 	al_snprintf(a.status, sizeof a.status, "%s", status);
 	a.pid = s->proc.pid;
-	if (al_state_attempt_put(r->st, r->id, &a, &err) < 0)
+	/* A success's attempt row goes in the commit's transaction. */
+	if (!ok && al_state_attempt_put(r->st, r->id, &a, &err) < 0)
 		state_warn(r, &err);
 	if (ok) {
-		if (r->audit_failed || commit(r, s, files) < 0) {
+		if (r->audit_failed || commit(r, s, files, &a) < 0) {
 			json_decref(files);
 			/* The outputs could not be promoted: a failure of the environment. */
 			al_snprintf(s->reason, sizeof s->reason, "%s",
@@ -1185,6 +1204,7 @@ static void proc_ended(struct run *r, struct step_rt *s)
 
 	al_proc_finish(&s->proc);
 	s->running = 0;
+	s->note_at_us = 0;
 	r->running_n--;
 	if (WIFEXITED(ws)) {
 		exit_code = WEXITSTATUS(ws);
@@ -1249,13 +1269,21 @@ static void proc_ended(struct run *r, struct step_rt *s)
 /* ------------------------------------------------------------------ */
 /* Scheduling.                                                         */
 
-static int need_ok(const struct run *r, const struct step_rt *s, int *bad)
+static int need_ok(const struct run *r, struct step_rt *s, int *bad)
 {
+	const struct step_rt *w = &r->steps[s->wait_on];
+
 	*bad = 0;
+	/* the need that held the step back last time, first: O(1) while it runs */
+	if (s->def->needs_n > 0 &&
+	    (w->state == S_PENDING || w->state == S_WAITING || w->state == S_RUNNING))
+		return 0;
 	for (size_t i = 0; i < s->def->needs_n; i++) {
 		const struct step_rt *d = &r->steps[s->def->needs[i]];
-		if (d->state == S_PENDING || d->state == S_WAITING || d->state == S_RUNNING)
+		if (d->state == S_PENDING || d->state == S_WAITING || d->state == S_RUNNING) {
+			s->wait_on = s->def->needs[i];
 			return 0;
+		}
 		if (d->state != S_OK)
 			*bad = 1;
 	}
@@ -1276,9 +1304,23 @@ static int stopping(const struct run *r)
 	return r->interrupted || r->audit_failed;
 }
 
+static int terminal(const struct step_rt *s)
+{
+	return s->state == S_OK || s->state == S_FAILED || s->state == S_SKIPPED;
+}
+
+/* Steps before lo are done: the loops start there (a 1000-step chain
+ * would otherwise cost a scan of every step at each turn). */
+static void advance_lo(struct run *r)
+{
+	while (r->lo < r->n && terminal(&r->steps[r->lo]))
+		r->lo++;
+}
+
 static void schedule(struct run *r, int64_t now)
 {
-	for (size_t i = 0; i < r->n && !stopping(r); i++) {
+	advance_lo(r);
+	for (size_t i = r->lo; i < r->n && !stopping(r); i++) {
 		struct step_rt *s = &r->steps[i];
 		int bad;
 		if (s->state == S_WAITING) {
@@ -1337,7 +1379,7 @@ static void schedule(struct run *r, int64_t now)
 
 static struct step_rt *by_pid(struct run *r, pid_t pid)
 {
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = r->lo; i < r->n; i++)
 		if (r->steps[i].running && r->steps[i].proc.pid == pid)
 			return &r->steps[i];
 	return NULL;
@@ -1347,7 +1389,7 @@ static void signal_all(struct run *r, int sig)
 {
 	int64_t now = al_now_us();
 
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = r->lo; i < r->n; i++) {
 		struct step_rt *s = &r->steps[i];
 		if (!s->running || s->proc.exited)
 			continue;
@@ -1385,10 +1427,12 @@ static void on_signal(struct run *r, const struct signalfd_siginfo *si)
 
 static void check_timers(struct run *r, int64_t now)
 {
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = r->lo; i < r->n; i++) {
 		struct step_rt *s = &r->steps[i];
 		if (!s->running || s->proc.exited)
 			continue;
+		if (s->note_at_us && now >= s->note_at_us)
+			note_running(r, s);
 		if (s->deadline_us && now >= s->deadline_us && !s->timed_out) {
 			s->timed_out = 1;
 			(void)kill(-s->proc.pid, SIGTERM);
@@ -1409,7 +1453,7 @@ static int64_t next_wake(const struct run *r, int64_t now)
 {
 	int64_t t = now + 1000 * 1000;
 
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = r->lo; i < r->n; i++) {
 		const struct step_rt *s = &r->steps[i];
 		if (s->state == S_WAITING && !stopping(r) && s->ready_at_us < t)
 			t = s->ready_at_us;
@@ -1419,6 +1463,8 @@ static int64_t next_wake(const struct run *r, int64_t now)
 			t = s->proc.drain_until_us;
 		if (!s->proc.exited && s->deadline_us && !s->timed_out && s->deadline_us < t)
 			t = s->deadline_us;
+		if (!s->proc.exited && s->note_at_us && s->note_at_us < t)
+			t = s->note_at_us;
 		if (!s->proc.exited && s->kill_at_us && !s->kill_sent && s->kill_at_us < t)
 			t = s->kill_at_us;
 	}
@@ -1431,7 +1477,7 @@ static int work_left(const struct run *r)
 		return 1;
 	if (stopping(r))
 		return 0;
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = r->lo; i < r->n; i++)
 		if (r->steps[i].state == S_PENDING || r->steps[i].state == S_WAITING)
 			return 1;
 	return 0;
@@ -1454,7 +1500,7 @@ static void loop(struct run *r)
 		size_t n = 1;
 		int timeout;
 		/* Finished processes: their results, then new starts. */
-		for (size_t i = 0; i < r->n; i++)
+		for (size_t i = r->lo; i < r->n; i++)
 			if (r->steps[i].running && al_proc_done(&r->steps[i].proc, now))
 				proc_ended(r, &r->steps[i]);
 		schedule(r, now);
@@ -1462,7 +1508,7 @@ static void loop(struct run *r)
 			break;
 		pf[0].fd = r->sfd;
 		pf[0].events = POLLIN;
-		for (size_t i = 0; i < r->n; i++) {
+		for (size_t i = r->lo; i < r->n; i++) {
 			struct step_rt *s = &r->steps[i];
 			struct al_capture *cs[2] = {&s->proc.out, &s->proc.err};
 			if (!s->running)
@@ -2029,6 +2075,7 @@ int al_run(const struct al_run_opts *o)
 		r->steps[i].def = &r->m->steps[i];
 		r->steps[i].idx = i;
 		r->steps[i].exit_code = -1;
+		r->steps[i].wait_on = r->m->steps[i].needs_n > 0 ? r->m->steps[i].needs[0] : 0;
 	}
 	if (select_steps(r, &err) < 0)
 		goto fail;

@@ -114,7 +114,7 @@ struct al_capture {
 	int pipe;        /* read end, -1 once closed */
 	int fd;          /* the log file, opened at the first byte; -1 before */
 	int failed;      /* the log could not be written: the rest is dropped */
-	char path[4096];
+	char *path;      /* malloc'd; freed by al_proc_finish */
 	uint64_t stored, written;
 	int truncated;
 	struct al_sha256 hash;

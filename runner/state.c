@@ -15,6 +15,13 @@
 struct al_state {
 	sqlite3 *db;
 	char path[4200];
+	/* Prepared statements, kept for the life of the connection: a run
+	 * makes a few per step, and parsing SQL each time showed up in
+	 * bench/steps. Keyed by the SQL text's address (string literals). */
+	struct {
+		const char *sql;
+		sqlite3_stmt *q;
+	} cache[24];
 };
 
 /* Migrations: migrations[i] moves the schema from version i to i + 1. */
@@ -138,6 +145,8 @@ void al_state_close(struct al_state *st)
 {
 	if (st == NULL)
 		return;
+	for (size_t i = 0; i < sizeof st->cache / sizeof st->cache[0]; i++)
+		sqlite3_finalize(st->cache[i].q);
 	sqlite3_close(st->db);
 	free(st);
 }
@@ -146,34 +155,60 @@ void al_state_close(struct al_state *st)
 static sqlite3_stmt *prep(struct al_state *st, struct al_err *err, const char *sql,
                           const char *types, ...)
 {
-	sqlite3_stmt *q;
+	sqlite3_stmt *q = NULL;
+	size_t i, n = sizeof st->cache / sizeof st->cache[0];
 	va_list ap;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
-		db_err(st, err, "cannot prepare a statement");
-		return NULL;
+	for (i = 0; i < n && st->cache[i].sql != NULL; i++) {
+		if (st->cache[i].sql == sql) {
+			q = st->cache[i].q;
+			break;
+		}
+	}
+	if (q == NULL) {
+		if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL) != SQLITE_OK) {
+			db_err(st, err, "cannot prepare a statement");
+			return NULL;
+		}
+		if (i < n) {
+			st->cache[i].sql = sql;
+			st->cache[i].q = q;
+		}
 	}
 	va_start(ap, types);
-	for (int i = 0; types[i] != '\0'; i++) {
-		if (types[i] == 't') {
+	for (int k = 0; types[k] != '\0'; k++) {
+		if (types[k] == 't') {
 			const char *s = va_arg(ap, const char *);
 			if (s == NULL)
-				sqlite3_bind_null(q, i + 1);
+				sqlite3_bind_null(q, k + 1);
 			else
-				sqlite3_bind_text(q, i + 1, s, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(q, k + 1, s, -1, SQLITE_TRANSIENT);
 		} else {
-			sqlite3_bind_int64(q, i + 1, va_arg(ap, int64_t));
+			sqlite3_bind_int64(q, k + 1, va_arg(ap, int64_t));
 		}
 	}
 	va_end(ap);
 	return q;
 }
 
+/* Done with a statement from prep: reset when cached, else finalized. */
+static void release(struct al_state *st, sqlite3_stmt *q)
+{
+	for (size_t i = 0; i < sizeof st->cache / sizeof st->cache[0]; i++) {
+		if (st->cache[i].q == q) {
+			sqlite3_reset(q);
+			sqlite3_clear_bindings(q);
+			return;
+		}
+	}
+	sqlite3_finalize(q);
+}
+
 static int run_done(struct al_state *st, sqlite3_stmt *q, struct al_err *err)
 {
 	int rc = sqlite3_step(q);
 
-	sqlite3_finalize(q);
+	release(st, q);
 	if (rc != SQLITE_DONE)
 		return db_err(st, err, "cannot update the state");
 	return 0;
@@ -255,7 +290,7 @@ int al_state_run_get(struct al_state *st, const char *id, struct al_run_row *r, 
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		run_row(q, r);
-	sqlite3_finalize(q);
+	release(st, q);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_err(st, err, "cannot read the runs");
 	return rc == SQLITE_ROW;
@@ -280,7 +315,7 @@ int al_state_runs(struct al_state *st, const char *pipeline, const char *status,
 		if (each(ctx, &r) != 0)
 			break;
 	}
-	sqlite3_finalize(q);
+	release(st, q);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_err(st, err, "cannot read the runs");
 	return 0;
@@ -333,10 +368,10 @@ int al_state_steps(struct al_state *st, const char *run,
 			break;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE && rc > 0) {
-		sqlite3_finalize(q);
+		release(st, q);
 		return db_err(st, err, "cannot read the steps");
 	}
-	sqlite3_finalize(q);
+	release(st, q);
 	return 0;
 }
 
@@ -371,7 +406,7 @@ int al_state_commit_get(struct al_state *st, const char *pipeline, const char *d
 		c->files = strdup((const char *)sqlite3_column_text(q, 3));
 		c->committed_us = sqlite3_column_int64(q, 4);
 	}
-	sqlite3_finalize(q);
+	release(st, q);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_err(st, err, "cannot read the commits");
 	return rc == SQLITE_ROW;
@@ -387,7 +422,9 @@ int al_state_commit_put(struct al_state *st, const char *pipeline, const char *d
 	 * power loss may take the last commits, and the audit log's
 	 * output.committed (synced by the next step.start) is then the
 	 * record (runner/README.md, "Crash safety"). */
-	if (al_state_begin(st, err) < 0)
+	int own = sqlite3_get_autocommit(st->db);
+
+	if (own && al_state_begin(st, err) < 0)
 		return -1;
 	q = prep(st, err,
 	         "INSERT OR REPLACE INTO commits(pipeline, date, step, manifest_sha256,"
@@ -398,5 +435,5 @@ int al_state_commit_put(struct al_state *st, const char *pipeline, const char *d
 		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
-	return al_state_commit_tx(st, err);
+	return own ? al_state_commit_tx(st, err) : 0;
 }
