@@ -91,7 +91,7 @@ CLI_SRC := runner/cli.c runner/cmd_keys.c runner/cmd_verify.c runner/cmd_misc.c 
 	runner/cmd_run.c
 # The runner: state store, executor, run engine (not in airlock-verify).
 RUNNER_SRC := runner/state.c runner/exec.c runner/run.c
-AIRLOCK_SRC := runner/airlock.c $(CLI_SRC) $(RUNNER_SRC)
+AIRLOCK_SRC := runner/airlock.c $(CLI_SRC)
 VERIFY_SRC := runner/airlock_verify.c runner/cli.c runner/cmd_verify.c runner/cmd_misc.c \
 	runner/cmd_verify_audit.c runner/cmd_verify_bundle.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -100,6 +100,7 @@ obj = $(patsubst %.S,$(BUILD)/obj/%.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(1)))
 LIBCORE := $(BUILD)/libalcore.a
 LIBAUDIT := $(BUILD)/libalaudit.a
 LIBMANIFESTS := $(BUILD)/libalmanifests.a
+LIBRUNNER := $(BUILD)/libalrunner.a
 BINS := $(BUILD)/airlock $(BUILD)/airlock-verify
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Helpers the CLI tests and benchmarks run (fixture generators in C).
@@ -168,7 +169,12 @@ $(LIBMANIFESTS): $(call obj,$(MANIFESTS_SRC))
 	$(quiet) AR $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/airlock: $(call obj,$(AIRLOCK_SRC)) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
+$(LIBRUNNER): $(call obj,$(RUNNER_SRC))
+	@rm -f $@
+	$(quiet) AR $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/airlock: $(call obj,$(AIRLOCK_SRC)) $(LIBRUNNER) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
 	$(quiet) LINK $@
 	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -190,7 +196,7 @@ $(TEST_HELPERS): $(BUILD)/tests/%: $(BUILD)/obj/tests/fixtures/%.o $(LIBMANIFEST
 	$(quiet) LINK $@
 	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBRUNNER) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(quiet) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
@@ -242,13 +248,13 @@ SHELL_SCRIPTS := .ci/run tests/run-suites tests/fixtures/*.sh examples/*.sh benc
 	vendor/fetch vendor/build vendor/update vendor/common.sh
 
 lint:
-	clang-tidy --quiet --warnings-as-errors='*' $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) $(CLI_SRC) runner/airlock.c \
+	clang-tidy --quiet --warnings-as-errors='*' $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) $(CLI_SRC) $(RUNNER_SRC) runner/airlock.c \
 		runner/airlock_verify.c -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--std=c11 -D_GNU_SOURCE --inline-suppr -I. core audit manifests runner
 	shellcheck -S warning -x $(SHELL_SCRIPTS)
 	shellcheck -S warning -x -s bash tests/lib/*.bash tests/fixtures/*.bash
-	shellcheck -S warning -x tests/cli/*.bats tests/static/*.bats tests/repro/*.bats
+	shellcheck -S warning -x tests/cli/*.bats tests/e2e/*.bats tests/static/*.bats tests/repro/*.bats
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin

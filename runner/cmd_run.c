@@ -27,6 +27,20 @@ static const char *abs_home(struct al_cli *cli, char *buf, struct al_err *err)
 	return buf;
 }
 
+/* A decimal integer in [min, max], or -1. */
+static int int_arg(const char *s, long min, long max, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
 /* Appends the comma-separated names of arg to a NULL-terminated list. */
 static int add_names(const char ***list, size_t *n, char *arg)
 {
@@ -135,46 +149,57 @@ int al_cmd_run(struct al_cli *cli, int argc, char **argv)
 		switch (c) {
 		case OPT_UNSIGNED: o.unsigned_ok = 1; break;
 		case OPT_DATE: o.date = optarg; break;
-		case 'j': {
-			char *end;
-			long j = strtol(optarg, &end, 10);
-			if (*end != '\0' || j < 1 || j > 1024)
-				return al_cli_usage(cli, "--jobs %s: a number from 1 to 1024", optarg);
-			o.jobs = (int)j;
+		case 'j':
+			if (int_arg(optarg, 1, 1024, &o.jobs) < 0) {
+				code = al_cli_usage(cli, "--jobs %s: a number from 1 to 1024", optarg);
+				goto out;
+			}
 			break;
-		}
 		case OPT_ONLY:
-			if (add_names(&o.only, &only_n, optarg) < 0)
-				return al_cli_usage(cli, "out of memory");
+			if (add_names(&o.only, &only_n, optarg) < 0) {
+				code = al_cli_usage(cli, "out of memory");
+				goto out;
+			}
 			break;
 		case OPT_FORCE:
-			if (add_names(&o.force, &force_n, optarg) < 0)
-				return al_cli_usage(cli, "out of memory");
+			if (add_names(&o.force, &force_n, optarg) < 0) {
+				code = al_cli_usage(cli, "out of memory");
+				goto out;
+			}
 			break;
 		case OPT_FROM: o.from = optarg; break;
 		case OPT_DRY: o.dry_run = 1; break;
 		case OPT_ALLOW_NET: o.allow_network = 1; break;
 		case OPT_GRACE:
-			if (al_duration_parse(optarg, &o.kill_grace_ms, &err) < 0)
-				return al_cli_usage(cli, "--kill-grace %s: not a duration (500ms, 10s...)", optarg);
+			if (al_duration_parse(optarg, &o.kill_grace_ms, &err) < 0) {
+				code = al_cli_usage(cli, "--kill-grace %s: not a duration (500ms, 10s...)", optarg);
+				goto out;
+			}
 			break;
 		case OPT_LOG_CAP:
-			if (al_size_parse(optarg, &o.log_cap) < 0 || o.log_cap == 0)
-				return al_cli_usage(cli, "--log-cap %s: not a size (16M, 64K...)", optarg);
+			if (al_size_parse(optarg, &o.log_cap) < 0 || o.log_cap == 0) {
+				code = al_cli_usage(cli, "--log-cap %s: not a size (16M, 64K...)", optarg);
+				goto out;
+			}
 			break;
 		case OPT_KEYS: keys = optarg; break;
 		case OPT_MAX_SIZE:
-			if (al_size_parse(optarg, &max_size) < 0)
-				return al_cli_usage(cli, "--max-size %s: not a size", optarg);
+			if (al_size_parse(optarg, &max_size) < 0) {
+				code = al_cli_usage(cli, "--max-size %s: not a size", optarg);
+				goto out;
+			}
 			break;
-		case 'h': return al_cli_help(cli);
-		default: return AL_EUSAGE;
+		case 'h':
+			code = al_cli_help(cli);
+			goto out;
+		default:
+			code = AL_EUSAGE;
+			goto out;
 		}
 	}
 	if (optind + 1 != argc) {
-		free((void *)o.only);
-		free((void *)o.force);
-		return al_cli_usage(cli, "give one pipeline, bundle or directory");
+		code = al_cli_usage(cli, "give one pipeline, bundle or directory");
+		goto out;
 	}
 	o.target = argv[optind];
 	o.json = cli->json;
@@ -216,7 +241,10 @@ int al_cmd_resume(struct al_cli *cli, int argc, char **argv)
 
 	while ((c = al_cli_getopt(cli, argc, argv, "j:", run_opts)) != -1) {
 		switch (c) {
-		case 'j': o.jobs = atoi(optarg); break;
+		case 'j':
+			if (int_arg(optarg, 1, 1024, &o.jobs) < 0)
+				return al_cli_usage(cli, "--jobs %s: a number from 1 to 1024", optarg);
+			break;
 		case OPT_ALLOW_NET: o.allow_network = 1; break;
 		case OPT_GRACE:
 			if (al_duration_parse(optarg, &o.kill_grace_ms, &err) < 0)
@@ -433,7 +461,10 @@ int al_cmd_runs(struct al_cli *cli, int argc, char **argv)
 	while ((c = al_cli_getopt(cli, argc, argv, "p:n:", opts)) != -1) {
 		switch (c) {
 		case 'p': pipeline = optarg; break;
-		case 'n': limit = atoi(optarg); break;
+		case 'n':
+			if (int_arg(optarg, 1, 1000000, &limit) < 0)
+				return al_cli_usage(cli, "--limit %s: a positive number", optarg);
+			break;
 		case 'h': return al_cli_help(cli);
 		default: return AL_EUSAGE;
 		}
@@ -506,7 +537,10 @@ int al_cmd_logs(struct al_cli *cli, int argc, char **argv)
 
 	while ((c = al_cli_getopt(cli, argc, argv, "a:", opts)) != -1) {
 		switch (c) {
-		case 'a': attempt = atoi(optarg); break;
+		case 'a':
+			if (int_arg(optarg, 1, 1000, &attempt) < 0)
+				return al_cli_usage(cli, "--attempt %s: a positive number", optarg);
+			break;
 		case 'V': verify = 1; break;
 		case 'h': return al_cli_help(cli);
 		default: return AL_EUSAGE;

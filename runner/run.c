@@ -220,7 +220,6 @@ static void idempotency_key(const struct run *r, const char *step, char out[AL_S
 /* The retry delay of DESIGN.md §8 after failed attempt n (1-based):
  * uniform in [0, min(cap, base * 2^(n-1))] ms, drawn as the first 8
  * bytes (big-endian) of SHA-256(key ‖ decimal n) modulo (bound + 1). */
-int64_t al_retry_delay_ms(const char *key, int n, int64_t base_ms, int64_t cap_ms);
 int64_t al_retry_delay_ms(const char *key, int n, int64_t base_ms, int64_t cap_ms)
 {
 	unsigned char sum[AL_SHA256_LEN];
@@ -675,12 +674,14 @@ static char **make_env(const struct run *r, const struct step_rt *s, const char 
                        const char *quarantine)
 {
 	json_t *env = json_object(), *v, *sec = json_object_get(r->m->root, "secrets");
+	json_t *step_env = json_object_get(s->def->json, "env");
 	const char *k;
 	char buf[PATH_MAX * 2], **envp;
 	size_t n = 0, i = 0;
 
-	json_object_foreach(json_object_get(s->def->json, "env"), k, v)
+	json_object_foreach(step_env, k, v) {
 		env_add(env, k, json_string_value(v));
+	}
 	al_snprintf(buf, sizeof buf, "%s/bin:/usr/bin:/bin", r->bundle_dir);
 	env_add(env, "PATH", buf);
 	env_add(env, "HOME", stage);
@@ -843,7 +844,6 @@ static void start_attempt(struct run *r, struct step_rt *s)
 		if (err.msg[0] == '\0')
 			al_err_sys(&err, "%s: cannot empty the stage", stage);
 		al_oplog("error", r->id, s->def->id, s->attempt, NULL, "%s", err.msg);
-		r->audit_failed = r->audit_failed; /* unchanged: an environment error */
 		s->attempt--;
 		r->failed = 1;
 		r->aborting = 1;
@@ -999,7 +999,7 @@ static int cond_listed(const struct al_retries *rt, const char *cond)
 	if (strcmp(cond, "verify") == 0)
 		return (rt->on & AL_RETRY_ON_VERIFY) != 0;
 	if (strncmp(cond, "exit:", 5) == 0 && (rt->on & AL_RETRY_ON_EXIT)) {
-		int code = atoi(cond + 5);
+		int code = (int)strtol(cond + 5, NULL, 10); /* made by proc_ended: "exit:N" */
 		for (size_t i = 0; i < rt->exit_n; i++)
 			if (rt->exit_codes[i] == code)
 				return 1;
@@ -1487,8 +1487,8 @@ static void loop(struct run *r)
 {
 	size_t cap = 1 + 2 * r->n;
 	struct pollfd *pf = calloc(cap, sizeof *pf);
-	struct al_capture **caps = calloc(cap, sizeof *caps);
-	struct step_rt **owners = calloc(cap, sizeof *owners);
+	struct al_capture **caps = calloc(cap, sizeof(struct al_capture *));
+	struct step_rt **owners = calloc(cap, sizeof(struct step_rt *));
 
 	if (pf == NULL || caps == NULL || owners == NULL) {
 		al_oplog("error", r->id, NULL, 0, NULL, "cannot allocate memory");
@@ -1798,7 +1798,7 @@ static int kill_leftovers(const char *run)
 		buf[n] = '\0';
 		for (ssize_t i = 0; i + (ssize_t)nlen <= n + 1; i++) {
 			if ((i == 0 || buf[i - 1] == '\0') && memcmp(buf + i, needle, nlen) == 0) {
-				if (kill((pid_t)atoi(de->d_name), SIGKILL) == 0)
+				if (kill((pid_t)strtol(de->d_name, NULL, 10), SIGKILL) == 0)
 					killed++;
 				break;
 			}
@@ -2022,10 +2022,11 @@ static int print_plan(struct run *r)
 		json_t *p;
 		printf("dry run of %s version %lld for %s (nothing is run or recorded):\n",
 		       r->m->pipeline, (long long)r->m->version, r->date);
-		json_array_foreach(plan, i, p)
+		json_array_foreach(plan, i, p) {
 			printf("  %-24s %-5s %s\n", json_string_value(json_object_get(p, "step")),
 			       json_string_value(json_object_get(p, "action")),
 			       json_string_value(json_object_get(p, "why")));
+		}
 	}
 	json_decref(plan);
 	return AL_OK;

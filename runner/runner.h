@@ -176,6 +176,9 @@ struct al_run_opts {
 	int quiet;
 };
 
+/* The retry delay after failed attempt n (runner/README.md, "Retries"). */
+int64_t al_retry_delay_ms(const char *key, int n, int64_t base_ms, int64_t cap_ms);
+
 /* Runs a pipeline; returns the exit code of DESIGN.md §8 and prints the
  * reason of any failure on stderr (operator log). */
 int al_run(const struct al_run_opts *o);

@@ -63,9 +63,11 @@ int al_state_schema_version(void)
 static int db_err(struct al_state *st, struct al_err *err, const char *what)
 {
 	int rc = sqlite3_errcode(st->db);
+	/* A damaged or unreadable state.db is the environment's fault, not
+	 * the command line's: the operator must look at the file. */
 	int code = (rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_CANTOPEN ||
 	            rc == SQLITE_READONLY || rc == SQLITE_PERM || rc == SQLITE_BUSY ||
-	            rc == SQLITE_LOCKED)
+	            rc == SQLITE_LOCKED || rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
 	               ? AL_EENV
 	               : AL_EUSAGE;
 	return al_err_set(err, code, "%s: %s: %s", st->path, what, sqlite3_errmsg(st->db));

@@ -119,6 +119,7 @@ setup() {
 	run -0 airlock logs "$id" b
 	out_has "b read $AIRLOCK_HOME/outputs/p/$DATE/a/out.txt"
 	run -0 --separate-stderr airlock logs "$id" a
+	# shellcheck disable=SC2154 # set by bats' run --separate-stderr
 	[ "$stderr" = "a ran" ]
 	run -2 airlock logs "$id" nosuch
 	out_has "no logs"
@@ -137,7 +138,7 @@ setup() {
 	officers
 	mkpipe src
 	signed src b.tar.zst
-	PIPE=demo
+	export PIPE=demo # out_file's pipeline
 	run -0 airlock run b.tar.zst --date $DATE
 	audit_events '.event=="bundle.verified"' | jq -e '.pipeline == "demo"'
 	audit_events '.event=="run.start"' | jq -e '.source == "bundle" and (has("unsigned") | not)'
@@ -175,4 +176,9 @@ setup() {
 	out_has "--jobs"
 	run -2 airlock run
 	out_has "give one pipeline"
+	# a malformed manifest is named with its line and column
+	printf '{"format": "airlock.manifest/1",\n "pipeline": }\n' >p/airlock.json
+	run -2 airlock run --unsigned p --date $DATE
+	out_has "p/airlock.json:2:"
+	[ "$(count_events '.event=="run.start"')" = 0 ]
 }

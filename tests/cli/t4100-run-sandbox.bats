@@ -21,7 +21,7 @@ one() {
 
 @test "a step sees only the variables airlock gives it, never airlock's own" {
 	one env '"run": ["sh", "-c", "env | sort >env.txt"], "env": {"GREETING": "hi"}, "outputs": [{"path": "env.txt"}]'
-	SECRET_OF_AIRLOCK=leak LD_PRELOAD= run -0 airlock run --unsigned p --date $DATE
+	SECRET_OF_AIRLOCK=leak LD_PRELOAD='' run -0 airlock run --unsigned p --date $DATE
 	f=$(out_file env env.txt)
 	run -1 grep -E 'SECRET_OF_AIRLOCK|AIRLOCK_HOME' "$f"
 	grep -qx 'GREETING=hi' "$f"

@@ -103,7 +103,9 @@ wait_for() {
 	AIRLOCK_FAULTS='fdatasync@3+=ENOSPC' run -4 airlock run --unsigned p --date $DATE
 	out_has "audit log cannot be written"
 	[ ! -e "$(out_file a a.txt)" ]
-	[ ! -d home/runs/*/stage/a ] || [ -z "$(ls home/runs/*/stage/a)" ]
+	for d in home/runs/*/stage/a; do
+		[ ! -d "$d" ] || [ -z "$(ls "$d")" ]
+	done
 	[ "$(count_events '.event=="step.start"')" = 0 ]
 	# once the log can be written, the next run records it and runs
 	sed -i 's/sleep 30/sleep 0/' p/airlock.json
@@ -154,4 +156,13 @@ teardown() {
 	if mountpoint -q home/audit 2>/dev/null; then
 		umount home/audit
 	fi
+}
+
+@test 'a damaged state.db stops the run before anything starts, named' {
+	printf 'garbage that is not sqlite, and long enough to have a header.........' >home/state.db
+	run -4 airlock run --unsigned p --date $DATE
+	out_has "state.db"
+	[ "$(count_events '.event=="run.start"')" = 0 ]
+	run -4 airlock status
+	out_has "state.db"
 }
