@@ -1341,6 +1341,18 @@ static void schedule(struct run *r, int64_t now)
 			continue;
 		}
 		if (bad && s->def->when != AL_WHEN_ALWAYS) {
+			for (size_t k = 0; k < s->def->needs_n; k++) {
+				const struct step_rt *d = &r->steps[s->def->needs[k]];
+				if (s->selected && d->state == S_SKIPPED &&
+				    strcmp(d->skip_reason, "not-selected") == 0) {
+					/* --only S with a need that has no intact commit */
+					al_oplog("error", r->id, s->def->id, 0, NULL,
+					         "needs %s, which is not selected (--only) and has no intact "
+					         "commit for %s",
+					         d->def->id, r->date);
+					r->failed = 1;
+				}
+			}
 			skip(r, s, "upstream-failed");
 			continue;
 		}

@@ -79,6 +79,9 @@ setup() {
 	[ "$(count_events '.event=="step.start" and .step=="b"')" = 2 ]
 	run -0 airlock run --unsigned p --date 2026-11-27 --only a
 	audit_events '.event=="step.skipped" and .reason=="not-selected"' | jq -e '.step == "b"'
+	# --only b for a date where a has no commit: b cannot run, and says why
+	run -1 airlock run --unsigned p --date 2026-11-28 --only b
+	out_has "needs a, which is not selected"
 	run -2 airlock run --unsigned p --date $DATE --force nosuch
 	out_has "--force nosuch: no such step"
 }
