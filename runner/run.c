@@ -1144,7 +1144,7 @@ static void finish_attempt(struct run *r, struct step_rt *s, const char *status,
 	json_object_set_new(end, "duration_ms", json_integer((s->end_us - (s->proc.start_us ? s->proc.start_us : s->end_us)) / 1000));
 	{
 		/* Keys in the documented order: run step attempt exit signal status... */
-		json_t *f = json_pack("{s:s,s:s,s:i,s:i,s:O}", "run", r->id, "step", s->def->id,
+		json_t *f = json_pack("{s:s,s:s,s:i,s:i,s:o}", "run", r->id, "step", s->def->id,
 		                      "attempt", s->attempt, "exit", exit_code, "signal",
 		                      sig ? json_integer(sig) : json_null());
 		json_object_update(f, end);
