@@ -121,6 +121,23 @@ struct child_args {
 	int outw, errw, report;
 };
 
+/* The signals airlock found ignored (SIG_IGN survives exec; handlers do
+ * not, and airlock installs none): the child resets just these. */
+static sigset_t ignored;
+static int ignored_known;
+
+static void find_ignored(void)
+{
+	sigemptyset(&ignored);
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+		if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 &&
+		    sa.sa_handler == SIG_IGN)
+			sigaddset(&ignored, sig);
+	}
+	ignored_known = 1;
+}
+
 /* Runs in a vfork-like child (al_sys_spawn): system calls only. */
 _Noreturn static void child(const struct al_proc_spec *s, pid_t parent, int outw, int errw,
                             int report)
@@ -129,10 +146,10 @@ _Noreturn static void child(const struct al_proc_spec *s, pid_t parent, int outw
 	int stage, devnull;
 
 	/* Signals as a fresh process has them (airlock blocks some for its
-	 * signalfd). */
+	 * signalfd, and may have inherited some ignored). */
 	sigemptyset(&none);
 	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
+		if (sigismember(&ignored, sig) == 1)
 			(void)signal(sig, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (setsid() < 0)
@@ -232,6 +249,8 @@ int al_proc_spawn(struct al_proc *p, const struct al_proc_spec *s, struct al_err
 		al_sha256_abort(&p->out.hash);
 		goto fail_nomem;
 	}
+	if (!ignored_known)
+		find_ignored();
 	p->start_us = al_now_us();
 	{
 		struct child_args ca = {s, parent, outp[1], errp[1], rep[1]};

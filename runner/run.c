@@ -78,6 +78,8 @@ struct run {
 	char out_dir[PATH_MAX]; /* outputs/<pipeline>/<date> */
 	int spare;              /* run_dir/stage/.spare is an empty directory */
 	size_t lo;              /* every step before it is done */
+	int tx;                 /* a state.db transaction is open... */
+	int64_t tx_us;          /* ...since then */
 	struct al_audit *log;
 	struct al_state *st;
 	struct step_rt *steps;
@@ -187,6 +189,38 @@ static int audit(struct run *r, const char *event, json_t *fields, unsigned flag
 static void state_warn(struct run *r, const struct al_err *err)
 {
 	al_oplog("warn", r->id, NULL, 0, NULL, "state.db: %s", err->msg);
+}
+
+/* state.db changes are batched: one transaction gathers them and is
+ * committed TX_BATCH_US after it began (and at the run's end, and before
+ * a promotion). A killed airlock loses at most that much of state.db;
+ * recovery rebuilds commits from the audit log's output.committed
+ * entries (runner/README.md, "Crash safety"). */
+#define TX_BATCH_US 100000
+
+static void tx(struct run *r)
+{
+	struct al_err err = {0};
+
+	if (r->tx)
+		return;
+	if (al_state_begin(r->st, &err) < 0) {
+		state_warn(r, &err);
+		return;
+	}
+	r->tx = 1;
+	r->tx_us = al_now_us();
+}
+
+static void tx_flush(struct run *r)
+{
+	struct al_err err = {0};
+
+	if (!r->tx)
+		return;
+	r->tx = 0;
+	if (al_state_commit_tx(r->st, &err) < 0)
+		state_warn(r, &err);
 }
 
 static json_t *cap_json(const struct al_capture *c)
@@ -369,6 +403,7 @@ static void save_step(struct run *r, struct step_rt *s, const char *state, const
 
 	step_row(r, s, &row, state);
 	row.staged = (char *)staged;
+	tx(r);
 	if (al_state_step_put(r->st, r->id, &row, &err) < 0)
 		state_warn(r, &err);
 }
@@ -818,7 +853,6 @@ static void note_running(struct run *r, struct step_rt *s)
 	struct al_err err = {0};
 
 	s->note_at_us = 0;
-	(void)al_state_begin(r->st, &err);
 	save_step(r, s, "running", NULL);
 	al_snprintf(a.step, sizeof a.step, "%s", s->def->id);
 	a.attempt = s->attempt;
@@ -826,7 +860,7 @@ static void note_running(struct run *r, struct step_rt *s)
 	a.exit_code = -1;
 	al_snprintf(a.status, sizeof a.status, "running");
 	a.pid = s->proc.pid;
-	if (al_state_attempt_put(r->st, r->id, &a, &err) < 0 || al_state_commit_tx(r->st, &err) < 0)
+	if (al_state_attempt_put(r->st, r->id, &a, &err) < 0)
 		state_warn(r, &err);
 }
 
@@ -957,8 +991,11 @@ static int commit(struct run *r, struct step_rt *s, json_t *files,
 		                       "manifest_sha256", r->msha);
 		char *st = al_json_dump(sj);
 		json_decref(sj);
-		if (json_array_size(files) > 0)
+		if (json_array_size(files) > 0) {
+			/* in state.db before the rename, for recovery to finish */
 			save_step(r, s, "staged", st);
+			tx_flush(r);
+		}
 		free(st);
 	}
 	text = al_json_dump(files);
@@ -967,8 +1004,9 @@ static int commit(struct run *r, struct step_rt *s, json_t *files,
 		return -1;
 	}
 	if (audit(r, "output.committed",
-	          json_pack("{s:s,s:s,s:O,s:s}", "run", r->id, "step", s->def->id, "files", files,
-	                    "dest", dest),
+	          json_pack("{s:s,s:s,s:O,s:s,s:s,s:s}", "run", r->id, "step", s->def->id, "files",
+	                    files, "dest", dest, "manifest_sha256", r->msha, "inputs_sha256",
+	                    s->inputs_sha),
 	          0) < 0) {
 		free(text);
 		return -1;
@@ -980,9 +1018,9 @@ static int commit(struct run *r, struct step_rt *s, json_t *files,
 	c.committed_us = al_now_us();
 	s->state = S_OK;
 	step_row(r, s, &row, "ok");
-	if (al_state_begin(r->st, &err) < 0 || al_state_attempt_put(r->st, r->id, a, &err) < 0 ||
-	    al_state_commit_put(r->st, r->m->pipeline, r->date, s->def->id, &c, r->id, &row, &err) < 0 ||
-	    al_state_commit_tx(r->st, &err) < 0)
+	tx(r);
+	if (al_state_attempt_put(r->st, r->id, a, &err) < 0 ||
+	    al_state_commit_put(r->st, r->m->pipeline, r->date, s->def->id, &c, r->id, &row, &err) < 0)
 		state_warn(r, &err);
 	free(text);
 	return 0;
@@ -1160,6 +1198,8 @@ static void finish_attempt(struct run *r, struct step_rt *s, const char *status,
 	al_snprintf(a.status, sizeof a.status, "%s", status);
 	a.pid = s->proc.pid;
 	/* A success's attempt row goes in the commit's transaction. */
+	if (!ok)
+		tx(r);
 	if (!ok && al_state_attempt_put(r->st, r->id, &a, &err) < 0)
 		state_warn(r, &err);
 	if (ok) {
@@ -1465,6 +1505,9 @@ static int64_t next_wake(const struct run *r, int64_t now)
 {
 	int64_t t = now + 1000 * 1000;
 
+	if (r->tx && r->tx_us + TX_BATCH_US < t)
+		t = r->tx_us + TX_BATCH_US;
+
 	for (size_t i = r->lo; i < r->n; i++) {
 		const struct step_rt *s = &r->steps[i];
 		if (s->state == S_WAITING && !stopping(r) && s->ready_at_us < t)
@@ -1551,7 +1594,10 @@ static void loop(struct run *r)
 				on_signal(r, &si);
 		}
 		check_timers(r, al_now_us());
+		if (r->tx && al_now_us() - r->tx_us >= TX_BATCH_US)
+			tx_flush(r);
 	}
+	tx_flush(r);
 out:
 	free(pf);
 	free(caps);
@@ -1709,6 +1755,68 @@ static int audited(struct run *r, const char *run, const char *step, const char 
 	return h->n > 0;
 }
 
+static void collect_line(void *ctx, const char *json)
+{
+	json_t *e = json_loads(json, 0, NULL);
+
+	if (e != NULL)
+		json_array_append_new(ctx, e);
+}
+
+/* Commits the audit log records for run old that state.db lost (it
+ * batches its writes): recorded again when the files are still there. */
+static void rebuild_commits(struct run *r, const char *old, const char *date)
+{
+	struct al_audit_query q = {.run = old, .event = "output.committed"};
+	struct al_err err = {0};
+	json_t *entries = json_array(), *e;
+	size_t i;
+
+	if (al_audit_sync(r->log, &err) < 0 ||
+	    al_audit_query(r->o->home, &q, collect_line, entries, &err) < 0) {
+		al_oplog("warn", r->id, NULL, 0, NULL, "audit index: %s", err.msg);
+		json_decref(entries);
+		return;
+	}
+	json_array_foreach(entries, i, e) {
+		const char *step = json_string_value(json_object_get(e, "step"));
+		const char *msha = json_string_value(json_object_get(e, "manifest_sha256"));
+		const char *isha = json_string_value(json_object_get(e, "inputs_sha256"));
+		json_t *files = json_object_get(e, "files");
+		struct al_commit_row c = {0}, have;
+		struct al_step_row row = {0};
+		char dest[PATH_MAX * 2], why[1024], *text;
+		int found;
+		if (step == NULL || msha == NULL || isha == NULL || !json_is_array(files))
+			continue;
+		found = al_state_commit_get(r->st, r->m->pipeline, date, step, &have, &err);
+		if (found == 1) {
+			int same = strcmp(have.run, old) == 0;
+			free(have.files);
+			if (same)
+				continue;
+		}
+		al_snprintf(dest, sizeof dest, "%s/outputs/%s/%s/%s", r->o->home, r->m->pipeline, date,
+		            step);
+		if (!commit_intact(dest, files, NULL, why, sizeof why))
+			continue;
+		text = al_json_dump(files);
+		al_snprintf(c.manifest_sha256, sizeof c.manifest_sha256, "%s", msha);
+		al_snprintf(c.inputs_sha256, sizeof c.inputs_sha256, "%s", isha);
+		al_snprintf(c.run, sizeof c.run, "%s", old);
+		c.files = text;
+		c.committed_us = al_now_us();
+		al_snprintf(row.step, sizeof row.step, "%s", step);
+		row.idx = (int)al_manifest_step(r->m, step);
+		al_snprintf(row.state, sizeof row.state, "ok");
+		row.exit_code = 0;
+		if (al_state_commit_put(r->st, r->m->pipeline, date, step, &c, old, &row, &err) < 0)
+			state_warn(r, &err);
+		free(text);
+	}
+	json_decref(entries);
+}
+
 struct recover_ctx {
 	struct run *r;
 	const char *old;
@@ -1846,6 +1954,7 @@ static int recover(struct run *r, struct al_err *err)
 			al_oplog("warn", r->id, NULL, 0, NULL,
 			         "killed %d process%s left running by interrupted run %s", leftovers,
 			         leftovers == 1 ? "" : "es", id);
+		rebuild_commits(r, id, date);
 		if (al_state_steps(r->st, id, recover_step, &rc, err) < 0)
 			break;
 		if (audited(r, id, NULL, "run.end", &h) == 1) {
@@ -2106,7 +2215,22 @@ int al_run(const struct al_run_opts *o)
 	if (lock_pipeline(r, &err) < 0)
 		goto fail;
 	r->start_us = al_now_us();
-	make_id(r);
+	/* 16 random bits a second: made unique against state.db before the
+	 * id is used anywhere (several runs can start within one second) */
+	for (int tries = 0;; tries++) {
+		struct al_run_row other;
+		int taken;
+		make_id(r);
+		taken = al_state_run_get(r->st, r->id, &other, &err);
+		if (taken < 0)
+			goto fail;
+		if (taken == 0)
+			break;
+		if (tries == 100) {
+			al_err_set(&err, AL_EENV, "cannot make a unique run id");
+			goto fail;
+		}
+	}
 	lock_note(r);
 	if (o->resume != NULL)
 		al_snprintf(r->resume_of, sizeof r->resume_of, "%s", o->resume);
@@ -2179,10 +2303,9 @@ int al_run(const struct al_run_opts *o)
 	row.start_us = r->start_us;
 	if (al_state_run_insert(r->st, &row, &err) < 0)
 		goto fail;
-	(void)al_state_begin(r->st, &err);
 	for (size_t i = 0; i < r->n; i++)
 		save_step(r, &r->steps[i], "pending", NULL);
-	(void)al_state_commit_tx(r->st, &err);
+	tx_flush(r);
 	if (!o->quiet)
 		al_oplog("info", r->id, NULL, 0, NULL, "run of %s version %lld for %s%s%s",
 		         r->m->pipeline, (long long)r->m->version, r->date,

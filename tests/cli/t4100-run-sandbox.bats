@@ -128,3 +128,10 @@ print(s.getsockname()[1], flush=True); time.sleep(60)' >port &
 	audit_events '.event=="step.end" and .step=="three"' | jq -e '.exit == 3 and .signal == null and .status == "failed"'
 	audit_events '.event=="step.end" and .step=="missing"' | jq -e '.exit == 127 and (.error | contains("cannot execute"))'
 }
+
+@test 'signals airlock inherited ignored are not ignored in the step' {
+	one sig '"run": ["sh", "-c", "grep -E \"^Sig(Ign|Blk)\" /proc/self/status >sig"], "outputs": [{"path": "sig"}]'
+	(trap '' INT QUIT TERM PIPE; airlock run --unsigned p --date $DATE)
+	grep -qx 'SigBlk:.0000000000000000' "$(out_file sig sig)"
+	grep -qx 'SigIgn:.0000000000000000' "$(out_file sig sig)"
+}

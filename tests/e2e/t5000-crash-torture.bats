@@ -49,7 +49,7 @@ setup() {
 	run -0 airlock audit verify --seal-key k0.txt
 	# the evidence, checked entry by entry
 	cat home/audit/audit-*.jsonl >log.jsonl
-	run -0 python3 - "$KILLS" "$AIRLOCK_HOME" <<'PY'
+	run python3 - "$KILLS" "$AIRLOCK_HOME" <<'PY'
 import hashlib, json, sys, collections
 kills, home = int(sys.argv[1]), sys.argv[2]
 entries = [json.loads(l) for l in open("log.jsonl")]
@@ -84,6 +84,7 @@ print("\n".join(bad) or "ok")
 sys.exit(1 if bad else 0)
 PY
 	echo "$output"
+	[ "$status" -eq 0 ]
 	interrupted=$(jq -c 'select(.event=="run.end" and .status=="interrupted")' log.jsonl | wc -l)
 	echo "# $interrupted of $KILLS kills interrupted a run; $(jq -c 'select(.recovered==true)' log.jsonl | wc -l) commits recovered" >&3
 }
