@@ -122,18 +122,28 @@ struct child_args {
 };
 
 /* The signals airlock found ignored (SIG_IGN survives exec; handlers do
- * not, and airlock installs none): the child resets just these. */
-static sigset_t ignored;
+ * not, and airlock installs none): the child resets just these. The raw
+ * system call, because libc refuses to touch the signals it reserves
+ * (32 and 33 under glibc), which a parent such as make may leave
+ * ignored. */
+struct k_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	unsigned long mask;
+};
+
+static unsigned long long ignored; /* bit sig - 1 */
 static int ignored_known;
 
 static void find_ignored(void)
 {
-	sigemptyset(&ignored);
-	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction sa;
-		if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 &&
-		    sa.sa_handler == SIG_IGN)
-			sigaddset(&ignored, sig);
+	for (int sig = 1; sig <= 64; sig++) {
+		struct k_sigaction old;
+		if (sig != SIGKILL && sig != SIGSTOP &&
+		    syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof old.mask) == 0 &&
+		    old.handler == SIG_IGN)
+			ignored |= 1ull << (sig - 1);
 	}
 	ignored_known = 1;
 }
@@ -148,9 +158,12 @@ _Noreturn static void child(const struct al_proc_spec *s, pid_t parent, int outw
 	/* Signals as a fresh process has them (airlock blocks some for its
 	 * signalfd, and may have inherited some ignored). */
 	sigemptyset(&none);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sigismember(&ignored, sig) == 1)
-			(void)signal(sig, SIG_DFL);
+	for (int sig = 1; sig <= 64; sig++) {
+		if (ignored & (1ull << (sig - 1))) {
+			struct k_sigaction dfl = {SIG_DFL, 0, NULL, 0};
+			(void)syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+		}
+	}
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (setsid() < 0)
 		child_fail(report, STAGE_SESSION);

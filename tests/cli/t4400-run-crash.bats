@@ -17,6 +17,17 @@ setup() {
 	]'
 }
 
+# killed_run: a run killed with SIGKILL while its slow step runs; its id
+# in $old.
+killed_run() {
+	airlock run --unsigned p --date $DATE 2>/dev/null &
+	local pid=$!
+	wait_for slow.started
+	old=$(airlock --json runs | jq -r '.[0].run')
+	kill -KILL "$pid"
+	wait "$pid" || true
+}
+
 wait_for() {
 	for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done
 	return 1
@@ -34,12 +45,7 @@ wait_for() {
 }
 
 @test 'kill -9 mid-run: the next run records it interrupted, kills its leftovers, resumes' {
-	airlock run --unsigned p --date $DATE 2>/dev/null &
-	pid=$!
-	wait_for slow.started
-	old=$(airlock --json runs | jq -r '.[0].run')
-	kill -KILL "$pid"
-	wait "$pid" || true
+	killed_run
 	run -0 airlock status "$old"
 	out_has "interrupted (not yet recorded)"
 	# the step's shell died with airlock (PR_SET_PDEATHSIG); its sleep lives on
@@ -59,12 +65,7 @@ wait_for() {
 }
 
 @test 'airlock resume RUN resumes an interrupted run with the same manifest and date' {
-	airlock run --unsigned p --date $DATE 2>/dev/null &
-	pid=$!
-	wait_for slow.started
-	old=$(airlock --json runs | jq -r '.[0].run')
-	kill -KILL "$pid"
-	wait "$pid" || true
+	killed_run
 	pkill -KILL -f "sleep 30" || true
 	airlock resume "$old" --kill-grace 100ms 2>resume.err &
 	rpid=$!
