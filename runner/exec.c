@@ -4,9 +4,10 @@
  * and stderr through pipes into capped, hashed log files, every other fd
  * closed, and a new network namespace for network: none.
  *
- * The child reports a failed setup step through a close-on-exec pipe (the
- * stage that failed and errno), so that "cannot enter a network
- * namespace" reaches the operator as such rather than as exit 127. */
+ * The child reports a failed setup step (the stage that failed and
+ * errno) in the memory it shares with airlock until exec, so that
+ * "cannot enter a network namespace" reaches the operator as such rather
+ * than as exit 127. */
 #include "runner.h"
 
 #include <errno.h>
@@ -107,19 +108,30 @@ static void close_from(int lowfd)
 		(void)close(fd);
 }
 
-static void set_limit(int res, int64_t v, int pipe_fd)
+/* A spawned child shares airlock's memory until it execs (al_sys_spawn):
+ * it reports a failed setup step by writing the stage and errno here,
+ * and airlock reads them once al_sys_spawn has returned. */
+struct child_args {
+	const struct al_proc_spec *s;
+	pid_t parent;
+	int outw, errw;
+	volatile int fail_stage, fail_errno;
+};
+
+_Noreturn static void spawn_fail(struct child_args *a, int stage)
+{
+	a->fail_errno = errno;
+	a->fail_stage = stage;
+	_exit(127);
+}
+
+static void set_limit(int res, int64_t v, struct child_args *a)
 {
 	struct rlimit rl = {(rlim_t)v, (rlim_t)v};
 
 	if (v >= 0 && setrlimit(res, &rl) < 0)
-		child_fail(pipe_fd, STAGE_RLIMIT);
+		spawn_fail(a, STAGE_RLIMIT);
 }
-
-struct child_args {
-	const struct al_proc_spec *s;
-	pid_t parent;
-	int outw, errw, report;
-};
 
 /* The signals airlock found ignored (SIG_IGN survives exec; handlers do
  * not, and airlock installs none): the child resets just these. The raw
@@ -149,9 +161,9 @@ static void find_ignored(void)
 }
 
 /* Runs in a vfork-like child (al_sys_spawn): system calls only. */
-_Noreturn static void child(const struct al_proc_spec *s, pid_t parent, int outw, int errw,
-                            int report)
+_Noreturn static void child(struct child_args *a)
 {
+	const struct al_proc_spec *s = a->s;
 	sigset_t none;
 	int stage, devnull;
 
@@ -166,42 +178,33 @@ _Noreturn static void child(const struct al_proc_spec *s, pid_t parent, int outw
 	}
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (setsid() < 0)
-		child_fail(report, STAGE_SESSION);
+		spawn_fail(a, STAGE_SESSION);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-		child_fail(report, STAGE_PDEATHSIG);
-	if (getppid() != parent) /* airlock died before the prctl */
+		spawn_fail(a, STAGE_PDEATHSIG);
+	if (getppid() != a->parent) /* airlock died before the prctl */
 		_exit(127);
 	if (s->net_none && enter_netns(getuid(), getgid(), &stage) < 0)
-		child_fail(report, stage);
-	set_limit(RLIMIT_CPU, s->limit_cpu_s, report);
-	set_limit(RLIMIT_AS, s->limit_memory, report);
-	set_limit(RLIMIT_NOFILE, s->limit_files, report);
-	set_limit(RLIMIT_NPROC, s->limit_procs, report);
+		spawn_fail(a, stage);
+	set_limit(RLIMIT_CPU, s->limit_cpu_s, a);
+	set_limit(RLIMIT_AS, s->limit_memory, a);
+	set_limit(RLIMIT_NOFILE, s->limit_files, a);
+	set_limit(RLIMIT_NPROC, s->limit_procs, a);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		child_fail(report, STAGE_NO_NEW_PRIVS);
+		spawn_fail(a, STAGE_NO_NEW_PRIVS);
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(outw, 1) < 0 || dup2(errw, 2) < 0)
-		child_fail(report, STAGE_STDIO);
-	/* The report pipe must survive close_from: move it to fd 3. */
-	if (report != 3) {
-		if (dup2(report, 3) < 0)
-			child_fail(report, STAGE_STDIO);
-		report = 3;
-	}
-	(void)fcntl(report, F_SETFD, FD_CLOEXEC);
-	close_from(4);
+	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(a->outw, 1) < 0 || dup2(a->errw, 2) < 0)
+		spawn_fail(a, STAGE_STDIO);
+	close_from(3);
 	umask(077);
 	if (chdir(s->cwd) < 0)
-		child_fail(report, STAGE_CHDIR);
+		spawn_fail(a, STAGE_CHDIR);
 	execve(s->argv[0], (char *const *)s->argv, (char *const *)s->envp);
-	child_fail(report, STAGE_EXEC);
+	spawn_fail(a, STAGE_EXEC);
 }
 
 static int child_main(void *arg)
 {
-	struct child_args *a = arg;
-
-	child(a->s, a->parent, a->outw, a->errw, a->report);
+	child(arg);
 }
 
 static void capture_init(struct al_capture *c)
@@ -236,9 +239,9 @@ static void proc_close_all(struct al_proc *p)
 
 int al_proc_spawn(struct al_proc *p, const struct al_proc_spec *s, struct al_err *err)
 {
-	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, rep[2] = {-1, -1}, msg[2];
-	pid_t parent = getpid(), pid;
-	ssize_t n;
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
+	struct child_args ca = {s, getpid(), -1, -1, 0, 0};
+	pid_t pid;
 
 	memset(p, 0, sizeof *p);
 	p->pid = -1;
@@ -249,7 +252,7 @@ int al_proc_spawn(struct al_proc *p, const struct al_proc_spec *s, struct al_err
 		al_err_sys(err, "cannot allocate memory");
 		goto fail;
 	}
-	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0) {
+	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 		al_err_sys(err, "cannot create a pipe");
 		goto fail;
 	}
@@ -265,10 +268,10 @@ int al_proc_spawn(struct al_proc *p, const struct al_proc_spec *s, struct al_err
 	if (!ignored_known)
 		find_ignored();
 	p->start_us = al_now_us();
-	{
-		struct child_args ca = {s, parent, outp[1], errp[1], rep[1]};
-		pid = al_sys_spawn(child_main, &ca);
-	}
+	ca.outw = outp[1];
+	ca.errw = errp[1];
+	/* Returns once the child has exec'd (or died trying). */
+	pid = al_sys_spawn(child_main, &ca);
 	if (pid < 0) {
 		al_err_sys(err, "cannot start a process");
 		goto fail_hash;
@@ -276,22 +279,16 @@ int al_proc_spawn(struct al_proc *p, const struct al_proc_spec *s, struct al_err
 	p->pid = pid;
 	close(outp[1]);
 	close(errp[1]);
-	close(rep[1]);
-	outp[1] = errp[1] = rep[1] = -1;
+	outp[1] = errp[1] = -1;
 	(void)fcntl(p->out.pipe, F_SETFL, O_NONBLOCK);
 	(void)fcntl(p->err.pipe, F_SETFL, O_NONBLOCK);
-	do
-		n = read(rep[0], msg, sizeof msg);
-	while (n < 0 && errno == EINTR);
-	close(rep[0]);
-	rep[0] = -1;
-	/* The report pipe closed at exec: by then setsid() had made the child
-	 * the leader of its own process group, so kill(-pid) reaches it. */
-	if (n == (ssize_t)sizeof msg) {
+	/* By exec, setsid() had made the child the leader of its own process
+	 * group, so kill(-pid) reaches it. */
+	if (ca.fail_stage != 0) {
 		int status;
-		errno = msg[1];
-		al_err_sys(err, "%s: %s", s->argv[0], stage_name(msg[0]));
-		if (msg[0] == STAGE_EXEC)
+		errno = ca.fail_errno;
+		al_err_sys(err, "%s: %s", s->argv[0], stage_name(ca.fail_stage));
+		if (ca.fail_stage == STAGE_EXEC)
 			err->code = AL_EFAIL; /* a step that cannot start is a failed step */
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
@@ -311,8 +308,6 @@ fail:
 			close(outp[i]);
 		if (errp[i] >= 0)
 			close(errp[i]);
-		if (rep[i] >= 0)
-			close(rep[i]);
 	}
 	proc_close_all(p);
 	return -1;

@@ -78,6 +78,7 @@ struct run {
 	char out_dir[PATH_MAX]; /* outputs/<pipeline>/<date> */
 	int spare;              /* run_dir/stage/.spare is an empty directory */
 	size_t lo;              /* every step before it is done */
+	int no_commits;         /* (pipeline, date) had none when the run began */
 	int tx;                 /* a state.db transaction is open... */
 	int64_t tx_us;          /* ...since then */
 	struct al_audit *log;
@@ -645,7 +646,8 @@ static int prepare(struct run *r, struct step_rt *s)
 	al_sha256_buf(dump, strlen(dump), sum);
 	free(dump);
 	al_hex(sum, sizeof sum, s->inputs_sha);
-	found = al_state_commit_get(r->st, r->m->pipeline, r->date, s->def->id, &c, &err);
+	found = r->no_commits ? 0
+	                      : al_state_commit_get(r->st, r->m->pipeline, r->date, s->def->id, &c, &err);
 	if (found < 0) {
 		state_warn(r, &err);
 		return 0;
@@ -2306,6 +2308,8 @@ int al_run(const struct al_run_opts *o)
 	for (size_t i = 0; i < r->n; i++)
 		save_step(r, &r->steps[i], "pending", NULL);
 	tx_flush(r);
+	/* A first run of a date has nothing to look up for each step. */
+	r->no_commits = al_state_commits_count(r->st, r->m->pipeline, r->date, &err) == 0;
 	if (!o->quiet)
 		al_oplog("info", r->id, NULL, 0, NULL, "run of %s version %lld for %s%s%s",
 		         r->m->pipeline, (long long)r->m->version, r->date,

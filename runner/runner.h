@@ -101,6 +101,9 @@ struct al_commit_row {
 };
 int al_state_commit_get(struct al_state *st, const char *pipeline, const char *date,
                         const char *step, struct al_commit_row *c, struct al_err *err);
+/* How many commits (pipeline, date) has. */
+int al_state_commits_count(struct al_state *st, const char *pipeline, const char *date,
+                           struct al_err *err);
 /* Records a commit and the step's final state in one durable transaction. */
 int al_state_commit_put(struct al_state *st, const char *pipeline, const char *date,
                         const char *step, const struct al_commit_row *c, const char *run,

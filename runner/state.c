@@ -416,6 +416,24 @@ int al_state_commit_get(struct al_state *st, const char *pipeline, const char *d
 	return rc == SQLITE_ROW;
 }
 
+int al_state_commits_count(struct al_state *st, const char *pipeline, const char *date,
+                           struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err, "SELECT count(*) FROM commits WHERE pipeline = ? AND date = ?",
+	                       "tt", pipeline, date);
+	int rc, n = 0;
+
+	if (q == NULL)
+		return -1;
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		n = sqlite3_column_int(q, 0);
+	release(st, q);
+	if (rc != SQLITE_ROW)
+		return db_err(st, err, "cannot read the commits");
+	return n;
+}
+
 int al_state_commit_put(struct al_state *st, const char *pipeline, const char *date,
                         const char *step, const struct al_commit_row *c, const char *run,
                         const struct al_step_row *s, struct al_err *err)
