@@ -98,13 +98,23 @@ static int enter_netns(uid_t uid, gid_t gid, int *stage)
 	return write_str("/proc/self/gid_map", map);
 }
 
+#if !defined(SYS_close_range) && defined(__NR_close_range)
+#define SYS_close_range __NR_close_range
+#endif
+
 static void close_from(int lowfd)
 {
+	struct rlimit rl;
+	int max = 65536;
+
 #ifdef SYS_close_range
 	if (syscall(SYS_close_range, (unsigned)lowfd, ~0u, 0u) == 0)
 		return;
 #endif
-	for (int fd = lowfd; fd < 65536; fd++)
+	/* a kernel before 5.9: every possible fd */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1048576)
+		max = (int)rl.rlim_cur;
+	for (int fd = lowfd; fd < max; fd++)
 		(void)close(fd);
 }
 

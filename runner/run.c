@@ -32,6 +32,10 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1) /* linux/fs.h; musl's headers lack it */
+#endif
+
 enum st { S_PENDING, S_WAITING, S_RUNNING, S_OK, S_FAILED, S_SKIPPED };
 
 static const char *const st_names[] = {"pending", "retrying", "running", "ok", "failed", "skipped"};
