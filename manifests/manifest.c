@@ -527,9 +527,16 @@ static int parse_step(struct vctx *v, struct al_manifest *m, json_t *obj, size_t
 	child(p, sizeof p, path, "id");
 	if (!name_ok(st->id, 64, 1))
 		return bad(v, p, "\"%s\": not a step id ([a-z0-9][a-z0-9_-]{0,63})", st->id);
-	for (i = 0; i < idx; i++)
-		if (strcmp(m->steps[i].id, st->id) == 0)
-			return bad(v, p, "\"%s\": the id of steps[%zu] already", st->id, i);
+	{
+		/* ids are indexed: a 1000-step manifest is looked up a million
+		 * times otherwise (bench/steps) */
+		json_t *seen = json_object_get(m->step_ids, st->id);
+		if (seen != NULL)
+			return bad(v, p, "\"%s\": the id of steps[%lld] already", st->id,
+			           (long long)json_integer_value(seen));
+		if (json_object_set_new(m->step_ids, st->id, json_integer((json_int_t)idx)) < 0)
+			return al_err_sys(v->err, "cannot allocate memory");
+	}
 	if (step_fields(v, obj, path, st->kind) < 0 || want_enum(v, obj, "when", path, whens, &when) < 0 ||
 	    want_enum(v, obj, "on_failure", path, failures, &fail) < 0 ||
 	    want_duration(v, obj, "timeout", path, 0, &st->timeout_ms) < 0 ||
@@ -593,9 +600,9 @@ static int parse_step(struct vctx *v, struct al_manifest *m, json_t *obj, size_t
 			if (!json_is_string(n))
 				return bad(v, ep, "must be a step id");
 			/* Only earlier steps: the graph is acyclic by construction. */
-			for (size_t j = 0; j < idx && k < 0; j++)
-				if (strcmp(m->steps[j].id, json_string_value(n)) == 0)
-					k = (long)j;
+			k = al_manifest_step(m, json_string_value(n));
+			if (k >= (long)idx)
+				k = -1;
 			if (k < 0)
 				return bad(v, ep, "\"%s\" is not a step declared before this one",
 				           json_string_value(n));
@@ -859,6 +866,10 @@ static int parse_files(struct vctx *v, struct al_manifest *m, json_t *arr)
 
 long al_manifest_step(const struct al_manifest *m, const char *id)
 {
+	if (m->step_ids != NULL) {
+		json_t *k = json_object_get(m->step_ids, id);
+		return k != NULL ? (long)json_integer_value(k) : -1;
+	}
 	for (size_t i = 0; i < m->steps_n; i++)
 		if (strcmp(m->steps[i].id, id) == 0)
 			return (long)i;
@@ -963,7 +974,8 @@ struct al_manifest *al_manifest_parse(const char *buf, size_t len, const char *n
 	json_t *steps, *step;
 	size_t i;
 
-	if (m == NULL) {
+	if (m == NULL || (m->step_ids = json_object()) == NULL) {
+		free(m);
 		al_err_sys(err, "cannot allocate memory");
 		return NULL;
 	}
@@ -1055,6 +1067,7 @@ void al_manifest_free(struct al_manifest *m)
 {
 	if (m == NULL)
 		return;
+	json_decref(m->step_ids);
 	for (size_t i = 0; i < m->steps_n; i++) {
 		free(m->steps[i].run);
 		free(m->steps[i].verify);

@@ -84,6 +84,7 @@ struct al_manifest {
 	struct al_file *files;
 	size_t files_n;
 	uint64_t files_bytes; /* the sum of the files' sizes */
+	json_t *step_ids;     /* id -> index (al_manifest_step) */
 };
 
 enum al_manifest_mode {
