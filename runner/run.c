@@ -1761,6 +1761,30 @@ static int audited(struct run *r, const char *run, const char *step, const char 
 	return h->n > 0;
 }
 
+/* Records in state.db a commit of run old that the audit log holds (or
+ * is about to): step done, files in place. row: the step's row (state
+ * set to ok here). */
+static void record_commit(struct run *r, const char *date, const char *old,
+                          struct al_step_row *row, const char *msha, const char *isha,
+                          json_t *files)
+{
+	struct al_commit_row c = {0};
+	struct al_err err = {0};
+	char *text = al_json_dump(files);
+
+	al_snprintf(c.manifest_sha256, sizeof c.manifest_sha256, "%s", msha != NULL ? msha : "");
+	al_snprintf(c.inputs_sha256, sizeof c.inputs_sha256, "%s", isha != NULL ? isha : "");
+	al_snprintf(c.run, sizeof c.run, "%s", old);
+	c.files = text;
+	c.committed_us = al_now_us();
+	al_snprintf(row->state, sizeof row->state, "ok");
+	row->staged = NULL;
+	if (text == NULL ||
+	    al_state_commit_put(r->st, r->m->pipeline, date, row->step, &c, old, row, &err) < 0)
+		state_warn(r, &err);
+	free(text);
+}
+
 static void collect_line(void *ctx, const char *json)
 {
 	json_t *e = json_loads(json, 0, NULL);
@@ -1789,9 +1813,9 @@ static void rebuild_commits(struct run *r, const char *old, const char *date)
 		const char *msha = json_string_value(json_object_get(e, "manifest_sha256"));
 		const char *isha = json_string_value(json_object_get(e, "inputs_sha256"));
 		json_t *files = json_object_get(e, "files");
-		struct al_commit_row c = {0}, have;
+		struct al_commit_row have;
 		struct al_step_row row = {0};
-		char dest[PATH_MAX * 2], why[1024], *text;
+		char dest[PATH_MAX * 2], why[1024];
 		int found;
 		if (step == NULL || msha == NULL || isha == NULL || !json_is_array(files))
 			continue;
@@ -1806,19 +1830,10 @@ static void rebuild_commits(struct run *r, const char *old, const char *date)
 		            step);
 		if (!commit_intact(dest, files, NULL, why, sizeof why))
 			continue;
-		text = al_json_dump(files);
-		al_snprintf(c.manifest_sha256, sizeof c.manifest_sha256, "%s", msha);
-		al_snprintf(c.inputs_sha256, sizeof c.inputs_sha256, "%s", isha);
-		al_snprintf(c.run, sizeof c.run, "%s", old);
-		c.files = text;
-		c.committed_us = al_now_us();
 		al_snprintf(row.step, sizeof row.step, "%s", step);
 		row.idx = (int)al_manifest_step(r->m, step);
-		al_snprintf(row.state, sizeof row.state, "ok");
 		row.exit_code = 0;
-		if (al_state_commit_put(r->st, r->m->pipeline, date, step, &c, old, &row, &err) < 0)
-			state_warn(r, &err);
-		free(text);
+		record_commit(r, date, old, &row, msha, isha, files);
 	}
 	json_decref(entries);
 }
@@ -1854,27 +1869,16 @@ static int recover_step(void *ctx, const struct al_step_row *s)
 	if (files != NULL && commit_intact(dest, files, NULL, why, sizeof why)) {
 		/* The rename happened: the commit is completed, and audited once. */
 		struct audit_hit h;
-		struct al_commit_row c = {0};
 		struct al_step_row row = *s;
-		struct al_err err = {0};
-		char *text = al_json_dump(files);
+		const char *msha = json_string_value(json_object_get(staged, "manifest_sha256"));
+		const char *isha = json_string_value(json_object_get(staged, "inputs_sha256"));
 		if (audited(r, rc->old, s->step, "output.committed", &h) == 0)
 			(void)audit(r, "output.committed",
-			            json_pack("{s:s,s:s,s:O,s:s,s:b}", "run", rc->old, "step", s->step,
-			                      "files", files, "dest", dest, "recovered", 1),
+			            json_pack("{s:s,s:s,s:O,s:s,s:s?,s:s?,s:b}", "run", rc->old, "step",
+			                      s->step, "files", files, "dest", dest, "manifest_sha256",
+			                      msha, "inputs_sha256", isha, "recovered", 1),
 			            AL_AUDIT_SYNC);
-		al_snprintf(c.manifest_sha256, sizeof c.manifest_sha256, "%s",
-		         json_string_value(json_object_get(staged, "manifest_sha256")));
-		al_snprintf(c.inputs_sha256, sizeof c.inputs_sha256, "%s",
-		         json_string_value(json_object_get(staged, "inputs_sha256")));
-		al_snprintf(c.run, sizeof c.run, "%s", rc->old);
-		c.files = text;
-		c.committed_us = al_now_us();
-		al_snprintf(row.state, sizeof row.state, "ok");
-		row.staged = NULL;
-		if (al_state_commit_put(r->st, rc->pipeline, rc->date, s->step, &c, rc->old, &row, &err) < 0)
-			state_warn(r, &err);
-		free(text);
+		record_commit(r, rc->date, rc->old, &row, msha, isha, files);
 		rc->ok++;
 		al_oplog("info", r->id, s->step, 0, NULL,
 		         "run %s had promoted this step's outputs when it was interrupted: recorded as committed",
