@@ -299,14 +299,19 @@ static int refresh(struct al_audit *log, struct al_err *err)
 	char next[SEG_NAME_MAX], nextz[SEG_NAME_MAX];
 	struct stat st;
 
+	if (fstat(log->segfd, &st) < 0)
+		return al_err_sys(err, "%s/audit: current segment", log->home);
+	if ((uint64_t)st.st_size != log->seg_size)
+		return reload(log, err);
+	/* Another writer starts a new segment only once this one is full,
+	 * and filling it changes its size: below the limit, with the size we
+	 * know, nothing can have moved on. */
+	if (log->seg_size < log->cfg.segment_size)
+		return 0;
 	seg_name(log->segno + 1, 0, next);
 	seg_name(log->segno + 1, 1, nextz);
 	if (fstatat(log->dirfd, next, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 	    fstatat(log->dirfd, nextz, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		return reload(log, err);
-	if (fstat(log->segfd, &st) < 0)
-		return al_err_sys(err, "%s/audit: current segment", log->home);
-	if ((uint64_t)st.st_size != log->seg_size)
 		return reload(log, err);
 	return 0;
 }
