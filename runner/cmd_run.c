@@ -251,7 +251,9 @@ int al_cmd_resume(struct al_cli *cli, int argc, char **argv)
 				return al_cli_usage(cli, "--kill-grace %s: not a duration", optarg);
 			break;
 		case 'h': return al_cli_help(cli);
-		default: return al_cli_usage(cli, "resume takes a run id, --jobs, --allow-network and --kill-grace");
+		default:
+			return al_cli_usage(cli, "resume takes a run id, --jobs, --allow-network and "
+			                         "--kill-grace");
 		}
 	}
 	if (optind + 1 != argc)
@@ -340,6 +342,10 @@ static int collect_step(void *ctx, const struct al_step_row *s)
 
 int al_cmd_status(struct al_cli *cli, int argc, char **argv)
 {
+	static const struct option help_only[] = {
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
 	struct al_state *st = NULL;
 	struct al_run_row r;
 	struct al_err err = {0};
@@ -350,11 +356,8 @@ int al_cmd_status(struct al_cli *cli, int argc, char **argv)
 	size_t i;
 	json_t *s;
 
-	while ((c = al_cli_getopt(cli, argc, argv, "", (const struct option[]){{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}})) != -1)
-		if (c == 'h')
-			return al_cli_help(cli);
-		else
-			return AL_EUSAGE;
+	while ((c = al_cli_getopt(cli, argc, argv, "", help_only)) != -1)
+		return c == 'h' ? al_cli_help(cli) : AL_EUSAGE;
 	if (argc - optind > 1)
 		return al_cli_usage(cli, "give at most one run");
 	if (abs_home(cli, home, &err) == NULL || (st = al_state_open(home, &err)) == NULL)

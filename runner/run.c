@@ -1074,7 +1074,8 @@ static void schedule_retry(struct run *r, struct step_rt *s, const char *cond)
 			(void)audit(r, "alert",
 			            json_pack("{s:s,s:s,s:s,s:i,s:I}", "run", r->id, "kind", "retry-storm",
 			                      "message",
-			                      "more than 5 retries within 60 s: retries pause until the window has passed",
+			                      "more than 5 retries within 60 s: retries pause until the "
+			                      "window has passed",
 			                      "retries", (int)in_window + 1, "window_ms",
 			                      (json_int_t)AL_STORM_WINDOW_MS),
 			            0);
@@ -1185,7 +1186,10 @@ static void finish_attempt(struct run *r, struct step_rt *s, const char *status,
 		al_snprintf(s->reason, sizeof s->reason, "%s", cond);
 	}
 	json_object_set_new(end, "status", json_string(status));
-	json_object_set_new(end, "duration_ms", json_integer((s->end_us - (s->proc.start_us ? s->proc.start_us : s->end_us)) / 1000));
+	{
+		int64_t began = s->proc.start_us ? s->proc.start_us : s->end_us;
+		json_object_set_new(end, "duration_ms", json_integer((s->end_us - began) / 1000));
+	}
 	{
 		/* Keys in the documented order: run step attempt exit signal status... */
 		json_t *f = json_pack("{s:s,s:s,s:i,s:i,s:o}", "run", r->id, "step", s->def->id,
