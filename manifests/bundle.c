@@ -140,19 +140,7 @@ int al_bundle_add_signature(const char *bundle, const char *sig_text, size_t sig
 	}
 	if (more < 0)
 		goto fail;
-	if (archive_write_close(a) != ARCHIVE_OK) {
-		al_err_set(err, AL_EENV, "%s: %s", bundle, archive_error_string(a));
-		goto fail;
-	}
-	if (al_sys_fsync(ofd) < 0) {
-		al_err_sys(err, "%s: fsync", bundle);
-		goto fail;
-	}
-	if (al_sys_renameat(AT_FDCWD, tmp, AT_FDCWD, bundle) < 0) {
-		al_err_sys(err, "%s: rename", bundle);
-		goto fail;
-	}
-	ret = al_fsync_parent(bundle, err);
+	ret = bundle_writer_finish(a, ofd, tmp, bundle, err);
 	goto out;
 fail:
 	unlink(tmp);

@@ -199,19 +199,7 @@ static int write_bundle(int dirfd, const char *out, const char *manifest, size_t
 			goto fail;
 		}
 	}
-	if (archive_write_close(a) != ARCHIVE_OK) {
-		al_err_set(err, AL_EENV, "%s: %s", out, archive_error_string(a));
-		goto fail;
-	}
-	if (al_sys_fsync(ofd) < 0) {
-		al_err_sys(err, "%s: fsync", out);
-		goto fail;
-	}
-	if (al_sys_renameat(AT_FDCWD, tmp, AT_FDCWD, out) < 0) {
-		al_err_sys(err, "%s: rename", out);
-		goto fail;
-	}
-	ret = al_fsync_parent(out, err);
+	ret = bundle_writer_finish(a, ofd, tmp, out, err);
 	goto out;
 fail:
 	unlink(tmp);

@@ -233,3 +233,23 @@ int bundle_add(struct archive *a, const char *name, const void *data, size_t n, 
 	return 0;
 }
 
+int bundle_writer_finish(struct archive *a, int ofd, const char *tmp, const char *out,
+                         struct al_err *err)
+{
+	if (archive_write_close(a) != ARCHIVE_OK) {
+		al_err_set(err, AL_EENV, "%s: %s", out, archive_error_string(a));
+		goto fail;
+	}
+	if (al_sys_fsync(ofd) < 0) {
+		al_err_sys(err, "%s: fsync", out);
+		goto fail;
+	}
+	if (al_sys_renameat(AT_FDCWD, tmp, AT_FDCWD, out) < 0) {
+		al_err_sys(err, "%s: rename", out);
+		goto fail;
+	}
+	return al_fsync_parent(out, err);
+fail:
+	unlink(tmp);
+	return -1;
+}
