@@ -872,7 +872,7 @@ static void note_running(struct run *r, struct step_rt *s)
 
 static void start_attempt(struct run *r, struct step_rt *s)
 {
-	char stage[PATH_MAX], quarantine[PATH_MAX * 2];
+	char stage[PATH_MAX];
 	struct al_err err = {0};
 	json_t *f;
 
@@ -891,8 +891,6 @@ static void start_attempt(struct run *r, struct step_rt *s)
 		al_snprintf(s->reason, sizeof s->reason, "%s", err.msg);
 		return;
 	}
-	al_snprintf(quarantine, sizeof quarantine, "%s/quarantine/%s/%s/%s", r->o->home, r->m->pipeline,
-	         r->date, s->def->id);
 	f = json_pack("{s:s,s:s,s:i,s:o,s:s,s:O}", "run", r->id, "step", s->def->id, "attempt",
 	              s->attempt, "argv", argv_json(s->def->run), "idempotency_key", s->key, "inputs",
 	              s->inputs);
@@ -1853,7 +1851,7 @@ static int recover_step(void *ctx, const struct al_step_row *s)
 {
 	struct recover_ctx *rc = ctx;
 	struct run *r = rc->r;
-	char dest[PATH_MAX * 2], why[1024] = "", stage[PATH_MAX * 2];
+	char dest[PATH_MAX * 2], why[1024] = "";
 	json_t *staged, *files;
 
 	if (strcmp(s->state, "ok") == 0)
@@ -1866,10 +1864,8 @@ static int recover_step(void *ctx, const struct al_step_row *s)
 		return 0;
 	al_snprintf(dest, sizeof dest, "%s/outputs/%s/%s/%s", r->o->home, rc->pipeline, rc->date,
 	         s->step);
-	al_snprintf(stage, sizeof stage, "%s/runs/%s/stage/%s", r->o->home, rc->old, s->step);
 	staged = json_loads(s->staged, 0, NULL);
 	files = json_object_get(staged, "files");
-	(void)stage;
 	if (files != NULL && commit_intact(dest, files, NULL, why, sizeof why)) {
 		/* The rename happened: the commit is completed, and audited once. */
 		struct audit_hit h;
