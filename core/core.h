@@ -308,6 +308,10 @@ json_t *al_json_parse(const char *buf, size_t len, const char *name, struct al_e
 json_t *al_json_load_file(const char *path, size_t max, struct al_err *err);
 /* Compact, key order kept, UTF-8 (not \u-escaped). malloc'd. */
 char *al_json_dump(const json_t *v);
+/* Makes s valid UTF-8 in place, so that jansson takes it: a sequence
+ * that is invalid, or cut short by a truncation, becomes '?'. Text that
+ * messages are built from (a step's stderr, a path) may be anything. */
+void al_utf8_fix(char *s);
 
 /* ------------------------------------------------------------------ */
 /* UTC time and durations.                                             */

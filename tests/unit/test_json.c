@@ -63,6 +63,25 @@ static void test_err_prefix_and_errno(void **state)
 	assert_int_equal(al_code_for_errno(EACCES), AL_EENV);
 }
 
+static void test_utf8_fix(void **state)
+{
+	char ok[] = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92", cut[] = "ab\xe2\x82";
+	char bad[] = "\xff\xc0\xafx\xed\xa0\x80";
+
+	(void)state;
+	al_utf8_fix(ok);
+	assert_string_equal(ok, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92");
+	al_utf8_fix(cut); /* a sequence cut short by a truncation */
+	assert_string_equal(cut, "ab??");
+	al_utf8_fix(bad); /* a stray byte, an overlong, a surrogate */
+	assert_string_equal(bad, "???x???");
+	{
+		json_t *j = json_string(cut); /* jansson takes the result */
+		assert_non_null(j);
+		json_decref(j);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -71,6 +90,7 @@ int main(void)
 		cmocka_unit_test(test_json_parse_rejects_nul_and_trailing),
 		cmocka_unit_test(test_json_dump_compact_keeps_order),
 		cmocka_unit_test(test_err_prefix_and_errno),
+		cmocka_unit_test(test_utf8_fix),
 	};
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }
