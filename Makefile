@@ -90,7 +90,7 @@ CLI_SRC := runner/cli.c runner/cmd_keys.c runner/cmd_verify.c runner/cmd_misc.c 
 	runner/cmd_audit.c runner/cmd_verify_audit.c runner/cmd_bundle.c runner/cmd_verify_bundle.c \
 	runner/cmd_run.c
 # The runner: state store, executor, run engine (not in airlock-verify).
-RUNNER_SRC := runner/state.c runner/exec.c runner/run.c
+RUNNER_SRC := runner/state.c runner/exec.c runner/run.c runner/await.c runner/validate.c
 AIRLOCK_SRC := runner/airlock.c $(CLI_SRC)
 VERIFY_SRC := runner/airlock_verify.c runner/cli.c runner/cmd_verify.c runner/cmd_misc.c \
 	runner/cmd_verify_audit.c runner/cmd_verify_bundle.c
@@ -104,7 +104,8 @@ LIBRUNNER := $(BUILD)/libalrunner.a
 BINS := $(BUILD)/airlock $(BUILD)/airlock-verify
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Helpers the CLI tests and benchmarks run (fixture generators in C).
-TEST_HELPERS := $(BUILD)/tests/mklog $(BUILD)/tests/flipbyte $(BUILD)/tests/forge
+TEST_HELPERS := $(BUILD)/tests/mklog $(BUILD)/tests/flipbyte $(BUILD)/tests/forge \
+	$(BUILD)/tests/validate_file
 
 .PHONY: all deps check demo bench clean install help lint static check-static check-reproducible test-helpers
 .DEFAULT_GOAL := all
@@ -191,7 +192,7 @@ build/static/musl-static-pie.specs: /usr/lib/x86_64-linux-musl/musl-gcc.specs
 		{ echo "musl-gcc.specs has an unexpected form: cannot derive static-pie specs" >&2; rm -f $@.tmp; exit 1; }
 	$(Q)mv $@.tmp $@
 
-$(TEST_HELPERS): $(BUILD)/tests/%: $(BUILD)/obj/tests/fixtures/%.o $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
+$(TEST_HELPERS): $(BUILD)/tests/%: $(BUILD)/obj/tests/fixtures/%.o $(LIBRUNNER) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
 	@mkdir -p $(dir $@)
 	$(quiet) LINK $@
 	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -459,8 +459,14 @@ static int parse_kind_fields(struct vctx *v, json_t *obj, const char *path, stru
 	if (st->kind == AL_KIND_AWAIT) {
 		static const char *const poll_fields[] = {"every", "then", "after", NULL};
 		json_t *poll = json_object_get(obj, "poll");
-		if (want_string(v, obj, "path", path, 1, &s) < 0 ||
-		    want_string(v, obj, "marker", path, 0, &s) < 0 ||
+		if (want_string(v, obj, "path", path, 1, &s) < 0)
+			return -1;
+		if (s[0] != '/' || strstr(s, "/../") != NULL ||
+		    (strlen(s) >= 3 && strcmp(s + strlen(s) - 3, "/..") == 0)) {
+			child(p, sizeof p, path, "path");
+			return bad(v, p, "\"%s\": an absolute path without \"..\"", s);
+		}
+		if (want_string(v, obj, "marker", path, 0, &s) < 0 ||
 		    want_duration(v, obj, "max_age", path, 0, &ms) < 0)
 			return -1;
 		if (s != NULL && (strchr(s, '/') != NULL || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)) {

@@ -120,6 +120,10 @@ refused() {
 	refused 'steps[0].kind: "sleep": must be one of exec, await, validate, notify'
 	mkpipe pipe && edit '.steps[0] = {"id": "wait", "kind": "await", "path": "/srv/drop/{date}/", "run": ["x"]}'
 	refused "steps[0].run: unknown field for a step of kind await"
+	mkpipe pipe && edit '.steps[0] = {"id": "wait", "kind": "await", "path": "drop/{date}"}'
+	refused 'steps[0].path: "drop/{date}": an absolute path without ".."'
+	mkpipe pipe && edit '.steps[0] = {"id": "wait", "kind": "await", "path": "/srv/drop/.."}'
+	refused 'steps[0].path: "/srv/drop/..": an absolute path'
 	mkpipe pipe && edit '.steps += [{"id": "v", "kind": "validate", "needs": ["hello"], "input": "nosuch:x.csv", "schema": "data/input.csv", "output": "o.csv"}]'
 	refused 'steps[2].input: "nosuch:x.csv": must name another step'
 }
