@@ -1,5 +1,8 @@
 /* airlock.c - main() of the airlock command: the command table. */
 #include "cli.h"
+#include "builtin.h"
+
+#include <string.h>
 
 static const struct al_command commands[] = {
 	{"version", al_cmd_version, "version [--verbose]", "print the version (and libraries')", NULL},
@@ -70,6 +73,8 @@ static const struct al_command commands[] = {
 	{"runs", al_cmd_runs, "runs [--pipeline P] [--limit N]", "list runs, newest first", NULL},
 	{"logs", al_cmd_logs, "logs RUN STEP [--attempt N] [--verify]",
 	 "a step's captured stdout (on stdout) and stderr (on stderr)", NULL},
+	{"breaker", al_cmd_breaker, "breaker list | reset RESOURCE",
+	 "circuit breakers: their state, and a reset (audited)", NULL},
 	{"keys", al_cmd_keys, "keys add PUB [--name N] | list | remove KEYID | threshold N",
 	 "the trust policy: release officers' keys and how many must sign", NULL},
 	{"audit", al_cmd_audit, "audit COMMAND [ARGS]",
@@ -82,5 +87,8 @@ static const struct al_command commands[] = {
 
 int main(int argc, char **argv)
 {
+	/* A built-in step kind, started by the run engine as a step. */
+	if (argc > 1 && strcmp(argv[1], "__builtin") == 0)
+		return al_builtin_main(argc - 1, argv + 1);
 	return al_cli_main("airlock", commands, argc, argv);
 }

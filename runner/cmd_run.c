@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -582,4 +584,103 @@ int al_cmd_logs(struct al_cli *cli, int argc, char **argv)
 	if (cat(out, 1, &err) < 0 || cat(errp, 2, &err) < 0)
 		return al_cli_error(cli, &err);
 	return AL_OK;
+}
+
+/* ---- airlock breaker list | reset RESOURCE ---- */
+
+static int breaker_print(void *ctx, const struct al_breaker_row *b)
+{
+	struct al_cli *cli = ctx;
+	char opened[AL_TS_LEN] = "-", until[AL_TS_LEN] = "-";
+
+	if (b->opened_us > 0)
+		al_ts_format(b->opened_us, opened);
+	if (strcmp(b->state, "open") == 0)
+		al_ts_format(b->until_us, until);
+	if (cli->json) {
+		al_cli_print_json(json_pack("{s:s,s:s,s:I,s:o,s:o,s:s}", "resource", b->resource,
+		                            "state", b->state, "failures", (json_int_t)b->failures,
+		                            "opened", b->opened_us > 0 ? json_string(opened) : json_null(),
+		                            "until",
+		                            strcmp(b->state, "open") == 0 ? json_string(until) : json_null(),
+		                            "run", b->run));
+		return 0;
+	}
+	printf("%-24s %-10s %8lld  %-28s %s\n", b->resource, b->state, (long long)b->failures,
+	       opened, until);
+	return 0;
+}
+
+static int breaker_list(struct al_cli *cli, struct al_state *st, struct al_err *err)
+{
+	if (!cli->json)
+		printf("%-24s %-10s %8s  %-28s %s\n", "RESOURCE", "STATE", "FAILURES", "OPENED",
+		       "OPEN UNTIL");
+	return al_state_breakers(st, breaker_print, cli, err);
+}
+
+/* Closes a breaker by hand: audited first, with who did it. */
+static int breaker_reset(struct al_cli *cli, const char *home, struct al_state *st,
+                         const char *resource, struct al_err *err)
+{
+	struct al_breaker_row b;
+	struct al_audit *log;
+	struct passwd *pw = getpwuid(getuid());
+	json_t *f;
+	int found, ret;
+
+	if ((found = al_state_breaker_get(st, resource, &b, err)) < 0)
+		return -1;
+	if (found == 0)
+		return al_err_set(err, AL_EUSAGE, "no breaker named %s in %s/state.db", resource, home);
+	if ((log = al_audit_open(home, err)) == NULL)
+		return -1;
+	f = json_pack("{s:s,s:I,s:s,s:s,s:s,s:I}", "resource", resource, "failures",
+	              (json_int_t)b.failures, "was", b.state, "reason", "reset", "user",
+	              pw != NULL && pw->pw_name != NULL ? pw->pw_name : "", "uid",
+	              (json_int_t)getuid());
+	ret = al_audit_append(log, "breaker.closed", f, AL_AUDIT_SYNC, err);
+	json_decref(f);
+	if (al_audit_close(log, ret == 0 ? err : NULL) < 0 || ret < 0)
+		return -1;
+	al_cli_info(cli, "breaker of %s closed (was %s, %lld failures)", resource, b.state,
+	            (long long)b.failures);
+	al_snprintf(b.state, sizeof b.state, "closed");
+	b.failures = 0;
+	b.until_us = 0;
+	b.updated_us = al_now_us();
+	al_snprintf(b.run, sizeof b.run, "manual");
+	if (al_state_breaker_put(st, &b, err) < 0)
+		return -1;
+	return 0;
+}
+
+int al_cmd_breaker(struct al_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	char home[PATH_MAX];
+	struct al_err err = {0};
+	struct al_state *st;
+	int c, ret;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", opts)) != -1)
+		return c == 'h' ? AL_OK : AL_EUSAGE;
+	if (optind >= argc)
+		return al_cli_usage(cli, "list or reset RESOURCE?");
+	if (strcmp(argv[optind], "list") == 0) {
+		if (optind + 1 != argc)
+			return al_cli_usage(cli, "unexpected argument '%s'", argv[optind + 1]);
+	} else if (strcmp(argv[optind], "reset") == 0) {
+		if (optind + 2 != argc)
+			return al_cli_usage(cli, "reset RESOURCE: one resource");
+	} else {
+		return al_cli_usage(cli, "unknown breaker command '%s' (list, reset)", argv[optind]);
+	}
+	if (abs_home(cli, home, &err) == NULL || (st = al_state_open(home, &err)) == NULL)
+		return al_cli_error(cli, &err);
+	ret = strcmp(argv[optind], "list") == 0
+	          ? breaker_list(cli, st, &err)
+	          : breaker_reset(cli, home, st, argv[optind + 1], &err);
+	al_state_close(st);
+	return ret < 0 ? al_cli_error(cli, &err) : AL_OK;
 }

@@ -201,7 +201,8 @@ _Noreturn static void child(struct child_args *a)
 	set_limit(RLIMIT_NPROC, s->limit_procs, a);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		spawn_fail(a, STAGE_NO_NEW_PRIVS);
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	devnull = open(s->stdin_path != NULL ? s->stdin_path : "/dev/null",
+	               O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(a->outw, 1) < 0 || dup2(a->errw, 2) < 0)
 		spawn_fail(a, STAGE_STDIO);
 	close_from(3);

@@ -10,7 +10,6 @@
  * state change is written to the audit log first; when the log cannot be
  * written, no new step starts, running ones are left to finish, and the
  * run exits 4. runner/README.md describes the rules in full. */
-#include "runner.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,68 +35,10 @@
 #define RENAME_EXCHANGE (1 << 1) /* linux/fs.h; musl's headers lack it */
 #endif
 
-enum st { S_PENDING, S_WAITING, S_RUNNING, S_OK, S_FAILED, S_SKIPPED };
+#include "builtin.h"
+#include "engine.h"
 
 static const char *const st_names[] = {"pending", "retrying", "running", "ok", "failed", "skipped"};
-
-struct step_rt {
-	const struct al_step *def;
-	size_t idx;
-	enum st state;
-	int attempt;
-	int phase;               /* 0: the step's command, 1: its verify command */
-	int prepared;            /* inputs hashed, idempotency checked */
-	size_t wait_on;          /* a need found unfinished at the last look */
-	int forced, selected;
-	int64_t ready_at_us;     /* a retry's time */
-	struct al_proc proc;
-	int running;
-	int timed_out, term_sent, kill_sent;
-	int64_t deadline_us, kill_at_us;
-	int64_t note_at_us;      /* when to record the running step in state.db */
-	char key[AL_SHA256_HEX];
-	char inputs_sha[AL_SHA256_HEX];
-	json_t *inputs;
-	char rerun_reason[512];
-	json_t *main_end;        /* the command's result while verify runs */
-	int64_t start_us, end_us;
-	int exit_code, sig;
-	char status[16];
-	char reason[512];
-	char skip_reason[32];
-};
-
-struct run {
-	const struct al_run_opts *o;
-	struct al_manifest *m;
-	char *mtext;
-	size_t mlen;
-	char msha[AL_SHA256_HEX];
-	char source[16];
-	char bundle_dir[PATH_MAX];
-	char date[11];
-	char id[48];
-	char resume_of[48];
-	char run_dir[PATH_MAX];
-	char out_dir[PATH_MAX]; /* outputs/<pipeline>/<date> */
-	int spare;              /* run_dir/stage/.spare is an empty directory */
-	size_t lo;              /* every step before it is done */
-	int no_commits;         /* (pipeline, date) had none when the run began */
-	int tx;                 /* a state.db transaction is open... */
-	int64_t tx_us;          /* ...since then */
-	struct al_audit *log;
-	struct al_state *st;
-	struct step_rt *steps;
-	size_t n;
-	int sfd, lockfd;
-	int jobs, running_n;
-	int aborting, interrupted, audit_failed, failed;
-	int64_t retries[AL_STORM_RETRIES + 1];
-	size_t retries_n;
-	int64_t storm_until_us;
-	int64_t start_us, grace_ms;
-	struct al_err audit_err;
-};
 
 /* ------------------------------------------------------------------ */
 /* Operator log.                                                       */
@@ -143,7 +84,7 @@ void al_oplog(const char *level, const char *run, const char *step, int attempt,
 /* ------------------------------------------------------------------ */
 /* Small helpers.                                                      */
 
-static const char *user_name(void)
+const char *eng_user_name(void)
 {
 	struct passwd *pw = getpwuid(getuid());
 
@@ -196,6 +137,16 @@ static void state_warn(struct run *r, const struct al_err *err)
 	al_oplog("warn", r->id, NULL, 0, NULL, "state.db: %s", err->msg);
 }
 
+int eng_audit(struct run *r, const char *event, json_t *fields, unsigned flags)
+{
+	return audit(r, event, fields, flags);
+}
+
+void eng_state_warn(struct run *r, const struct al_err *err)
+{
+	state_warn(r, err);
+}
+
 /* state.db changes are batched: one transaction gathers them and is
  * committed TX_BATCH_US after it began (and at the run's end, and before
  * a promotion). A killed airlock loses at most that much of state.db;
@@ -203,7 +154,7 @@ static void state_warn(struct run *r, const struct al_err *err)
  * entries (runner/README.md, "Crash safety"). */
 #define TX_BATCH_US 100000
 
-static void tx(struct run *r)
+void eng_tx(struct run *r)
 {
 	struct al_err err = {0};
 
@@ -306,7 +257,7 @@ static int bundle_file(const struct run *r, const char *arg)
 
 /* argv with programs, files of the bundle and step:file references
  * resolved to absolute paths. */
-static char **resolve_argv(const struct run *r, const char **argv, struct al_err *err)
+char **eng_resolve_argv(const struct run *r, const char **argv, struct al_err *err)
 {
 	size_t n = 0;
 	char **out;
@@ -357,7 +308,7 @@ static char **resolve_argv(const struct run *r, const char **argv, struct al_err
 	return out;
 }
 
-static void free_argv(char **argv)
+void eng_free_argv(char **argv)
 {
 	if (argv == NULL)
 		return;
@@ -408,7 +359,7 @@ static void save_step(struct run *r, struct step_rt *s, const char *state, const
 
 	step_row(r, s, &row, state);
 	row.staged = (char *)staged;
-	tx(r);
+	eng_tx(r);
 	if (al_state_step_put(r->st, r->id, &row, &err) < 0)
 		state_warn(r, &err);
 }
@@ -643,6 +594,11 @@ static int prepare(struct run *r, struct step_rt *s)
 	s->prepared = 1;
 	idempotency_key(r, s->def->id, s->key);
 	s->inputs = json_array();
+	if (s->def->kind == AL_KIND_VALIDATE) {
+		const char *in[2] = {json_string_value(json_object_get(s->def->json, "input")), NULL};
+		if (add_inputs(r, in, s->inputs, s->reason, sizeof s->reason) < 0)
+			return -1;
+	}
 	if (add_inputs(r, s->def->run, s->inputs, s->reason, sizeof s->reason) < 0 ||
 	    add_inputs(r, s->def->verify, s->inputs, s->reason, sizeof s->reason) < 0)
 		return -1;
@@ -650,6 +606,9 @@ static int prepare(struct run *r, struct step_rt *s)
 	al_sha256_buf(dump, strlen(dump), sum);
 	free(dump);
 	al_hex(sum, sizeof sum, s->inputs_sha);
+	/* A notify step reports each run: it is never skipped as committed. */
+	if (s->def->kind == AL_KIND_NOTIFY)
+		return 0;
 	found = r->no_commits ? 0
 	                      : al_state_commit_get(r->st, r->m->pipeline, r->date, s->def->id, &c, &err);
 	if (found < 0) {
@@ -685,7 +644,7 @@ static int prepare(struct run *r, struct step_rt *s)
 	if (intact) {
 		json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:O}", "run", r->id, "step", s->def->id, "reason",
 		                      "already-committed", "committed_by", c.run, "files", files);
-		json_decref(files);
+		s->committed = files;
 		json_decref(phantoms);
 		if (audit(r, "step.skipped", f, 0) < 0)
 			return 0; /* not started anyway: the run stops */
@@ -711,7 +670,7 @@ static void env_add(json_t *env, const char *name, const char *value)
 	json_object_set_new(env, name, json_string(value));
 }
 
-static char **make_env(const struct run *r, const struct step_rt *s, const char *stage,
+char **eng_make_env(const struct run *r, const struct step_rt *s, const char *stage,
                        const char *quarantine)
 {
 	json_t *env = json_object(), *v, *sec = json_object_get(r->m->root, "secrets");
@@ -801,10 +760,124 @@ static void keep_spare(struct run *r, const char *stage)
 		r->spare = 1;
 }
 
+static int is_builtin(const struct step_rt *s)
+{
+	return s->def->kind == AL_KIND_AWAIT || s->def->kind == AL_KIND_VALIDATE;
+}
+
+static void result_path(const struct run *r, const struct step_rt *s, char *out, size_t n)
+{
+	al_snprintf(out, n, "%s/logs/%s.%d.result.json", r->run_dir, s->def->id, s->attempt);
+}
+
+/* "{date}" in an await path is the run's logical date. */
+static void expand_date(const struct run *r, const char *in, char *out, size_t n)
+{
+	size_t o = 0;
+
+	for (; *in != '\0' && o + 11 < n; in++) {
+		if (strncmp(in, "{date}", 6) == 0) {
+			memcpy(out + o, r->date, 10);
+			o += 10;
+			in += 5;
+		} else {
+			out[o++] = *in;
+		}
+	}
+	out[o] = '\0';
+}
+
+static int64_t field_ms(const json_t *obj, const char *key)
+{
+	int64_t ms = 0;
+
+	(void)al_duration_parse(json_string_value(json_object_get(obj, key)), &ms, NULL);
+	return ms;
+}
+
+/* The parameters of a built-in kind (builtin.c), resolved here. */
+static json_t *builtin_spec(const struct run *r, const struct step_rt *s, const char *stage,
+                            const char *quarantine)
+{
+	json_t *j = s->def->json;
+
+	if (s->def->kind == AL_KIND_AWAIT) {
+		json_t *poll = json_object_get(j, "poll");
+		const char *marker = json_string_value(json_object_get(j, "marker"));
+		char dir[PATH_MAX];
+		int64_t every = poll != NULL ? field_ms(poll, "every") : 0;
+		expand_date(r, json_string_value(json_object_get(j, "path")), dir, sizeof dir);
+		return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:s}", "dir", dir, "marker",
+		                 marker != NULL ? marker : "_SUCCESS", "max_age_ms",
+		                 (json_int_t)field_ms(j, "max_age"), "every_ms",
+		                 (json_int_t)(every > 0 ? every : AL_AWAIT_EVERY_MS), "then_ms",
+		                 (json_int_t)(poll != NULL ? field_ms(poll, "then") : 0), "after_ms",
+		                 (json_int_t)(poll != NULL ? field_ms(poll, "after") : 0), "out_dir",
+		                 stage);
+	} else {
+		const char *in = json_string_value(json_object_get(j, "input"));
+		const char *file = strchr(in, ':') + 1;
+		char input[PATH_MAX * 2], schema[PATH_MAX * 2], output[PATH_MAX * 2], q[PATH_MAX * 3];
+		al_snprintf(input, sizeof input, "%s/%.*s/%s", r->out_dir, (int)(file - 1 - in), in, file);
+		al_snprintf(schema, sizeof schema, "%s/%s", r->bundle_dir,
+		            json_string_value(json_object_get(j, "schema")));
+		al_snprintf(output, sizeof output, "%s/%s", stage,
+		            json_string_value(json_object_get(j, "output")));
+		al_snprintf(q, sizeof q, "%s/rejected.jsonl", quarantine);
+		return json_pack("{s:s,s:s,s:s,s:s,s:s?}", "input", input, "schema", schema, "output",
+		                 output, "quarantine", q, "max_reject",
+		                 json_string_value(json_object_get(j, "max_reject")));
+	}
+}
+
+/* argv of a built-in kind: airlock itself, as the step's process. */
+static char **builtin_argv(struct run *r, struct step_rt *s, const char *stage,
+                           const char *quarantine, struct al_err *err)
+{
+	char **argv = calloc(6, sizeof *argv), result[PATH_MAX];
+	json_t *spec = builtin_spec(r, s, stage, quarantine);
+
+	result_path(r, s, result, sizeof result);
+	if (argv == NULL || spec == NULL || (argv[0] = strdup("/proc/self/exe")) == NULL ||
+	    (argv[1] = strdup("__builtin")) == NULL ||
+	    (argv[2] = strdup(s->def->kind == AL_KIND_AWAIT ? "await" : "validate")) == NULL ||
+	    (argv[3] = al_json_dump(spec)) == NULL || (argv[4] = strdup(result)) == NULL) {
+		json_decref(spec);
+		eng_free_argv(argv);
+		al_err_sys(err, "cannot allocate memory");
+		return NULL;
+	}
+	json_decref(spec);
+	/* The validate step's quarantine directory exists before it runs. */
+	if (s->def->kind == AL_KIND_VALIDATE && al_mkdirs(quarantine, 0700, err) < 0) {
+		eng_free_argv(argv);
+		return NULL;
+	}
+	return argv;
+}
+
+/* A notify step's stdin: the run summary, written for this attempt. */
+static int write_summary(struct run *r, struct step_rt *s, char *path, size_t n,
+                         struct al_err *err)
+{
+	json_t *sum = eng_summary(r);
+	char *text = al_json_dump(sum);
+	int ret;
+
+	json_decref(sum);
+	al_snprintf(path, n, "%s/logs/%s.%d.summary.json", r->run_dir, s->def->id, s->attempt);
+	if (text == NULL)
+		return al_err_sys(err, "cannot allocate memory");
+	ret = al_write_file_atomic(path, text, strlen(text), 0600, err);
+	free(text);
+	return ret;
+}
+
 static int spawn_phase(struct run *r, struct step_rt *s, struct al_err *err)
 {
 	const char **argv = s->phase == 0 ? s->def->run : s->def->verify;
 	char stage[PATH_MAX], quarantine[PATH_MAX * 2], outp[PATH_MAX], errp[PATH_MAX];
+	char summary[PATH_MAX];
 	char **rargv = NULL, **envp = NULL;
 	struct al_proc_spec spec = {0};
 	int ret = -1;
@@ -816,8 +889,18 @@ static int spawn_phase(struct run *r, struct step_rt *s, struct al_err *err)
 	         s->phase ? ".verify" : "");
 	al_snprintf(errp, sizeof errp, "%s/logs/%s.%d%s.err", r->run_dir, s->def->id, s->attempt,
 	         s->phase ? ".verify" : "");
-	rargv = resolve_argv(r, argv, err);
-	envp = make_env(r, s, stage, quarantine);
+	if (s->phase == 0 && is_builtin(s))
+		rargv = builtin_argv(r, s, stage, quarantine, err);
+	else
+		rargv = eng_resolve_argv(r, argv, err);
+	if (rargv == NULL)
+		goto out;
+	if (s->phase == 0 && s->def->kind == AL_KIND_NOTIFY) {
+		if (write_summary(r, s, summary, sizeof summary, err) < 0)
+			goto out;
+		spec.stdin_path = summary;
+	}
+	envp = eng_make_env(r, s, stage, quarantine);
 	if (rargv == NULL || envp == NULL) {
 		if (envp == NULL)
 			al_err_sys(err, "cannot allocate memory");
@@ -842,8 +925,8 @@ static int spawn_phase(struct run *r, struct step_rt *s, struct al_err *err)
 	s->kill_at_us = 0;
 	ret = 0;
 out:
-	free_argv(rargv);
-	free_argv(envp);
+	eng_free_argv(rargv);
+	eng_free_argv(envp);
 	return ret;
 }
 
@@ -878,6 +961,8 @@ static void start_attempt(struct run *r, struct step_rt *s)
 
 	s->attempt++;
 	s->phase = 0;
+	s->no_retry = 0;
+	s->empty_output = 0;
 	stage_path(r, s, stage, sizeof stage);
 	/* Each attempt starts from an empty stage: nothing of a failed one leaks. */
 	if (al_rm_tree(AT_FDCWD, stage) < 0 || new_stage(r, stage, &err) < 0) {
@@ -892,8 +977,11 @@ static void start_attempt(struct run *r, struct step_rt *s)
 		return;
 	}
 	f = json_pack("{s:s,s:s,s:i,s:o,s:s,s:O}", "run", r->id, "step", s->def->id, "attempt",
-	              s->attempt, "argv", argv_json(s->def->run), "idempotency_key", s->key, "inputs",
-	              s->inputs);
+	              s->attempt, "argv",
+	              is_builtin(s) ? json_pack("[s,s,s]", "airlock", "__builtin",
+	                                        s->def->kind == AL_KIND_AWAIT ? "await" : "validate")
+	                            : argv_json(s->def->run),
+	              "idempotency_key", s->key, "inputs", s->inputs);
 	if (s->rerun_reason[0] != '\0')
 		json_object_set_new(f, "rerun_reason", json_string(s->rerun_reason));
 	/* Durable before the process exists: no step runs unaudited. */
@@ -1022,7 +1110,7 @@ static int commit(struct run *r, struct step_rt *s, json_t *files,
 	c.committed_us = al_now_us();
 	s->state = S_OK;
 	step_row(r, s, &row, "ok");
-	tx(r);
+	eng_tx(r);
 	if (al_state_attempt_put(r->st, r->id, a, &err) < 0 ||
 	    al_state_commit_put(r->st, r->m->pipeline, r->date, s->def->id, &c, r->id, &row, &err) < 0)
 		state_warn(r, &err);
@@ -1069,14 +1157,11 @@ static void schedule_retry(struct run *r, struct step_rt *s, const char *cond)
 				oldest = r->retries[i];
 		if (r->storm_until_us <= now) {
 			r->storm_until_us = oldest + AL_STORM_WINDOW_MS * 1000;
-			(void)audit(r, "alert",
-			            json_pack("{s:s,s:s,s:s,s:i,s:I}", "run", r->id, "kind", "retry-storm",
-			                      "message",
-			                      "more than 5 retries within 60 s: retries pause until the "
-			                      "window has passed",
-			                      "retries", (int)in_window + 1, "window_ms",
-			                      (json_int_t)AL_STORM_WINDOW_MS),
-			            0);
+			eng_alert(r, NULL, "retry-storm",
+			          "more than 5 retries within 60 s: retries pause until the window has "
+			          "passed",
+			          json_pack("{s:i,s:I}", "retries", (int)in_window + 1, "window_ms",
+			                    (json_int_t)AL_STORM_WINDOW_MS));
 			al_oplog("warn", r->id, s->def->id, s->attempt, NULL,
 			         "retry storm: retries pause for %lld ms",
 			         (long long)((r->storm_until_us - now) / 1000));
@@ -1109,14 +1194,28 @@ static void fail_final(struct run *r, struct step_rt *s)
 	s->state = S_FAILED;
 	s->end_us = al_now_us();
 	save_step(r, s, NULL, NULL);
+	r->metrics_dirty = 1;
+	al_utf8_fix(s->reason);
+	if (r->cause[0] == '\0') {
+		al_snprintf(r->cause, sizeof r->cause, "step %s: %s", s->def->id, s->reason);
+		al_utf8_fix(r->cause);
+	}
+	if (s->def->kind == AL_KIND_NOTIFY)
+		(void)audit(r, "notify.failed",
+		            json_pack("{s:s,s:s,s:i,s:s}", "run", r->id, "step", s->def->id, "attempt",
+		                      s->attempt, "reason", s->reason),
+		            0);
 	switch (s->def->on_failure) {
-	case AL_FAIL_ABORT:
+	case AL_FAIL_ABORT: {
+		char msg[800];
 		r->failed = 1;
+		al_snprintf(msg, sizeof msg, "step %s failed after %d attempt%s: %s; the run stops",
+		            s->def->id, s->attempt, s->attempt == 1 ? "" : "s", s->reason);
 		if (!r->aborting)
-			al_oplog("error", r->id, s->def->id, s->attempt, NULL,
-			         "failed: %s: the run stops scheduling (on_failure: abort)", s->reason);
+			eng_alert(r, s->def->id, "step-failed", msg, NULL);
 		r->aborting = 1;
 		break;
+	}
 	case AL_FAIL_SKIP:
 		(void)audit(r, "step.skipped",
 		            json_pack("{s:s,s:s,s:s}", "run", r->id, "step", s->def->id, "reason",
@@ -1129,11 +1228,7 @@ static void fail_final(struct run *r, struct step_rt *s)
 		char msg[800];
 		al_snprintf(msg, sizeof msg, "step %s failed after %d attempt%s: %s", s->def->id,
 		         s->attempt, s->attempt == 1 ? "" : "s", s->reason);
-		(void)audit(r, "alert",
-		            json_pack("{s:s,s:s,s:s,s:s}", "run", r->id, "step", s->def->id, "kind",
-		                      "step-failed", "message", msg),
-		            0);
-		al_oplog("error", r->id, s->def->id, s->attempt, NULL, "%s (on_failure: alert)", msg);
+		eng_alert(r, s->def->id, "step-failed", msg, NULL);
 		r->failed = 1;
 		break;
 	}
@@ -1152,6 +1247,7 @@ static void finish_attempt(struct run *r, struct step_rt *s, const char *status,
 	s->end_us = al_now_us();
 	s->exit_code = exit_code;
 	s->sig = sig;
+	r->metrics_dirty = 1;
 	al_snprintf(s->status, sizeof s->status, "%s", status);
 	if (ok) {
 		char stage[PATH_MAX];
@@ -1174,6 +1270,7 @@ static void finish_attempt(struct run *r, struct step_rt *s, const char *status,
 			status = "failed";
 			al_snprintf(s->status, sizeof s->status, "failed");
 			cond = "verify";
+			al_utf8_fix(w.reason); /* it may name a file the step made */
 			al_snprintf(s->reason, sizeof s->reason, "%s", w.reason);
 			json_object_set_new(end, "reason", json_string(w.reason));
 			json_decref(w.files);
@@ -1187,6 +1284,10 @@ static void finish_attempt(struct run *r, struct step_rt *s, const char *status,
 	{
 		int64_t began = s->proc.start_us ? s->proc.start_us : s->end_us;
 		json_object_set_new(end, "duration_ms", json_integer((s->end_us - began) / 1000));
+		eng_tx(r);
+		if (al_state_step_total(r->st, r->m->pipeline, s->def->id, !ok, s->end_us - began,
+		                        s->end_us, &err) < 0)
+			state_warn(r, &err);
 	}
 	{
 		/* Keys in the documented order: run step attempt exit signal status... */
@@ -1197,6 +1298,9 @@ static void finish_attempt(struct run *r, struct step_rt *s, const char *status,
 		json_decref(end);
 		(void)audit(r, "step.end", f, 0);
 	}
+	/* A failed interruption is airlock's doing, not the resource's. */
+	if (s->def->resource != NULL && !(r->interrupted && !ok))
+		eng_breaker_result(r, s, ok);
 	al_snprintf(a.step, sizeof a.step, "%s", s->def->id);
 	a.attempt = s->attempt;
 	a.start_us = s->proc.start_us;
@@ -1207,7 +1311,7 @@ static void finish_attempt(struct run *r, struct step_rt *s, const char *status,
 	a.pid = s->proc.pid;
 	/* A success's attempt row goes in the commit's transaction. */
 	if (!ok)
-		tx(r);
+		eng_tx(r);
 	if (!ok && al_state_attempt_put(r->st, r->id, &a, &err) < 0)
 		state_warn(r, &err);
 	if (ok) {
@@ -1222,13 +1326,19 @@ static void finish_attempt(struct run *r, struct step_rt *s, const char *status,
 			save_step(r, s, NULL, NULL);
 			return;
 		}
-		json_decref(files);
+		json_decref(s->committed);
+		s->committed = files;
+		if (s->def->kind == AL_KIND_NOTIFY)
+			(void)audit(r, "notify.sent",
+			            json_pack("{s:s,s:s,s:i}", "run", r->id, "step", s->def->id, "attempt",
+			                      s->attempt),
+			            0);
 		if (r->o->quiet == 0)
 			al_oplog("info", r->id, s->def->id, s->attempt, NULL, "ok (%lld ms)",
 			         (long long)((s->end_us - s->start_us) / 1000));
 		return;
 	}
-	if (!r->interrupted && !r->audit_failed && !r->aborting &&
+	if (!r->interrupted && !r->audit_failed && !r->aborting && !s->no_retry &&
 	    s->attempt <= s->def->retries.max && cond_listed(&s->def->retries, cond)) {
 		schedule_retry(r, s, cond);
 		if (s->state == S_WAITING)
@@ -1242,6 +1352,61 @@ static void finish_attempt(struct run *r, struct step_rt *s, const char *status,
 	fail_final(r, s);
 }
 
+/* What a built-in kind reported (builtin.c): await.ready or
+ * validate.result, before the step.end; returns 1 when it gave the
+ * failure's reason (now in s->reason and end). */
+static int builtin_result(struct run *r, struct step_rt *s, json_t *end, int exit_code)
+{
+	char path[PATH_MAX];
+	struct al_err err = {0};
+	const char *reason;
+	json_t *res;
+	int given = 0;
+
+	result_path(r, s, path, sizeof path);
+	res = al_json_load_file(path, 1 << 20, &err);
+	if (res == NULL)
+		return 0; /* killed before it could say (a timeout) */
+	if (json_is_false(json_object_get(res, "retryable")))
+		s->no_retry = 1;
+	if (s->def->kind == AL_KIND_AWAIT && exit_code == 0) {
+		(void)audit(r, "await.ready",
+		            json_pack("{s:s,s:s,s:i,s:O,s:O,s:O,s:O}", "run", r->id, "step", s->def->id,
+		                      "attempt", s->attempt, "dir", json_object_get(res, "dir"), "files",
+		                      json_object_get(res, "files"), "waited_ms",
+		                      json_object_get(res, "waited_ms"), "polls",
+		                      json_object_get(res, "polls")),
+		            0);
+	} else if (s->def->kind == AL_KIND_VALIDATE && json_object_get(res, "records") != NULL) {
+		json_t *f = json_pack("{s:s,s:s,s:i}", "run", r->id, "step", s->def->id, "attempt",
+		                      s->attempt);
+		static const char *const keys[] = {"records", "accepted", "rejected", "reject_ratio",
+		                                   "limit", "quarantine", "first_reject", NULL};
+		for (int i = 0; keys[i] != NULL; i++)
+			if (json_object_get(res, keys[i]) != NULL)
+				json_object_set(f, keys[i], json_object_get(res, keys[i]));
+		(void)audit(r, "validate.result", f, 0);
+		if (json_integer_value(json_object_get(res, "accepted")) == 0)
+			s->empty_output = 1;
+		if (exit_code == 1 && s->no_retry)
+			eng_alert(r, s->def->id, "reject-threshold",
+			          json_string_value(json_object_get(res, "reason")),
+			          json_pack("{s:O,s:O,s:O}", "rejected", json_object_get(res, "rejected"),
+			                    "limit", json_object_get(res, "limit"), "quarantine",
+			                    json_object_get(res, "quarantine")));
+	}
+	reason = json_string_value(json_object_get(res, "reason"));
+	if (reason == NULL)
+		reason = json_string_value(json_object_get(res, "error"));
+	if (reason != NULL && exit_code != 0) {
+		al_snprintf(s->reason, sizeof s->reason, "%s", reason);
+		json_object_set_new(end, "reason", json_string(reason));
+		given = 1;
+	}
+	json_decref(res);
+	return given;
+}
+
 /* A process of a running step has ended and its pipes are drained. */
 static void proc_ended(struct run *r, struct step_rt *s)
 {
@@ -1249,6 +1414,7 @@ static void proc_ended(struct run *r, struct step_rt *s)
 	const char *status, *cond;
 	char condbuf[16];
 	json_t *res;
+	int given;
 
 	al_proc_finish(&s->proc);
 	s->running = 0;
@@ -1274,6 +1440,15 @@ static void proc_ended(struct run *r, struct step_rt *s)
 		                cap_json(&s->proc.err));
 		if (s->timed_out)
 			json_object_set_new(res, "reason", json_string("timeout"));
+		given = is_builtin(s) && builtin_result(r, s, res, exit_code);
+		/* An await that timed out is final: its on_failure decides. */
+		if (s->def->kind == AL_KIND_AWAIT && s->timed_out) {
+			s->no_retry = 1;
+			al_snprintf(s->reason, sizeof s->reason, "timeout: %s",
+			            "the awaited input was not ready in time");
+			json_object_set_new(res, "reason", json_string(s->reason));
+			given = 1;
+		}
 		if (strcmp(status, "ok") == 0 && s->def->verify != NULL && !r->interrupted) {
 			struct al_err err = {0};
 			s->main_end = res;
@@ -1291,7 +1466,7 @@ static void proc_ended(struct run *r, struct step_rt *s)
 			finish_attempt(r, s, "failed", 0, 0, "verify", res);
 			return;
 		}
-		if (strcmp(status, "ok") != 0)
+		if (strcmp(status, "ok") != 0 && !given)
 			al_snprintf(s->reason, sizeof s->reason, "%s",
 			         s->timed_out ? "timeout" : sig ? "killed by a signal" : condbuf);
 		finish_attempt(r, s, status, exit_code, sig, cond, res);
@@ -1347,6 +1522,43 @@ static void skip(struct run *r, struct step_rt *s, const char *reason)
 	save_step(r, s, NULL, NULL);
 }
 
+/* metrics/airlock.prom after a step: at most once a second (a scrape
+ * every 15 s or more sees no difference; a chain of quick steps would
+ * pay a file creation each), and always at the run's end. */
+static void metrics(struct run *r, int force)
+{
+	struct al_err err = {0};
+	int64_t now = al_now_us();
+
+	if (!force && now - r->metrics_us < AL_METRICS_EVERY_US)
+		return;
+	r->metrics_us = now;
+	if (al_metrics_write(r->o->home, r->st, r->log != NULL ? (int64_t)al_audit_last_seq(r->log) : -1,
+	                     &err) < 0)
+		al_oplog("warn", r->id, NULL, 0, NULL, "metrics: %s", err.msg);
+}
+
+/* A step about to start whose resource's breaker is open fails fast:
+ * step.blocked, not an attempt. Returns 1 when the step may start. */
+static int admit(struct run *r, struct step_rt *s)
+{
+	int a;
+
+	if (s->def->resource == NULL)
+		return 1;
+	a = eng_breaker_admit(r, s);
+	if (a >= 0)
+		return a;
+	if (audit(r, "step.blocked",
+	          json_pack("{s:s,s:s,s:s,s:s}", "run", r->id, "step", s->def->id, "resource",
+	                    s->def->resource, "reason", s->reason),
+	          0) < 0)
+		return 0;
+	al_oplog("error", r->id, s->def->id, 0, NULL, "%s", s->reason);
+	fail_final(r, s);
+	return 0;
+}
+
 static int stopping(const struct run *r)
 {
 	return r->interrupted || r->audit_failed;
@@ -1378,16 +1590,23 @@ static void schedule(struct run *r, int64_t now)
 				save_step(r, s, NULL, NULL);
 				continue;
 			}
-			if (now >= s->ready_at_us && r->running_n < r->jobs)
+			if (now >= s->ready_at_us && r->running_n < r->jobs && admit(r, s))
 				start_attempt(r, s);
 			continue;
 		}
 		if (s->state != S_PENDING || !need_ok(r, s, &bad))
 			continue;
+		if (r->preflight_failed && s->def->kind != AL_KIND_NOTIFY) {
+			skip(r, s, "preflight-failed");
+			continue;
+		}
 		if (r->aborting && s->def->when != AL_WHEN_ALWAYS) {
 			skip(r, s, "run-aborted");
 			continue;
 		}
+		/* after a failed pre-flight, a notify step reports it, whatever its needs */
+		if (r->preflight_failed && s->def->kind == AL_KIND_NOTIFY)
+			bad = 0;
 		if (bad && s->def->when != AL_WHEN_ALWAYS) {
 			for (size_t k = 0; k < s->def->needs_n; k++) {
 				const struct step_rt *d = &r->steps[s->def->needs[k]];
@@ -1428,7 +1647,7 @@ static void schedule(struct run *r, int64_t now)
 				continue;
 			}
 		}
-		if (r->running_n >= r->jobs)
+		if (r->running_n >= r->jobs || !admit(r, s))
 			continue;
 		start_attempt(r, s);
 	}
@@ -1567,6 +1786,10 @@ static void loop(struct run *r)
 			if (r->steps[i].running && al_proc_done(&r->steps[i].proc, now))
 				proc_ended(r, &r->steps[i]);
 		schedule(r, now);
+		if (r->metrics_dirty && now - r->metrics_us >= AL_METRICS_EVERY_US) {
+			metrics(r, 0);
+			r->metrics_dirty = 0;
+		}
 		if (!work_left(r))
 			break;
 		pf[0].fd = r->sfd;
@@ -2073,14 +2296,15 @@ static int preflight(struct run *r, struct al_err *err)
 
 	for (size_t i = 0; i < r->m->steps_n; i++) {
 		const struct al_step *s = &r->m->steps[i];
-		if (s->kind != AL_KIND_EXEC)
-			return al_err_set(err, AL_EUSAGE,
-			                  "step %s: kind \"%s\" is not supported by this airlock yet "
-			                  "(only exec steps run)",
-			                  s->id,
-			                  s->kind == AL_KIND_AWAIT      ? "await"
-			                  : s->kind == AL_KIND_VALIDATE ? "validate"
-			                                                : "notify");
+		if (s->kind == AL_KIND_VALIDATE) {
+			char schema[PATH_MAX * 2];
+			al_snprintf(schema, sizeof schema, "%s/%s", r->bundle_dir,
+			            json_string_value(json_object_get(s->json, "schema")));
+			if (al_schema_check(schema, err) < 0) {
+				al_err_prefix(err, "step %s: schema", s->id);
+				return -1;
+			}
+		}
 		if (!s->network_host)
 			need_netns = 1;
 	}
@@ -2163,6 +2387,49 @@ static int print_plan(struct run *r)
 	return AL_OK;
 }
 
+/* The job that "succeeds" with nothing in it: when every declared
+ * output this run committed is empty (0 bytes), or a validate step
+ * accepted no record, an alert zero-output says so. */
+static void zero_output(struct run *r)
+{
+	size_t declared = 0, empty = 0;
+	char msg[600] = "";
+
+	if (r->audit_failed)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct step_rt *s = &r->steps[i];
+		if (s->state != S_OK || s->attempt == 0)
+			continue; /* not run (or not committed) by this run */
+		if (s->def->kind == AL_KIND_VALIDATE) {
+			declared++;
+			empty += s->empty_output != 0;
+			if (s->empty_output && msg[0] == '\0')
+				al_snprintf(msg, sizeof msg, "%s accepted no record", s->def->id);
+		}
+		for (size_t k = 0; k < s->def->outputs_n; k++) {
+			size_t j;
+			json_t *f;
+			declared++;
+			json_array_foreach(s->committed, j, f) {
+				if (strcmp(json_string_value(json_object_get(f, "path")),
+				           s->def->outputs[k].path) == 0 &&
+				    json_integer_value(json_object_get(f, "size")) == 0) {
+					empty++;
+					if (msg[0] == '\0')
+						al_snprintf(msg, sizeof msg, "%s/%s is empty", s->def->id,
+						            s->def->outputs[k].path);
+				}
+			}
+		}
+	}
+	if (declared > 0 && empty == declared) {
+		char text[800];
+		al_snprintf(text, sizeof text, "every declared output of this run is empty (%s)", msg);
+		eng_alert(r, NULL, "zero-output", text, NULL);
+	}
+}
+
 int al_run(const struct al_run_opts *o)
 {
 	struct run rr, *r = &rr;
@@ -2175,6 +2442,7 @@ int al_run(const struct al_run_opts *o)
 
 	memset(r, 0, sizeof *r);
 	r->o = o;
+	r->alerts = json_array();
 	r->sfd = r->lockfd = -1;
 	r->jobs = o->jobs > 0 ? o->jobs : 1;
 	r->grace_ms = o->kill_grace_ms > 0 ? o->kill_grace_ms : AL_KILL_GRACE_MS;
@@ -2278,8 +2546,9 @@ int al_run(const struct al_run_opts *o)
 	f = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:I,s:s,s:o,s:o,s:s,s:i}", "run", r->id,
 	              "pipeline", r->m->pipeline, "version", (json_int_t)r->m->version,
 	              "manifest_sha256", r->msha, "date", r->date, "resume_of", r->resume_of, "user",
-	              user_name(), "uid", (json_int_t)getuid(), "host", "", "argv", json_array(),
+	              eng_user_name(), "uid", (json_int_t)getuid(), "host", "", "argv", json_array(),
 	              "clock", clock_json(), "source", r->source, "jobs", r->jobs);
+	json_object_set_new(f, "airlock", json_string(AL_VERSION));
 	{
 		char host[256] = "";
 		(void)gethostname(host, sizeof host - 1);
@@ -2299,6 +2568,7 @@ int al_run(const struct al_run_opts *o)
 		err = r->audit_err;
 		goto fail;
 	}
+	r->first_seq = al_audit_last_seq(r->log);
 	al_snprintf(row.id, sizeof row.id, "%s", r->id);
 	al_snprintf(row.pipeline, sizeof row.pipeline, "%s", r->m->pipeline);
 	row.version = r->m->version;
@@ -2322,8 +2592,16 @@ int al_run(const struct al_run_opts *o)
 		al_oplog("info", r->id, NULL, 0, NULL, "run of %s version %lld for %s%s%s",
 		         r->m->pipeline, (long long)r->m->version, r->date,
 		         r->resume_of[0] ? ", resuming " : "", r->resume_of);
+	/* Secrets before the first step: a failure stops every step but the
+	 * notify ones, which report it. */
+	if (eng_secrets_check(r) < 0) {
+		r->preflight_failed = 1;
+		r->failed = 1;
+	}
 
 	loop(r);
+	zero_output(r);
+	tx_flush(r);
 
 	for (size_t i = 0; i < r->n; i++) {
 		switch (r->steps[i].state) {
@@ -2345,14 +2623,19 @@ int al_run(const struct al_run_opts *o)
 	f = json_pack("{s:s,s:s,s:I,s:{s:i,s:i,s:i}}", "run", r->id, "status", status, "duration_ms",
 	              (json_int_t)((al_now_us() - r->start_us) / 1000), "steps", "ok", ok, "failed",
 	              failed, "skipped", skipped);
+	if (r->cause[0] != '\0')
+		json_object_set_new(f, "cause", json_string(r->cause));
 	if (audit(r, "run.end", f, AL_AUDIT_SYNC) < 0 || al_audit_seal(r->log, &r->audit_err) < 0) {
 		al_oplog("error", r->id, NULL, 0, NULL, "the audit log cannot be written: %s",
 		         r->audit_err.msg);
 		code = AL_EENV;
 		goto out;
 	}
-	if (al_state_run_end(r->st, r->id, status, al_now_us(), &err) < 0)
+	if (al_state_run_end(r->st, r->id, status, al_now_us(), &err) < 0 ||
+	    al_state_meta_set(r->st, "last_seal_us", al_now_us(), &err) < 0)
 		state_warn(r, &err);
+	tx_flush(r);
+	metrics(r, 1);
 	{
 		char stage[PATH_MAX + 8];
 		al_snprintf(stage, sizeof stage, "%s/stage", r->run_dir);
@@ -2384,7 +2667,9 @@ out:
 	for (size_t i = 0; r->steps != NULL && i < r->n; i++) {
 		json_decref(r->steps[i].inputs);
 		json_decref(r->steps[i].main_end);
+		json_decref(r->steps[i].committed);
 	}
+	json_decref(r->alerts);
 	free(r->steps);
 	if (masked) {
 		/* Reap what the steps' groups left (killed orphans), briefly. */
@@ -2403,6 +2688,8 @@ out:
 		sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	if (r->lockfd >= 0)
 		close(r->lockfd);
+	if (r->st != NULL)
+		tx_flush(r);
 	al_state_close(r->st);
 	al_manifest_free(r->m);
 	free(r->mtext);

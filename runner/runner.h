@@ -21,6 +21,8 @@
 #define AL_KILL_GRACE_MS 10000     /* SIGTERM, then SIGKILL this much later */
 #define AL_STORM_RETRIES 5         /* more retries than this... */
 #define AL_STORM_WINDOW_MS 60000   /* ...within this window: alert retry-storm */
+#define AL_AWAIT_EVERY_MS 30000    /* an await step's poll interval when poll.every is absent */
+#define AL_METRICS_EVERY_US 1000000 /* metrics/airlock.prom: at most this often during a run */
 
 /* ---- state.db ---- */
 
@@ -109,6 +111,42 @@ int al_state_commit_put(struct al_state *st, const char *pipeline, const char *d
                         const char *step, const struct al_commit_row *c, const char *run,
                         const struct al_step_row *s, struct al_err *err);
 int al_state_begin(struct al_state *st, struct al_err *err);
+
+/* A circuit breaker (DESIGN.md §8): state closed, open or half_open;
+ * consecutive failures; while open, until_us ends the cooldown. Keyed by
+ * resource name across pipelines: one service, one breaker. */
+struct al_breaker_row {
+	char resource[65];
+	char state[16];
+	int64_t failures, opened_us, until_us, updated_us;
+	char run[48];     /* the run that changed it last */
+};
+/* 1 found, 0 none (b is then a closed breaker), -1 error. */
+int al_state_breaker_get(struct al_state *st, const char *resource, struct al_breaker_row *b,
+                         struct al_err *err);
+int al_state_breaker_put(struct al_state *st, const struct al_breaker_row *b, struct al_err *err);
+int al_state_breakers(struct al_state *st, int (*each)(void *ctx, const struct al_breaker_row *b),
+                      void *ctx, struct al_err *err);
+
+/* Running totals behind the metrics: one ended attempt of a step; one
+ * alert; a named value (last_seal_us). */
+int al_state_step_total(struct al_state *st, const char *pipeline, const char *step, int failed,
+                        int64_t duration_us, int64_t end_us, struct al_err *err);
+int al_state_alert_count(struct al_state *st, const char *pipeline, const char *kind,
+                         int64_t now_us, struct al_err *err);
+int al_state_meta_set(struct al_state *st, const char *key, int64_t value, struct al_err *err);
+/* Runs a read-only statement (a string literal: it is cached by address)
+ * and calls row() with each row's values as text (NULL for SQL NULL);
+ * row() returning non-zero stops. */
+int al_state_select(struct al_state *st, const char *sql,
+                    int (*row)(void *ctx, int n, const char *const *values), void *ctx,
+                    struct al_err *err);
+
+/* Rewrites HOME/metrics/airlock.prom atomically from state.db (metrics.c):
+ * the series of DESIGN.md §8 for every pipeline. audit_entries: the audit
+ * log's last seq (-1: not known, the series is left out). */
+int al_metrics_write(const char *home, struct al_state *st, int64_t audit_entries,
+                     struct al_err *err);
 int al_state_commit_tx(struct al_state *st, struct al_err *err);
 
 /* ---- the executor ---- */
@@ -131,6 +169,7 @@ struct al_proc_spec {
 	int net_none;            /* new network namespace */
 	int64_t limit_cpu_s, limit_memory, limit_files, limit_procs; /* -1: not set */
 	const char *out_path, *err_path;
+	const char *stdin_path;  /* NULL: /dev/null (notify: the run summary) */
 	uint64_t cap;
 };
 

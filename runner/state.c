@@ -21,7 +21,7 @@ struct al_state {
 	struct {
 		const char *sql;
 		sqlite3_stmt *q;
-	} cache[24];
+	} cache[40];
 };
 
 /* Migrations: migrations[i] moves the schema from version i to i + 1.
@@ -54,6 +54,20 @@ static const char *const migrations[] = {
 	"  manifest_sha256 TEXT NOT NULL, inputs_sha256 TEXT NOT NULL, run TEXT NOT NULL,"
 	"  files TEXT NOT NULL, committed_us INTEGER NOT NULL,"
 	"  PRIMARY KEY (pipeline, date, step)) WITHOUT ROWID;",
+	/* 2: circuit breakers (per resource, across runs and pipelines), and
+	 * the running totals behind metrics/airlock.prom. */
+	"CREATE TABLE breakers ("
+	"  resource TEXT PRIMARY KEY, state TEXT NOT NULL, failures INTEGER NOT NULL DEFAULT 0,"
+	"  opened_us INTEGER NOT NULL DEFAULT 0, until_us INTEGER NOT NULL DEFAULT 0,"
+	"  updated_us INTEGER NOT NULL DEFAULT 0, run TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
+	"CREATE TABLE step_totals ("
+	"  pipeline TEXT NOT NULL, step TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+	"  failures INTEGER NOT NULL DEFAULT 0, last_duration_us INTEGER NOT NULL DEFAULT 0,"
+	"  last_end_us INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (pipeline, step)) WITHOUT ROWID;"
+	"CREATE TABLE alert_totals ("
+	"  pipeline TEXT NOT NULL, kind TEXT NOT NULL, total INTEGER NOT NULL DEFAULT 0,"
+	"  last_us INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (pipeline, kind)) WITHOUT ROWID;"
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -458,4 +472,126 @@ int al_state_commit_put(struct al_state *st, const char *pipeline, const char *d
 		return -1;
 	}
 	return own ? al_state_commit_tx(st, err) : 0;
+}
+
+/* ---- breakers ---- */
+
+static void breaker_row(sqlite3_stmt *q, struct al_breaker_row *b)
+{
+	col_text(q, 0, b->resource, sizeof b->resource);
+	col_text(q, 1, b->state, sizeof b->state);
+	b->failures = sqlite3_column_int64(q, 2);
+	b->opened_us = sqlite3_column_int64(q, 3);
+	b->until_us = sqlite3_column_int64(q, 4);
+	b->updated_us = sqlite3_column_int64(q, 5);
+	col_text(q, 6, b->run, sizeof b->run);
+}
+
+#define BREAKER_COLS "resource, state, failures, opened_us, until_us, updated_us, run"
+
+int al_state_breaker_get(struct al_state *st, const char *resource, struct al_breaker_row *b,
+                         struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err, "SELECT " BREAKER_COLS " FROM breakers WHERE resource = ?",
+	                       "t", resource);
+	int rc;
+
+	memset(b, 0, sizeof *b);
+	snprintf(b->resource, sizeof b->resource, "%s", resource);
+	snprintf(b->state, sizeof b->state, "closed");
+	if (q == NULL)
+		return -1;
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		breaker_row(q, b);
+	release(st, q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_err(st, err, "cannot read breakers");
+	return rc == SQLITE_ROW;
+}
+
+int al_state_breaker_put(struct al_state *st, const struct al_breaker_row *b, struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err,
+	                       "INSERT OR REPLACE INTO breakers(" BREAKER_COLS ") VALUES (?,?,?,?,?,?,?)",
+	                       "ttiiiit", b->resource, b->state, b->failures, b->opened_us,
+	                       b->until_us, b->updated_us, b->run);
+	return q == NULL ? -1 : run_done(st, q, err);
+}
+
+int al_state_breakers(struct al_state *st, int (*each)(void *ctx, const struct al_breaker_row *b),
+                      void *ctx, struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err, "SELECT " BREAKER_COLS " FROM breakers ORDER BY resource", "");
+	int rc, stop = 0;
+
+	if (q == NULL)
+		return -1;
+	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct al_breaker_row b;
+		breaker_row(q, &b);
+		stop = each(ctx, &b);
+	}
+	release(st, q);
+	if (!stop && rc != SQLITE_DONE)
+		return db_err(st, err, "cannot read breakers");
+	return 0;
+}
+
+/* ---- totals for the metrics ---- */
+
+int al_state_step_total(struct al_state *st, const char *pipeline, const char *step, int failed,
+                        int64_t duration_us, int64_t end_us, struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err,
+	                       "INSERT INTO step_totals(pipeline, step, attempts, failures,"
+	                       " last_duration_us, last_end_us) VALUES (?,?,1,?,?,?)"
+	                       " ON CONFLICT(pipeline, step) DO UPDATE SET attempts = attempts + 1,"
+	                       " failures = failures + excluded.failures,"
+	                       " last_duration_us = excluded.last_duration_us,"
+	                       " last_end_us = excluded.last_end_us",
+	                       "ttiii", pipeline, step, (int64_t)(failed != 0), duration_us, end_us);
+	return q == NULL ? -1 : run_done(st, q, err);
+}
+
+int al_state_alert_count(struct al_state *st, const char *pipeline, const char *kind,
+                         int64_t now_us, struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err,
+	                       "INSERT INTO alert_totals(pipeline, kind, total, last_us) VALUES (?,?,1,?)"
+	                       " ON CONFLICT(pipeline, kind) DO UPDATE SET total = total + 1,"
+	                       " last_us = excluded.last_us",
+	                       "tti", pipeline, kind, now_us);
+	return q == NULL ? -1 : run_done(st, q, err);
+}
+
+int al_state_meta_set(struct al_state *st, const char *key, int64_t value, struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err, "INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)", "ti",
+	                       key, value);
+	return q == NULL ? -1 : run_done(st, q, err);
+}
+
+int al_state_select(struct al_state *st, const char *sql,
+                    int (*row)(void *ctx, int n, const char *const *values), void *ctx,
+                    struct al_err *err)
+{
+	sqlite3_stmt *q = prep(st, err, sql, "");
+	const char *vals[16];
+	int rc, stop = 0;
+
+	if (q == NULL)
+		return -1;
+	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int n = sqlite3_column_count(q);
+		if (n > 16)
+			n = 16;
+		for (int i = 0; i < n; i++)
+			vals[i] = (const char *)sqlite3_column_text(q, i);
+		stop = row(ctx, n, vals);
+	}
+	release(st, q);
+	if (!stop && rc != SQLITE_DONE)
+		return db_err(st, err, "cannot read the state");
+	return 0;
 }

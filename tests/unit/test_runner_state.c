@@ -2,6 +2,7 @@
  * damaged file, commits joining a transaction) and the retry delay. */
 #include "unit.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 
 #include "runner/runner.h"
@@ -125,6 +126,104 @@ static void test_retry_delay_bounds(void **state)
 	assert_int_equal(al_retry_delay_ms(key, 3, 0, 0), 0);
 }
 
+static void test_breaker_round_trip(void **state)
+{
+	char *dir = unit_mkdtemp();
+	struct al_err err = {0};
+	struct al_state *st = al_state_open(dir, &err);
+	struct al_breaker_row b;
+
+	(void)state;
+	assert_non_null(st);
+	/* an unknown resource is a closed breaker */
+	assert_int_equal(al_state_breaker_get(st, "ml-api", &b, &err), 0);
+	assert_string_equal(b.state, "closed");
+	assert_string_equal(b.resource, "ml-api");
+	assert_int_equal(b.failures, 0);
+	snprintf(b.state, sizeof b.state, "open");
+	b.failures = 5;
+	b.opened_us = 100;
+	b.until_us = 400;
+	snprintf(b.run, sizeof b.run, "r1");
+	assert_int_equal(al_state_breaker_put(st, &b, &err), 0);
+	al_state_close(st);
+	/* it survives the process: the next run sees it open */
+	st = al_state_open(dir, &err);
+	assert_non_null(st);
+	memset(&b, 0, sizeof b);
+	assert_int_equal(al_state_breaker_get(st, "ml-api", &b, &err), 1);
+	assert_string_equal(b.state, "open");
+	assert_int_equal(b.failures, 5);
+	assert_int_equal(b.until_us, 400);
+	assert_string_equal(b.run, "r1");
+	al_state_close(st);
+	unit_rmtree(dir);
+}
+
+struct rows {
+	int n;
+	char text[512];
+};
+
+static int collect(void *ctx, int n, const char *const *v)
+{
+	struct rows *r = ctx;
+	size_t len = strlen(r->text);
+
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(r->text + len, sizeof r->text - len, "%s%s", i ? "," : "",
+		                        v[i] != NULL ? v[i] : "NULL");
+	snprintf(r->text + len, sizeof r->text - len, ";");
+	r->n++;
+	return 0;
+}
+
+static void test_totals_and_metrics(void **state)
+{
+	char *dir = unit_mkdtemp(), path[4300], *text = NULL;
+	struct al_err err = {0};
+	struct al_state *st = al_state_open(dir, &err);
+	struct al_breaker_row b;
+	struct al_run_row r = {0};
+	struct rows rows = {0};
+	size_t len;
+
+	(void)state;
+	assert_non_null(st);
+	assert_int_equal(al_state_step_total(st, "p", "s", 1, 2500000, 10, &err), 0);
+	assert_int_equal(al_state_step_total(st, "p", "s", 0, 1500000, 20, &err), 0);
+	assert_int_equal(al_state_alert_count(st, "p", "zero-output", 5, &err), 0);
+	assert_int_equal(al_state_alert_count(st, "p", "zero-output", 6, &err), 0);
+	assert_int_equal(al_state_select(st, "SELECT attempts, failures, last_duration_us FROM step_totals",
+	                                 collect, &rows, &err),
+	                 0);
+	assert_string_equal(rows.text, "2,1,1500000;");
+	/* a label value with a quote, a backslash and a newline is escaped */
+	assert_int_equal(al_state_breaker_get(st, "we\"ird\\\n", &b, &err), 0);
+	snprintf(b.state, sizeof b.state, "half_open");
+	assert_int_equal(al_state_breaker_put(st, &b, &err), 0);
+	snprintf(r.id, sizeof r.id, "r1");
+	snprintf(r.pipeline, sizeof r.pipeline, "p");
+	snprintf(r.status, sizeof r.status, "running");
+	r.start_us = 1;
+	assert_int_equal(al_state_run_insert(st, &r, &err), 0);
+	assert_int_equal(al_state_run_end(st, "r1", "failed", 3000000, &err), 0);
+	assert_int_equal(al_metrics_write(dir, st, 42, &err), 0);
+	snprintf(path, sizeof path, "%s/metrics", dir);
+	assert_int_equal(al_read_file(AT_FDCWD, strcat(path, "/airlock.prom"), 1 << 20, &text, &len, &err), 0);
+	assert_non_null(strstr(text, "airlock_step_attempts_total{pipeline=\"p\",step=\"s\"} 2\n"));
+	assert_non_null(strstr(text, "airlock_step_failures_total{pipeline=\"p\",step=\"s\"} 1\n"));
+	assert_non_null(strstr(text, "airlock_step_duration_seconds{pipeline=\"p\",step=\"s\"} 1.500000\n"));
+	assert_non_null(strstr(text, "airlock_alerts_total{pipeline=\"p\",kind=\"zero-output\"} 2\n"));
+	assert_non_null(strstr(text, "airlock_run_last_status{pipeline=\"p\"} 1\n"));
+	assert_null(strstr(text, "airlock_run_last_success_timestamp_seconds{"));
+	assert_non_null(strstr(text, "airlock_breaker_open{resource=\"we\\\"ird\\\\\\n\"} 1\n"));
+	assert_non_null(strstr(text, "# TYPE airlock_audit_entries_total counter\nairlock_audit_entries_total 42\n"));
+	free(text);
+	al_state_close(st);
+	unit_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +232,8 @@ int main(void)
 		cmocka_unit_test(test_damaged_file_is_an_environment_error),
 		cmocka_unit_test(test_commit_round_trip_and_join),
 		cmocka_unit_test(test_retry_delay_bounds),
+		cmocka_unit_test(test_breaker_round_trip),
+		cmocka_unit_test(test_totals_and_metrics),
 	};
 	return cmocka_run_group_tests_name("runner_state", tests, NULL, NULL);
 }
