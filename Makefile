@@ -16,7 +16,7 @@ DEB_PACKAGES := gcc make pkg-config libc6-dev \
 	bats minisign jq sqlite3 zstd hyperfine openssl file coreutils util-linux \
 	clang-tidy cppcheck shellcheck python3-jsonschema \
 	musl-tools dpkg-dev debian-archive-keyring xz-utils perl tcl python3 \
-	prometheus \
+	prometheus chromium \
 	autoconf automake libtool
 
 LIB_NAMES := -larchive -lzstd -lsqlite3 -ljansson -lsodium -lcrypto -lcsv
@@ -89,10 +89,10 @@ AUDIT_SRC := $(wildcard audit/*.c) audit/format_md.S
 MANIFESTS_SRC := $(wildcard manifests/*.c)
 CLI_SRC := runner/cli.c runner/cmd_keys.c runner/cmd_verify.c runner/cmd_misc.c \
 	runner/cmd_audit.c runner/cmd_verify_audit.c runner/cmd_bundle.c runner/cmd_verify_bundle.c \
-	runner/cmd_run.c
+	runner/cmd_run.c runner/cmd_report.c
 # The runner: state store, executor, run engine (not in airlock-verify).
 RUNNER_SRC := runner/state.c runner/exec.c runner/run.c runner/builtin.c runner/await.c \
-	runner/validate.c runner/metrics.c runner/guards.c
+	runner/validate.c runner/report.c runner/metrics.c runner/guards.c
 AIRLOCK_SRC := runner/airlock.c $(CLI_SRC)
 VERIFY_SRC := runner/airlock_verify.c runner/cli.c runner/cmd_verify.c runner/cmd_misc.c \
 	runner/cmd_verify_audit.c runner/cmd_verify_bundle.c

@@ -73,6 +73,8 @@ static const struct al_command commands[] = {
 	{"runs", al_cmd_runs, "runs [--pipeline P] [--limit N]", "list runs, newest first", NULL},
 	{"logs", al_cmd_logs, "logs RUN STEP [--attempt N] [--verify]",
 	 "a step's captured stdout (on stdout) and stderr (on stderr)", NULL},
+	{"report", al_cmd_report, "report RUN -o FILE.html",
+	 "a self-contained HTML report of a run: timeline, attempts, alerts, outputs", NULL},
 	{"breaker", al_cmd_breaker, "breaker list | reset RESOURCE",
 	 "circuit breakers: their state, and a reset (audited)", NULL},
 	{"keys", al_cmd_keys, "keys add PUB [--name N] | list | remove KEYID | threshold N",

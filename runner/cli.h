@@ -79,6 +79,7 @@ int al_cmd_resume(struct al_cli *cli, int argc, char **argv);
 int al_cmd_status(struct al_cli *cli, int argc, char **argv);
 int al_cmd_runs(struct al_cli *cli, int argc, char **argv);
 int al_cmd_logs(struct al_cli *cli, int argc, char **argv);
+int al_cmd_report(struct al_cli *cli, int argc, char **argv);
 int al_cmd_breaker(struct al_cli *cli, int argc, char **argv);
 
 /* Shared by the bundle commands (cmd_verify_bundle.c). */
