@@ -247,7 +247,7 @@ demo: deps
 bench: $(BINS) $(TEST_HELPERS)
 	@for b in bench/*; do [ -x "$$b" ] && AIRLOCK_BUILD=$(BUILD) "$$b"; done; true
 
-SHELL_SCRIPTS := .ci/run tests/run-suites tests/fixtures/*.sh examples/*.sh bench/* \
+SHELL_SCRIPTS := .ci/run tests/run-suites tests/fixtures/*.sh examples/*.sh bench/* examples/nightly/stubs/make-token \
 	vendor/fetch vendor/build vendor/update vendor/common.sh
 
 lint:

@@ -3,8 +3,11 @@
 # Today: two release officers' keys, a signature each over a file, checks
 # with airlock, airlock-verify and stock minisign, a tampered copy being
 # caught; then the audit log: entries, a seal, a checkpoint, an export
-# verified by airlock-verify, and an edited entry being caught. Later
-# issues extend it to the full nightly pipeline.
+# verified by airlock-verify, and an edited entry being caught; then the
+# nightly pipeline of examples/nightly: packed, signed by two officers
+# (threshold 2), installed, run with its local stand-ins, its status,
+# quarantine, summary, metrics and report shown, rerun safely, and a bad
+# night failing loudly.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -75,53 +78,69 @@ show airlock audit append --event operator.note --field text='release 42 approve
 show airlock audit seal
 show airlock audit tail -n 4
 
-step "A pipeline bundle: packed, signed by both officers, installed"
-mkdir -p pipe/bin pipe/data
-cat >pipe/airlock.json <<'JSON'
-{
-  "format": "airlock.manifest/1",
-  "pipeline": "nightly-risk",
-  "version": 42,
-  "expires": "2099-01-01T00:00:00Z",
-  "steps": [
-    {"id": "score", "run": ["bin/score", "data/positions.csv"], "outputs": [{"path": "scores.csv", "min_rows": 1}],
-     "retries": {"max": 2, "base": "200ms", "cap": "1s"}},
-    {"id": "report", "needs": ["score"], "run": ["bin/report", "score:scores.csv"], "outputs": [{"path": "report.txt"}]}
-  ]
-}
-JSON
-# shellcheck disable=SC2016 # the script's own variables
-printf '#!/bin/sh\nsed 1d "$1" >"$AIRLOCK_OUT/scores.csv"\n' >pipe/bin/score
-cat >pipe/bin/report <<'SH'
-#!/bin/sh
-awk -F, '{ s += $2 } END { print "total", s }' "$1" >"$AIRLOCK_OUT/report.txt"
-SH
-chmod 755 pipe/bin/score pipe/bin/report
-printf 'account,amount\nA-1,100\n' >pipe/data/positions.csv
+step "The nightly pipeline (examples/nightly): packed, signed by both officers, installed"
+# Its stand-ins live under $work/base instead of /var/tmp/airlock-nightly,
+# and the scoring service listens on a free port.
+base=$work/base
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cp -r "$here/nightly/pipeline" pipe
+sed -i "s|/var/tmp/airlock-nightly|$base|g; s|18475|$port|" pipe/airlock.json
 show airlock pack pipe -o nightly.tar.zst
 show airlock sign nightly.tar.zst -s officer1.key --passfile officer1.pass
 show airlock sign nightly.tar.zst -s officer2.key
 show airlock keys add officer1.pub --name 'officer 1'
 show airlock keys add officer2.pub --name 'officer 2'
+show airlock keys threshold 2
 show airlock install nightly.tar.zst
 show airlock pipelines
 
-step "The pipeline runs: each step audited before it starts, outputs promoted"
-show airlock -q run nightly-risk --date 2026-11-25
+step "Tonight's inputs: a drop folder with _SUCCESS (3 bad rows of 203), a token, the scoring service"
+today=$(date -u +%F)
+show "$here/nightly/stubs/make-drop" "$base/drop/$today" --rows 200 --bad 3
+show "$here/nightly/stubs/make-token" "$base/secrets/ml_token" --expires-in 36000
+"$here/nightly/stubs/scoring-service" --port "$port" --mode flaky --state-dir "$work/svc" \
+	>"$work/svc.out" 2>"$work/svc.err" &
+svc=$!
+trap 'kill "$svc" 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do grep -q listening "$work/svc.out" && break; sleep 0.05; done
+echo "scoring service on 127.0.0.1:$port (flaky: its first two answers are 503)"
+
+step "The run: await, validate (quarantine), score (retried, breaker), publish, summary"
+show airlock -q run nightly-risk
 show airlock status
-show cat "$AIRLOCK_HOME/outputs/nightly-risk/2026-11-25/report/report.txt"
+run=$(airlock --json runs --limit 1 | jq -r '.[0].run')
+show head -3 "$AIRLOCK_HOME/quarantine/nightly-risk/$today/validate/rejected.jsonl"
+show jq -c '{status, cause, alerts: (.alerts | length), steps: [.steps[] | {id, state, attempts}]}' \
+	"$base/outbox/$today/$run.json"
+show head -4 "$AIRLOCK_HOME/outputs/nightly-risk/$today/publish/results.csv"
+show grep -E '^airlock_(run_last_status|step_attempts_total)' "$AIRLOCK_HOME/metrics/airlock.prom"
+show airlock report "$run" -o report.html
+echo "report.html: $(wc -c <report.html) bytes, self-contained"
 
 step "A rerun is safe: committed steps are skipped; a changed output is rerun"
-show airlock -q run nightly-risk --date 2026-11-25
-echo 'A-1,1' >>"$AIRLOCK_HOME/outputs/nightly-risk/2026-11-25/score/scores.csv"
-show airlock -q run nightly-risk --date 2026-11-25
+show airlock -q run nightly-risk
+echo 'ACC999999,XS0000000000,0.5' >>"$AIRLOCK_HOME/outputs/nightly-risk/$today/publish/results.csv"
+show airlock -q run nightly-risk
 show airlock audit query --event output.phantom
+
+step "Another night: 6% of the rows are bad - the run fails, the quarantine and the summary say why"
+bad=$(date -u -d yesterday +%F)
+show "$here/nightly/stubs/make-drop" "$base/drop/$bad" --rows 94 --bad 6
+printf '$ airlock -q run nightly-risk --date %s\n' "$bad"
+if airlock -q run nightly-risk --date "$bad"; then
+	echo "demo: the run with 6% bad rows succeeded - this must not happen" >&2
+	exit 1
+else
+	echo "exit status $? - the run failed, as the manifest says (max_reject 5%)"
+fi
+show jq -r .cause "$(ls -t "$base/outbox/$bad"/*.json | head -1)"
 
 step "A bundle changed after signing is refused, and the refusal audited"
 mkdir tampered && tar --zstd -xf nightly.tar.zst -C tampered
-printf 'account,amount\nA-1,999999\n' >tampered/data/positions.csv
-(cd tampered && tar --format=pax --owner=0 --group=0 --numeric-owner -cf - manifest.json signatures/* bin/score data/positions.csv) |
-	zstd -q -c >tampered.tar.zst
+printf '\n# changed after signing\n' >>tampered/bin/send-summary
+# shellcheck disable=SC2046 # the members, in the manifest's order
+(cd tampered && tar --format=pax --owner=0 --group=0 --numeric-owner -cf - manifest.json signatures/* \
+	$(jq -r '.files[].path' manifest.json)) | zstd -q -c >tampered.tar.zst
 printf '$ airlock install tampered.tar.zst\n'
 if airlock install tampered.tar.zst; then
 	echo "demo: the tampered bundle installed - this must not happen" >&2
