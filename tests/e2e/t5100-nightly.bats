@@ -162,6 +162,12 @@ started() {
 	[ "$(count_events '.event == "output.committed" and .step == "ingest"')" -eq 0 ]
 	summary 2031-01-07 | jq -e '.status == "failed" and (.cause | contains("max_age 6h"))'
 	verified
+	# the producer delivers again: the rerun takes the fresh drop
+	rm -rf "$BASE/drop/2031-01-07"
+	drop 2031-01-07
+	nightly 2031-01-07
+	[ "$status" -eq 0 ]
+	[ "$(started ingest)" -eq 2 ]
 }
 
 @test "a late input: await times out into on_failure, not retried" {
