@@ -47,4 +47,8 @@ setup() {
 	run -0 bash -c 'cd copy && sh ../recipe.sh >/dev/null && cp ../k0.txt . && sh ../seal.sh'
 	first_mac=$(zstd -dc home/audit/audit-000001.jsonl.zst | jq -r 'select(.event == "seal") | .mac' | head -1)
 	[ "${lines[0]}" = "$first_mac" ]
+	# the next key, by the recipe under sh (dash), is SHA-256("airlock.fss/1" || k0)
+	run -0 bash -c 'cd copy && sh -c ". ../seal.sh >/dev/null; echo \$k"'
+	want=$(python3 -c 'import hashlib,sys; k=open("k0.txt").read().strip(); print(hashlib.sha256(b"airlock.fss/1" + bytes.fromhex(k)).hexdigest())')
+	[ "$output" = "$want" ]
 }
