@@ -689,15 +689,15 @@ static int cmd_export(struct al_cli *cli, int argc, char **argv)
 
 static const struct al_command audit_commands[] = {
 	{"init", cmd_init,
-	 "audit init --seal-key-out FILE [--segment-size SIZE] [--seal-every N] [--compress]",
+	 "audit init --seal-key-out FILE [--segment-size SIZE] [--seal-every N] [--compress] [--audit-min-free SIZE|PCT]",
 	 "create the audit log, the host key and the seal key k0",
 	 "  --seal-key-out FILE  where to write k0, once (the file must not exist);\n"
 	 "                       hand it to the compliance officer, then delete it\n"
 	 "  --segment-size SIZE  close a segment at this size (default 64M)\n"
 	 "  --seal-every N       seal after N entries without a seal (default 1000)\n"
 	 "  --compress           compress closed segments (.jsonl.zst)\n"
-	 "  --audit-min-free X   alert audit-space-low under X free (1G, or 5%%;\n"
-	 "                       default: 1G or 5%%, whichever is smaller)\n"},
+	 "  --audit-min-free X   alert audit-space-low under X free (1G, or 5%;\n"
+	 "                       default: 1G or 5%, whichever is smaller)\n"},
 	{"append", cmd_append, "audit append --event NAME [--field KEY=VALUE]...",
 	 "record an operator's action (marked manual, with the user)", NULL},
 	{"seal", cmd_seal, "audit seal", "seal the log now", NULL},

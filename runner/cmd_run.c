@@ -192,7 +192,7 @@ int al_cmd_run(struct al_cli *cli, int argc, char **argv)
 			}
 			break;
 		case 'h':
-			code = al_cli_help(cli);
+			code = AL_OK; /* al_cli_getopt printed it */
 			goto out;
 		default:
 			code = AL_EUSAGE;
@@ -252,7 +252,7 @@ int al_cmd_resume(struct al_cli *cli, int argc, char **argv)
 			if (al_duration_parse(optarg, &o.kill_grace_ms, &err) < 0)
 				return al_cli_usage(cli, "--kill-grace %s: not a duration", optarg);
 			break;
-		case 'h': return al_cli_help(cli);
+		case 'h': return AL_OK; /* al_cli_getopt printed it */
 		default:
 			return al_cli_usage(cli, "resume takes a run id, --jobs, --allow-network and "
 			                         "--kill-grace");
@@ -359,7 +359,7 @@ int al_cmd_status(struct al_cli *cli, int argc, char **argv)
 	json_t *s;
 
 	while ((c = al_cli_getopt(cli, argc, argv, "", help_only)) != -1)
-		return c == 'h' ? al_cli_help(cli) : AL_EUSAGE;
+		return c == 'h' ? AL_OK : AL_EUSAGE;
 	if (argc - optind > 1)
 		return al_cli_usage(cli, "give at most one run");
 	if (abs_home(cli, home, &err) == NULL || (st = al_state_open(home, &err)) == NULL)
@@ -470,7 +470,7 @@ int al_cmd_runs(struct al_cli *cli, int argc, char **argv)
 			if (int_arg(optarg, 1, 1000000, &limit) < 0)
 				return al_cli_usage(cli, "--limit %s: a positive number", optarg);
 			break;
-		case 'h': return al_cli_help(cli);
+		case 'h': return AL_OK; /* al_cli_getopt printed it */
 		default: return AL_EUSAGE;
 		}
 	}
@@ -547,7 +547,7 @@ int al_cmd_logs(struct al_cli *cli, int argc, char **argv)
 				return al_cli_usage(cli, "--attempt %s: a positive number", optarg);
 			break;
 		case 'V': verify = 1; break;
-		case 'h': return al_cli_help(cli);
+		case 'h': return AL_OK; /* al_cli_getopt printed it */
 		default: return AL_EUSAGE;
 		}
 	}

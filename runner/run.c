@@ -2243,13 +2243,16 @@ static void make_id(struct run *r)
 	al_snprintf(r->id, sizeof r->id, "%s-%02x%02x", ts, rnd[0], rnd[1]);
 }
 
+/* The kernel's view of the clock; both null when it cannot be asked (a
+ * seccomp filter refusing adjtimex): unknown is not "unsynchronised". */
 static json_t *clock_json(void)
 {
 	struct timex tx = {0};
 	int state = adjtimex(&tx);
 
-	return json_pack("{s:b,s:I}", "synced", state >= 0 && state != TIME_ERROR &&
-	                                            !(tx.status & STA_UNSYNC),
+	if (state < 0)
+		return json_pack("{s:n,s:n}", "synced", "maxerror_us");
+	return json_pack("{s:b,s:I}", "synced", state != TIME_ERROR && !(tx.status & STA_UNSYNC),
 	                 "maxerror_us", (json_int_t)tx.maxerror);
 }
 
