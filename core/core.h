@@ -330,6 +330,13 @@ int al_ts_parse(const char *s, int64_t *us, struct al_err *err);
 int al_duration_parse(const char *s, int64_t *ms, struct al_err *err);
 /* The shortest exact form of ms ("90s", "2d", "1500ms"). */
 void al_duration_format(int64_t ms, char *out, size_t outlen);
+/* A validate step's max_reject (manifests/FORMAT.md): "N", a count of 1
+ * to 18 digits, or "N%" / "N.D%", a percentage of 0 to 100 with up to 6
+ * decimals; digits only, no sign, exponent or space. Sets *percent to 1
+ * for a percentage, *value then being in millionths of a percent ("0.5%":
+ * 500000, "100%": 100000000), else to 0 with *value the count. The one
+ * parser for the manifest check and the step: what installs also runs. */
+int al_max_reject_parse(const char *s, int *percent, uint64_t *value, struct al_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Safe file I/O.                                                      */

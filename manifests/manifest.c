@@ -494,11 +494,11 @@ static int parse_kind_fields(struct vctx *v, json_t *obj, const char *path, stru
 			return bad(v, p, "\"%s\": a file name, without '/'", s);
 		}
 		if (max != NULL) {
-			char *end;
-			double d = strtod(max, &end);
+			/* The step's own parser: what installs must also run. */
+			uint64_t value;
+			int percent;
 			child(p, sizeof p, path, "max_reject");
-			if (end == max || d < 0 || !((*end == '%' && end[1] == '\0' && d <= 100) ||
-			                             (*end == '\0' && strchr(max, '.') == NULL)))
+			if (al_max_reject_parse(max, &percent, &value, NULL) < 0)
 				return bad(v, p, "\"%s\": a count (10) or a percentage (5%%)", max);
 		}
 		return 0;

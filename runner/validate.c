@@ -75,12 +75,10 @@ struct bufw {
 	struct al_sha256 *hash; /* hashes every byte written, or NULL */
 };
 
-/* max_reject, parsed: a count, or a percentage num / 10^scale. */
+/* max_reject, parsed by al_max_reject_parse. */
 struct limit {
 	int percent;
-	uint64_t count;       /* !percent */
-	uint64_t num;         /* percent */
-	unsigned scale;
+	uint64_t value;       /* the count, or millionths of a percent */
 };
 
 struct vctx {
@@ -101,8 +99,8 @@ struct vctx {
 	int rec_open;         /* a record has begun and not ended */
 	int rec_too_long;
 	int64_t start_line;   /* where the record being read began */
-	uint64_t rec_bytes;   /* input bytes seen since it began (about) */
-	int skipping;         /* after a bad record: drop bytes up to the next LF */
+	uint64_t rec_bytes;   /* input bytes seen since it began */
+	int skipping;         /* after a bad record: drop bytes up to the next line end */
 	int header_pending;
 	char why[WHY_LEN];
 };
@@ -163,28 +161,52 @@ static int64_t utf8_count(const char *s, size_t n)
 	return chars;
 }
 
-/* Writes s into out as a double-quoted excerpt of at most SHOW_MAX bytes:
- * quotes, backslashes, control bytes and invalid UTF-8 are escaped, so a
- * hostile value cannot forge a line of a message nor break the JSON a
- * reason ends up in. out must hold SHOW_LEN bytes. */
-#define SHOW_LEN (4 * SHOW_MAX + 8)
-static void show(char *out, const char *s, size_t n)
+/* The code point of the valid k-byte UTF-8 sequence at p. */
+static uint32_t utf8_point(const unsigned char *p, size_t k)
 {
+	uint32_t c = k == 1 ? p[0] : p[0] & (0x7f >> k);
+
+	for (size_t i = 1; i < k; i++)
+		c = c << 6 | (p[i] & 0x3f);
+	return c;
+}
+
+/* Characters that change how the text around them is shown: C1 controls
+ * (U+009B is a terminal's CSI) and the bidirectional marks, overrides and
+ * isolates ("Trojan Source": U+202E makes "gpj.exe" read "exe.jpg"). */
+static int invisible(uint32_t c)
+{
+	return (c >= 0x80 && c <= 0x9f) || c == 0x61c || c == 0x200e || c == 0x200f ||
+	       (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+/* Escapes at most max bytes of s into out, and "..." when s is longer:
+ * quotes and backslashes get a backslash, control bytes and invalid UTF-8
+ * become \xNN, invisible() characters \uNNNN; so a hostile value cannot
+ * forge a line of a message, reorder what a reader sees, nor break the
+ * JSON a reason ends up in. Returns the length written; out must hold
+ * 4 * max + 10 bytes (no input byte takes more than 4, and the last
+ * character, started before max, at most 6). */
+static size_t escape(char *out, const char *s, size_t n, size_t max)
+{
+	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
 	size_t o = 0, i = 0;
 
-	out[o++] = '"';
-	while (i < n && i < SHOW_MAX) {
+	while (i < n && i < max) {
 		size_t k = utf8_seq(p + i, n - i);
+		uint32_t c = k > 0 ? utf8_point(p + i, k) : 0;
 		if (p[i] == '"' || p[i] == '\\') {
 			out[o++] = '\\';
 			out[o++] = (char)p[i++];
 		} else if (k == 0 || p[i] < 0x20 || p[i] == 0x7f) {
-			static const char hex[] = "0123456789abcdef";
 			out[o++] = '\\';
 			out[o++] = 'x';
 			out[o++] = hex[p[i] >> 4];
 			out[o++] = hex[p[i++] & 15];
+		} else if (invisible(c)) {
+			o += (size_t)snprintf(out + o, 7, "\\u%04" PRIx32, c);
+			i += k;
 		} else {
 			memcpy(out + o, p + i, k);
 			o += k;
@@ -195,6 +217,19 @@ static void show(char *out, const char *s, size_t n)
 		memcpy(out + o, "...", 3);
 		o += 3;
 	}
+	out[o] = '\0';
+	return o;
+}
+
+/* Writes s into out as a double-quoted, escaped excerpt of at most
+ * SHOW_MAX bytes. out must hold SHOW_LEN bytes. */
+#define SHOW_LEN (4 * SHOW_MAX + 16)
+static void show(char *out, const char *s, size_t n)
+{
+	size_t o = 1;
+
+	out[0] = '"';
+	o += escape(out + 1, s, n, SHOW_MAX);
 	out[o++] = '"';
 	out[o] = '\0';
 }
@@ -210,10 +245,13 @@ static void fit(char *out, size_t outlen, const char *fmt, ...)
 	n = vsnprintf(out, outlen, fmt, ap);
 	va_end(ap);
 	if (n >= 0 && (size_t)n >= outlen) {
-		size_t end = outlen - 1;
-		while (end > 0 && ((unsigned char)out[end] & 0xc0) == 0x80)
-			end--;
-		out[end] = '\0';
+		/* vsnprintf cut at a byte: drop the character it cut in two. */
+		size_t end = strlen(out), i = end;
+		while (i > 0 && end - i < 3 && ((unsigned char)out[i - 1] & 0xc0) == 0x80)
+			i--;
+		if (i > 0 && (unsigned char)out[i - 1] >= 0xc0 &&
+		    utf8_seq((const unsigned char *)out + i - 1, end - i + 1) != end - i + 1)
+			out[i - 1] = '\0';
 	}
 }
 
@@ -849,6 +887,12 @@ static int csv_put_record(struct vctx *x)
 	if ((dst = bufw_room(&x->out, room, x->err)) == NULL)
 		return -1;
 	p = dst;
+	/* One empty field would make an empty line, which readers (this one
+	 * included) skip as blank: the record would be lost downstream. */
+	if (x->nfields == 1 && x->flen[0] == 0) {
+		*p++ = '"';
+		*p++ = '"';
+	}
 	for (size_t i = 0; i < x->nfields; i++) {
 		const char *s = x->rec + x->foff[i];
 		size_t n = x->flen[i];
@@ -969,7 +1013,6 @@ static void csv_on_field(void *s, size_t n, void *data)
 
 	if (x->failed || x->rec_too_long)
 		return;
-	x->rec_open = 1; /* already, unless the record began after a lone CR */
 	/* Each field takes at least its NUL: RECORD_MAX bounds their count. */
 	if (n >= RECORD_MAX - x->rec_len) {
 		x->rec_too_long = 1;
@@ -1022,8 +1065,8 @@ static int csv_start(struct vctx *x)
 }
 
 /* After a record that cannot be parsed on: reject it, start a fresh
- * parser, and resume at the next line (skipping when the current one
- * goes on). Returns -1 on a write error. */
+ * parser, and resume at the next line end, CR or LF (skipping when the
+ * current piece did not reach one). Returns -1 on a write error. */
 static int csv_resync(struct vctx *x, const char *reason, int at_eol)
 {
 	int ret;
@@ -1048,8 +1091,12 @@ static int only_line_ends(const char *s, size_t n)
 	return 1;
 }
 
-/* Feeds one piece of a line (ending at an LF, or at the end of the
- * buffer) to libcsv. */
+/* Feeds one piece of input to libcsv: the bytes up to and including the
+ * next line end (LF, CR or CRLF), or up to the end of the read. Records
+ * end only at a line end, so at most one ends in a piece, at its end: a
+ * record that is open when a piece begins is the one that piece adds to,
+ * and one that begins in a piece begins at its start (CR-only files
+ * included). That keeps rec_bytes exact and the line right. */
 static int csv_piece(struct vctx *x, const char *s, size_t n, int at_eol)
 {
 	size_t fed;
@@ -1071,26 +1118,54 @@ static int csv_piece(struct vctx *x, const char *s, size_t n, int at_eol)
 	}
 	if (x->rec_open)
 		x->rec_bytes += n;
-	if (x->rec_open && (x->rec_bytes > RECORD_MAX || x->rec_too_long)) {
+	/* Whatever the count above says, the field libcsv holds is bounded
+	 * too: a runaway quoted field must not buffer the rest of the file. */
+	if ((x->rec_open && (x->rec_bytes > RECORD_MAX || x->rec_too_long)) ||
+	    x->csv.entry_pos > RECORD_MAX) {
 		fit(x->why, WHY_LEN, "record longer than %d bytes", RECORD_MAX);
 		return csv_resync(x, x->why, at_eol);
 	}
 	return 0;
 }
 
+/* Where the first c at or after pos is in buf; n when there is none. */
+static size_t find_byte(const char *buf, size_t pos, size_t n, int c)
+{
+	const char *p = memchr(buf + pos, c, n - pos);
+
+	return p != NULL ? (size_t)(p - buf) : n;
+}
+
+/* Cuts a read into pieces for csv_piece. The next LF and the next CR are
+ * searched for again only once pos has passed them: a block stays linear
+ * when one kind of line end is rare or absent. */
 static int csv_block(struct vctx *x, const char *buf, size_t n)
 {
-	size_t pos = 0;
+	size_t pos = 0, lf = find_byte(buf, 0, n, '\n'), cr = find_byte(buf, 0, n, '\r');
 
 	while (pos < n) {
-		const char *nl = memchr(buf + pos, '\n', n - pos);
-		size_t end = nl != NULL ? (size_t)(nl - buf) + 1 : n;
-		if (!x->skipping && csv_piece(x, buf + pos, end - pos, nl != NULL) < 0)
-			return -1;
-		if (nl != NULL) {
-			x->skipping = 0;
-			x->line++;
+		size_t e, end;
+		int lf_ends = 0;
+		if (lf < pos)
+			lf = find_byte(buf, pos, n, '\n');
+		if (cr < pos)
+			cr = find_byte(buf, pos, n, '\r');
+		e = lf < cr ? lf : cr;
+		if (e == n) {
+			end = n;
+		} else if (buf[e] == '\r' && e + 1 < n && buf[e + 1] == '\n') {
+			end = e + 2; /* CRLF: one line end */
+			lf_ends = 1;
+		} else {
+			end = e + 1;
+			lf_ends = buf[e] == '\n';
 		}
+		if (!x->skipping && csv_piece(x, buf + pos, end - pos, e < n) < 0)
+			return -1;
+		if (e < n)
+			x->skipping = 0;
+		if (lf_ends)
+			x->line++;
 		pos = end;
 	}
 	return 0;
@@ -1214,7 +1289,10 @@ static int jsonl_line(struct vctx *x, const char *s, size_t n, int too_long)
 	}
 	obj = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (obj == NULL) {
-		fit(x->why, WHY_LEN, "invalid JSON: %s (column %d)", jerr.text, jerr.column);
+		/* jansson quotes the input ("near '...'"): escape it like a value. */
+		char text[4 * JSON_ERROR_TEXT_LENGTH + 16];
+		escape(text, jerr.text, strlen(jerr.text), JSON_ERROR_TEXT_LENGTH);
+		fit(x->why, WHY_LEN, "invalid JSON: %s (column %d)", text, jerr.column);
 		return reject_line(x, x->line, x->why, s, len);
 	}
 	ok = json_record_check(x, obj) == 0;
@@ -1361,58 +1439,17 @@ out:
 /* ---------------------------------------------------------------- */
 /* max_reject.                                                        */
 
-/* "N" (a count) or "N%" / "N.D%" (0-100, up to 6 decimals). */
-static int limit_parse(const char *text, struct limit *lim, struct al_err *err)
-{
-	size_t n = strlen(text), i = 0, digits = 0;
-	uint64_t v = 0;
-
-	memset(lim, 0, sizeof *lim);
-	lim->percent = n > 0 && text[n - 1] == '%';
-	if (lim->percent)
-		n--;
-	for (; i < n && text[i] >= '0' && text[i] <= '9' && digits < 18; i++, digits++)
-		v = v * 10 + (uint64_t)(text[i] - '0');
-	if (digits == 0)
-		goto bad;
-	if (lim->percent && i < n && text[i] == '.') {
-		for (i++; i < n && text[i] >= '0' && text[i] <= '9' && lim->scale < 6; i++) {
-			v = v * 10 + (uint64_t)(text[i] - '0');
-			lim->scale++;
-		}
-		if (lim->scale == 0)
-			goto bad;
-	}
-	if (i != n)
-		goto bad;
-	if (!lim->percent) {
-		lim->count = v;
-		return 0;
-	}
-	lim->num = v;
-	v = 100;
-	for (unsigned k = 0; k < lim->scale; k++)
-		v *= 10;
-	if (lim->num > v)
-		goto bad;
-	return 0;
-bad:
-	return al_err_set(err, AL_EUSAGE, "max_reject \"%s\": not a count (\"10\") or a "
-	                  "percentage of at most 100 with up to 6 decimals (\"0.5%%\")", text);
-}
-
 static int limit_exceeded(const struct limit *lim, int64_t rejected, int64_t records)
 {
 	unsigned __int128 lhs, rhs;
 
 	if (!lim->percent)
-		return (uint64_t)rejected > lim->count;
-	/* rejected / records * 100 > num / 10^scale, in integers: no float
-	 * rounding may put 1 reject in 200 on the wrong side of "0.5%". */
-	lhs = (unsigned __int128)(uint64_t)rejected * 100;
-	for (unsigned k = 0; k < lim->scale; k++)
-		lhs *= 10;
-	rhs = (unsigned __int128)lim->num * (uint64_t)records;
+		return (uint64_t)rejected > lim->value;
+	/* rejected / records * 100 > value / 10^6, in integers: no float
+	 * rounding may put 1 reject in 200 on the wrong side of "0.5%". Both
+	 * sides stay below 2^63 * 10^8 < 2^90: no overflow in 128 bits. */
+	lhs = (unsigned __int128)(uint64_t)rejected * 100 * 1000000;
+	rhs = (unsigned __int128)lim->value * (uint64_t)records;
 	return lhs > rhs;
 }
 
@@ -1534,7 +1571,7 @@ int al_validate(const struct al_validate_opts *o, struct al_validate_res *res,
 	int in_fd, ret = -1;
 
 	memset(res, 0, sizeof *res);
-	if (limit_parse(max_reject, &lim, err) < 0)
+	if (al_max_reject_parse(max_reject, &lim.percent, &lim.value, err) < 0)
 		return -1;
 	fit(res->limit, sizeof res->limit, "%s", max_reject);
 	if (schema_load(o->schema, &sc, err) < 0)

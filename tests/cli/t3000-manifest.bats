@@ -126,6 +126,12 @@ refused() {
 	refused 'steps[0].path: "/srv/drop/..": an absolute path'
 	mkpipe pipe && edit '.steps += [{"id": "v", "kind": "validate", "needs": ["hello"], "input": "nosuch:x.csv", "schema": "data/input.csv", "output": "o.csv"}]'
 	refused 'steps[2].input: "nosuch:x.csv": must name another step'
+	# max_reject: the step's own grammar, so that what packs also runs
+	printf '{"format": "airlock.schema/1", "type": "csv", "columns": [{"name": "a", "type": "string"}]}\n' >pipe/data/s.json
+	for m in 1e3 inf 5.1234567%; do
+		mkpipe pipe && edit '.steps += [{"id": "v", "kind": "validate", "needs": ["hello"], "input": "hello:out.txt", "schema": "data/s.json", "output": "o.csv", "max_reject": "'"$m"'"}]'
+		refused "steps[2].max_reject: \"$m\": a count (10) or a percentage (5%)"
+	done
 }
 
 @test 'malformed JSON is named with its line and column' {

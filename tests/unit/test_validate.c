@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -326,6 +327,207 @@ static void test_validate_csv_runaway_quote(void **state)
 	assert_true(f->res.accepted > 20000);
 }
 
+/* A two-column CSV schema without a header, for the line-end tests. */
+static const char *const PAIRS =
+	"{\"format\": \"airlock.schema/1\", \"type\": \"csv\", \"header\": false,"
+	" \"columns\": [{\"name\": \"s\", \"type\": \"string\"}, {\"name\": \"n\", \"type\": \"string\"}]}";
+
+/* Every record read is accepted or rejected, and there are as many as
+ * the input has lines: nothing is dropped on the way. */
+static void assert_all_counted(const struct fixture *f, int64_t lines)
+{
+	if (f->res.records != f->res.accepted + f->res.rejected || f->res.records != lines)
+		fail_msg("records %" PRId64 ", accepted %" PRId64 ", rejected %" PRId64
+		         ", expected %" PRId64 " records",
+		         f->res.records, f->res.accepted, f->res.rejected, lines);
+}
+
+/* A record that ends at a CR, then a quote opening in the same read: the
+ * line ends that follow are part of the quoted field and are counted, so
+ * the field is cut at 1 MiB instead of being buffered to the end. */
+static void test_validate_csv_cr_then_quote_is_bounded(void **state)
+{
+	struct fixture *f = *state;
+	size_t prefix = strlen(HEADER) - 1, lfs = 4 << 20;
+	char *in = malloc(prefix + 2 + lfs + 1);
+
+	memcpy(in, HEADER, prefix);
+	memcpy(in + prefix, "\r\"", 2);
+	memset(in + prefix + 2, '\n', lfs);
+	in[prefix + 2 + lfs] = '\0';
+	assert_int_equal(run(f, TRADES, in, "1"), 0);
+	free(in);
+	assert_int_equal(f->res.records, 1);
+	assert_int_equal(f->res.rejected, 1);
+	assert_string_equal(f->res.first_reject, "line 1: record longer than 1048576 bytes");
+	assert_file(f->output, HEADER);
+}
+
+/* CR-only line ends: after a malformed or over-long record, reading
+ * resumes at the next CR, not at an LF that never comes. */
+static void test_validate_csv_cr_only_resync(void **state)
+{
+	struct fixture *f = *state;
+	size_t big = (1 << 20) + 10, n = 0;
+	char *in;
+
+	assert_int_equal(run(f, PAIRS, "a,b\rc\"d,e\rf,g\rh,i\r", "5"), 0);
+	assert_all_counted(f, 4);
+	assert_int_equal(f->res.rejected, 1);
+	assert_string_equal(f->res.first_reject, "line 1: malformed CSV (a quote inside an unquoted "
+	                                         "field, or text after a closing quote)");
+	assert_file(f->output, "a,b\nf,g\nh,i\n");
+	/* The same with CRLF, LF and CR mixed, and no line end at the end. */
+	assert_int_equal(run(f, PAIRS, "a,b\r\nc\"d,e\r\nf,g\rh,\"i\"x\rj,k", "5"), 0);
+	assert_all_counted(f, 5);
+	assert_int_equal(f->res.rejected, 2);
+	assert_file(f->output, "a,b\nf,g\nj,k\n");
+	/* An over-long record. */
+	in = malloc(big + 64);
+	n += (size_t)sprintf(in + n, "a,b\r");
+	memset(in + n, 'x', big);
+	n += big;
+	n += (size_t)sprintf(in + n, ",y\rf,g\rh,i\r");
+	in[n] = '\0';
+	assert_int_equal(run(f, PAIRS, in, "5"), 0);
+	free(in);
+	assert_all_counted(f, 4);
+	assert_int_equal(f->res.rejected, 1);
+	assert_string_equal(f->res.first_reject, "line 1: record longer than 1048576 bytes");
+	assert_file(f->output, "a,b\nf,g\nh,i\n");
+	/* A quote left open, then CR-only lines: cut at 1 MiB, then read on. */
+	in = malloc(2 * big);
+	n = (size_t)sprintf(in, "a,\"b\r");
+	while (n < big + big / 2)
+		n += (size_t)sprintf(in + n, "c,d\r");
+	in[n] = '\0';
+	assert_int_equal(run(f, PAIRS, in, "5"), 0);
+	free(in);
+	assert_int_equal(f->res.records, f->res.accepted + f->res.rejected);
+	assert_int_equal(f->res.rejected, 1);
+	assert_true(f->res.accepted > 1000);
+}
+
+/* A record that begins after a CR is where it begins (lines count LFs),
+ * and its length is its own, not that of the read it began in. */
+static void test_validate_csv_cr_line_and_length(void **state)
+{
+	struct fixture *f = *state;
+	const char *schema = "{\"format\": \"airlock.schema/1\", \"type\": \"csv\", \"header\": false,"
+	                     " \"columns\": [{\"name\": \"s\", \"type\": \"string\"},"
+	                     " {\"name\": \"n\", \"type\": \"int\"}]}";
+	size_t big = 900 << 10, n = 0;
+	char *in;
+
+	assert_int_equal(run(f, schema, "\"x\ny\",1\rbad,row\n", "1"), 0);
+	assert_all_counted(f, 2);
+	assert_string_equal(f->res.first_reject, "line 2: column n: \"row\" is not an int");
+	/* A 900 KiB record (a quoted field of many LF lines) that begins
+	 * after 240 000 bytes of CR-terminated records. */
+	in = malloc(big + (256 << 10));
+	while (n < 240000)
+		n += (size_t)sprintf(in + n, "p,q\r");
+	n += (size_t)sprintf(in + n, "b,\"");
+	for (size_t end = n + big; n < end;)
+		n += (size_t)sprintf(in + n, "xxxxxxxxxxxxxxx\n");
+	n += (size_t)sprintf(in + n, "\"\rc,d\r");
+	in[n] = '\0';
+	assert_int_equal(run(f, PAIRS, in, "0"), 0);
+	free(in);
+	assert_all_counted(f, 60002);
+	assert_string_equal(f->res.first_reject, "");
+}
+
+/* Is s valid UTF-8? al_utf8_fix changes nothing then. */
+static int utf8_valid(const char *s)
+{
+	char *copy = strdup(s);
+	int same;
+
+	al_utf8_fix(copy);
+	same = strcmp(copy, s) == 0;
+	free(copy);
+	return same;
+}
+
+/* A reason cut to fit first_reject is cut between characters. */
+static void test_validate_reason_cut_at_a_character(void **state)
+{
+	struct fixture *f = *state;
+	char schema[1024], in[256];
+	size_t n = 0;
+
+	n += (size_t)snprintf(schema + n, sizeof schema - n, "{\"format\": \"airlock.schema/1\", "
+	                      "\"type\": \"csv\", \"header\": false, \"columns\": [{\"name\": \"");
+	memset(schema + n, 'n', 100);
+	n += 100;
+	snprintf(schema + n, sizeof schema - n, "\", \"type\": \"string\", \"max_length\": 1}]}");
+	for (int shift = 0; shift < 4; shift++) {
+		n = 0;
+		for (int i = 0; i < 30 + shift; i++)
+			in[n++] = '\x01';
+		for (int i = 0; i < 10; i++) {
+			memcpy(in + n, "\xc3\xa9", 2);
+			n += 2;
+		}
+		memcpy(in + n, "\n", 2);
+		assert_int_equal(run(f, schema, in, "1"), 0);
+		assert_int_equal(f->res.rejected, 1);
+		assert_true(strlen(f->res.first_reject) > 240);
+		if (!utf8_valid(f->res.first_reject))
+			fail_msg("shift %d: first_reject is not valid UTF-8: %s", shift, f->res.first_reject);
+	}
+}
+
+/* jansson's message quotes the input: its bytes are escaped like values,
+ * and so are bidirectional overrides (U+202E) and C1 controls. */
+static void test_validate_reason_escapes_input(void **state)
+{
+	struct fixture *f = *state;
+	char *q;
+
+	assert_int_equal(run(f, EVENTS, "{\"id\": \x1b[31m}\n", "5"), 0);
+	assert_int_equal(f->res.rejected, 1);
+	assert_null(strchr(f->res.first_reject, '\x1b'));
+	assert_contains(f->res.first_reject, "\\x1b");
+	assert_int_equal(run(f, EVENTS, "{\"id\": \xe2\x80\xae" "1}\n", "5"), 0);
+	assert_int_equal(f->res.rejected, 1);
+	assert_null(strstr(f->res.first_reject, "\xe2\x80\xae"));
+	assert_contains(f->res.first_reject, "\\u202e");
+	assert_int_equal(run(f, EVENTS, "{\"id\": 1, \"amount\": 1, \"kind\": \"\xe2\x80\xae"
+	                                "a\xc2\x9b\", \"at\": \"2026-01-01T00:00:00Z\"}\n", "5"), 0);
+	assert_string_equal(f->res.first_reject,
+	                    "line 1: column kind: \"\\u202ea\\u009b\" is not one of the values");
+	/* The reason in the quarantine too; the record is kept as read. */
+	q = slurp(f->quarantine);
+	assert_non_null(q);
+	assert_contains(q, "{\"line\":1,\"reason\":\"column kind: \\\"\\\\u202ea\\\\u009b\\\" is "
+	                   "not one of the values\",\"record\":");
+	free(q);
+}
+
+/* A record of one empty field is written "" rather than as an empty
+ * line, which the next reader would drop as blank. */
+static void test_validate_csv_one_empty_field(void **state)
+{
+	struct fixture *f = *state;
+	const char *schema = "{\"format\": \"airlock.schema/1\", \"type\": \"csv\", \"header\": false,"
+	                     " \"columns\": [{\"name\": \"s\", \"type\": \"string\", \"required\": false}]}";
+	char *out;
+
+	assert_int_equal(run(f, schema, "a\n\"\"\nb\n", NULL), 0);
+	assert_int_equal(f->res.records, 3);
+	assert_int_equal(f->res.accepted, 3);
+	assert_file(f->output, "a\n\"\"\nb\n");
+	/* What was written reads back as the same three records. */
+	out = slurp(f->output);
+	assert_non_null(out);
+	unit_write(f->input, out);
+	free(out);
+	assert_int_equal(run(f, schema, NULL, NULL), 0);
+	assert_int_equal(f->res.accepted, 3);
+}
+
 static void test_validate_max_reject_count(void **state)
 {
 	struct fixture *f = *state;
@@ -369,18 +571,30 @@ static void test_validate_max_reject_percent(void **state)
 	assert_int_equal(f->res.over_limit, 0);
 	assert_int_equal(run(f, TRADES, in, "100%"), 0);
 	assert_int_equal(f->res.over_limit, 0);
+	assert_int_equal(run(f, TRADES, in, "100.000000%"), 0);
+	assert_int_equal(f->res.over_limit, 0);
 	assert_int_equal(run(f, TRADES, in, "0%"), 0);
 	assert_int_equal(f->res.over_limit, 1);
+	assert_int_equal(run(f, TRADES, in, "000.000000%"), 0);
+	assert_int_equal(f->res.over_limit, 1);
+	assert_int_equal(run(f, TRADES, in, "999999999999999999"), 0);
+	assert_int_equal(f->res.over_limit, 0);
 }
 
 static void test_validate_max_reject_invalid(void **state)
 {
-	static const char *const bad[] = {"", "%", "-1", "5 %", "101%", "1.5", "0.1234567%", "x",
-	                                  "10%%"};
+	static const char *const bad[] = {
+		"", "%", "-1", "5 %", "101%", "1.5", "0.1234567%", "x", "10%%", "1e3", "0x10", "inf",
+		"nan", " 5", "5 ", "+5", "1e1%", ".5%", "5.%", "5.1234567%", "100.000001%",
+		"1000000000000000000", "0000000000000000005", "0000000000000000005%",
+		/* 2^64 + 50 000 000 millionths: must not wrap round to 50% */
+		"18446744073759.551616%",
+	};
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct fixture *f = *state;
-		assert_int_equal(run(f, TRADES, HEADER GOOD, bad[i]), -1);
+		if (run(f, TRADES, HEADER GOOD, bad[i]) != -1)
+			fail_msg("max_reject \"%s\" was taken", bad[i]);
 		assert_contains(f->err.msg, "max_reject");
 		assert_int_equal(f->err.code, AL_EUSAGE);
 	}
@@ -655,6 +869,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_validate_csv_unterminated_quote, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validate_csv_record_too_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validate_csv_runaway_quote, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_csv_cr_then_quote_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_csv_cr_only_resync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_csv_cr_line_and_length, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_reason_cut_at_a_character, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_reason_escapes_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_csv_one_empty_field, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validate_max_reject_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validate_max_reject_percent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validate_max_reject_invalid, setup, teardown),
