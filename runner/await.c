@@ -4,11 +4,14 @@
  * directory, hashing every byte it copies.
  *
  * A poll takes a snapshot of the folder: every entry's path, type, size,
- * mtime (with nanoseconds) and inode, found without following any
- * symbolic link. The folder is ready when the marker is there and two
- * consecutive snapshots are identical; each file is checked once more
- * against the snapshot after it has been copied, so that a file written
- * during the copy sends us back to waiting rather than into the stage. */
+ * mtime and ctime (with nanoseconds) and inode, found without following
+ * any symbolic link, the folder itself included. The folder is ready
+ * when the marker is there and two consecutive snapshots are identical.
+ * Each file is checked once more against the snapshot after it has been
+ * copied, and the whole folder once more after the last copy: a file
+ * written during the take sends us back to waiting rather than into the
+ * stage, so that what is taken is a set of files that were all in the
+ * folder together. */
 #include "builtin.h"
 
 #include <dirent.h>
@@ -34,9 +37,18 @@
 #define SAY_AGAIN_MS 60000
 #define COPY_BUF (1 << 20)
 /* Bounds on what a producer can make us hold: a drop deeper or larger
- * than this is refused rather than walked (stack, fds, memory). */
+ * than this is refused rather than walked (stack, fds, memory). A
+ * snapshot holds an entry (80 bytes) and a path name (up to PATH_MAX)
+ * for each file and directory; at most two snapshots are held at a time
+ * (the last poll's and this one's; the check after a take replaces the
+ * older), so memory stays under some 2 × (16 MiB of names + 10 MB of
+ * entries) however long the names are, where 100,000 names of 4 KiB
+ * would have taken 800 MB. The bytes copied are not capped here: the
+ * stage's file system (its size, its quota) is the limit, and a full
+ * disk fails the take naming the file (ENOSPC), its copies removed. */
 #define MAX_DEPTH 32
 #define MAX_ENTRIES 100000
+#define MAX_PATH_BYTES ((size_t)16 << 20)
 /* What a poll or a take returns besides 0 (ready), 1 (refused) and -1
  * (error): the folder is not ready yet, keep waiting. */
 #define AGAIN 2
@@ -46,6 +58,9 @@ struct entry {
 	mode_t type;         /* S_IFREG or S_IFDIR; nothing else is kept */
 	off_t size;
 	struct timespec mtime;
+	/* The producer can put the mtime back (touch -r, utimensat) after a
+	 * rewrite of the same size; the ctime only the kernel sets. */
+	struct timespec ctime;
 	dev_t dev;
 	ino_t ino;
 	int created;         /* made by us in out_dir (to undo a failed take) */
@@ -54,7 +69,11 @@ struct entry {
 struct snap {
 	struct entry *v;
 	size_t n, cap;
-	int exists;          /* the folder is there */
+	size_t path_bytes;   /* of the paths in v, NULs included (MAX_PATH_BYTES) */
+	int exists;          /* the folder is there: fd is open */
+	int fd;              /* the folder, as walked: a take copies from it */
+	dev_t dev;           /* the folder's own, so that a folder swapped */
+	ino_t ino;           /* for another between polls is not stable */
 	int has_marker;      /* a regular file named marker at the top level */
 	int racy;            /* something changed under the walk: never stable */
 };
@@ -81,11 +100,16 @@ static void snap_free(struct snap *s)
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i].path);
 	free(s->v);
+	if (s->exists)
+		close(s->fd);
 	memset(s, 0, sizeof *s);
 }
 
-/* Records a refusal; a reason cut short by a very long name still says
- * what was refused. Returns 1. */
+/* Records a refusal. Callers show a path as %.200s, so that a very long
+ * one cannot push out of the reason what was refused; the reason is then
+ * made valid UTF-8 again, since a cut (there or at the buffer's end) can
+ * split a character and jansson would refuse the whole reason, losing
+ * it from the audit log. Returns 1. */
 static int refuse(struct al_await_res *res, const char *fmt, ...) AL_PRINTF(2, 3);
 static int refuse(struct al_await_res *res, const char *fmt, ...)
 {
@@ -94,6 +118,7 @@ static int refuse(struct al_await_res *res, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(res->reason, sizeof res->reason, fmt, ap);
 	va_end(ap);
+	al_utf8_fix(res->reason);
 	return 1;
 }
 
@@ -134,7 +159,7 @@ static int name_check(const char *rel, const char *name, struct al_await_res *re
 	for (const unsigned char *p = (const unsigned char *)rel; *p && i + 1 < sizeof shown; p++)
 		shown[i++] = *p < 0x20 || *p >= 0x7f ? '?' : (char)*p;
 	shown[i] = '\0';
-	return refuse(res, "%s: a name with a control character or not UTF-8 (refused)", shown);
+	return refuse(res, "%.200s: a name with a control character or not UTF-8 (refused)", shown);
 }
 
 static const char *kind_name(mode_t m)
@@ -169,8 +194,10 @@ static int snap_push(struct snap *s, const char *rel, const struct stat *st)
 	e->type = st->st_mode & S_IFMT;
 	e->size = st->st_size;
 	e->mtime = st->st_mtim;
+	e->ctime = st->st_ctim;
 	e->dev = st->st_dev;
 	e->ino = st->st_ino;
+	s->path_bytes += strlen(rel) + 1;
 	s->n++;
 	return 0;
 }
@@ -186,7 +213,7 @@ static int walk_sub(struct await *a, struct snap *s, int dfd, const char *name, 
 	int sub;
 
 	if (depth + 1 >= MAX_DEPTH)
-		return refuse(a->res, "%s: more than %d directories deep (refused)", rel, MAX_DEPTH);
+		return refuse(a->res, "%.200s: more than %d directories deep (refused)", rel, MAX_DEPTH);
 	sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sub < 0 && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)) {
 		s->racy = 1;
@@ -211,7 +238,8 @@ static int walk_entry(struct await *a, struct snap *s, int dfd, const char *name
 	struct stat st;
 
 	if (al_snprintf(rel, sizeof rel, "%s%s%s", prefix, prefix[0] ? "/" : "", name) < 0)
-		return refuse(a->res, "%s/...: a path longer than %d bytes (refused)", prefix, PATH_MAX);
+		return refuse(a->res, "%.200s/...: a path longer than %d bytes (refused)", prefix,
+		              PATH_MAX);
 	if (name_check(rel, name, a->res) != 0)
 		return 1;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -225,15 +253,18 @@ static int walk_entry(struct await *a, struct snap *s, int dfd, const char *name
 	 * cannot read (a link to a secret) or block forever (a FIFO): the
 	 * drop is refused, nothing in it is followed. */
 	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-		return refuse(a->res, "%s: %s in the drop folder (refused, never followed)", rel,
+		return refuse(a->res, "%.200s: %s in the drop folder (refused, never followed)", rel,
 		              kind_name(st.st_mode));
 	if (depth == 0 && strcmp(name, a->o->marker) == 0) {
 		if (!S_ISREG(st.st_mode))
-			return refuse(a->res, "%s: the marker is not a regular file (refused)", rel);
+			return refuse(a->res, "%.200s: the marker is not a regular file (refused)", rel);
 		s->has_marker = 1;
 	}
 	if (s->n >= MAX_ENTRIES)
 		return refuse(a->res, "more than %d entries in the drop folder (refused)", MAX_ENTRIES);
+	if (strlen(rel) + 1 > MAX_PATH_BYTES - s->path_bytes)
+		return refuse(a->res, "more than %zu MiB of path names in the drop folder (refused)",
+		              MAX_PATH_BYTES >> 20);
 	if (snap_push(s, rel, &st) < 0)
 		return al_err_sys(a->err, "%s: snapshot", a->o->dir);
 	return S_ISDIR(st.st_mode) ? walk_sub(a, s, dfd, name, rel, &st, depth) : 0;
@@ -271,39 +302,103 @@ static int entry_cmp(const void *x, const void *y)
 	return strcmp(((const struct entry *)x)->path, ((const struct entry *)y)->path);
 }
 
+/* Opens the folder into s->fd (s->exists). The path up to its last
+ * component is the operator's and is followed as it is; the folder itself
+ * is usually made by the producer (/drop/{date}), who could make it a
+ * symbolic link to any directory the runner can read that holds a file
+ * named like the marker, and have that copied and audited as the drop:
+ * it is opened with O_NOFOLLOW, and a link there is refused. Returns 0
+ * (not there yet: s->exists is 0), 1 (refused) or -1 (err). */
+static int folder_open(struct await *a, struct snap *s)
+{
+	char path[PATH_MAX], *slash;
+	const char *parent = "/", *name;
+	size_t len = strlen(a->o->dir); /* < PATH_MAX: opts_check */
+	struct stat st;
+	int pfd, fd, errsv, ret = 0;
+
+	memcpy(path, a->o->dir, len + 1);
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	slash = strrchr(path, '/'); /* there is one: the path is absolute */
+	name = slash[1] != '\0' ? slash + 1 : "."; /* "." when the folder is / */
+	if (slash != path) {
+		*slash = '\0';
+		parent = path;
+	}
+	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0 && errno == ENOENT)
+		return 0;
+	if (pfd < 0 && errno == ENOTDIR)
+		return refuse(a->res, "%.200s: not a directory (refused)", a->o->dir);
+	if (pfd < 0)
+		return al_err_sys(a->err, "%s: open", a->o->dir);
+	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		errsv = errno;
+		/* a link fails with ENOTDIR (O_DIRECTORY) or ELOOP: lstat tells */
+		if ((errsv == ENOTDIR || errsv == ELOOP) &&
+		    fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+			ret = refuse(a->res, "%.200s: the drop folder is a symbolic link (refused, "
+			                     "never followed)", a->o->dir);
+		else if (errsv == ENOTDIR)
+			ret = refuse(a->res, "%.200s: not a directory (refused)", a->o->dir);
+		else if (errsv != ENOENT) { /* ENOENT: not there yet */
+			errno = errsv; /* fstatat's may be in it */
+			ret = al_err_sys(a->err, "%s: open", a->o->dir);
+		}
+	} else if (fstat(fd, &st) < 0) {
+		ret = al_err_sys(a->err, "%s: stat", a->o->dir);
+		close(fd);
+	} else {
+		s->fd = fd;
+		s->exists = 1;
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+	}
+	close(pfd);
+	return ret;
+}
+
 /* Takes a snapshot of the folder into s (emptied first), sorted by path,
- * so that a directory comes before what it holds. The folder itself is
- * opened following links: its path is the operator's, not the
- * producer's. Returns 0, 1 (refused) or -1 (err). */
+ * so that a directory comes before what it holds. s keeps the folder
+ * open: a take copies from the very directory walked, not from whatever
+ * the path leads to by then. Returns 0, 1 (refused) or -1 (err). */
 static int snapshot(struct await *a, struct snap *s)
 {
 	int fd, ret;
 
 	snap_free(s);
-	fd = open(a->o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT)
-		return 0; /* not there yet */
-	if (fd < 0 && errno == ENOTDIR)
-		return refuse(a->res, "%s: not a directory (refused)", a->o->dir);
+	ret = folder_open(a, s);
+	if (ret != 0 || !s->exists)
+		return ret;
+	/* the walk reads its own description of the folder: s->fd's stays
+	 * untouched by readdir and is closed by snap_free */
+	fd = openat(s->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return al_err_sys(a->err, "%s: open", a->o->dir);
-	s->exists = 1;
 	ret = walk(a, s, fd, "", 0);
 	if (ret == 0 && s->n > 1)
 		qsort(s->v, s->n, sizeof *s->v, entry_cmp);
 	return ret;
 }
 
+static int ts_same(const struct timespec *x, const struct timespec *y)
+{
+	return x->tv_sec == y->tv_sec && x->tv_nsec == y->tv_nsec;
+}
+
 static int entry_same(const struct entry *x, const struct entry *y)
 {
 	return strcmp(x->path, y->path) == 0 && x->type == y->type && x->size == y->size &&
-	       x->mtime.tv_sec == y->mtime.tv_sec && x->mtime.tv_nsec == y->mtime.tv_nsec &&
-	       x->dev == y->dev && x->ino == y->ino;
+	       ts_same(&x->mtime, &y->mtime) && ts_same(&x->ctime, &y->ctime) && x->dev == y->dev &&
+	       x->ino == y->ino;
 }
 
 static int snap_same(const struct snap *x, const struct snap *y)
 {
-	if (!x->exists || !y->exists || x->racy || y->racy || x->n != y->n)
+	if (!x->exists || !y->exists || x->racy || y->racy || x->n != y->n || x->dev != y->dev ||
+	    x->ino != y->ino)
 		return 0;
 	for (size_t i = 0; i < x->n; i++)
 		if (!entry_same(&x->v[i], &y->v[i]))
@@ -329,8 +424,8 @@ static int fresh_check(struct await *a, const struct snap *s)
 			continue;
 		span_format(age_us / 1000, age, sizeof age);
 		al_duration_format(a->o->max_age_ms, max, sizeof max);
-		return refuse(a->res, "%s: modified %s ago, max_age %s (stale input refused)", e->path,
-		              age, max);
+		return refuse(a->res, "%.200s: modified %s ago, max_age %s (stale input refused)",
+		              e->path, age, max);
 	}
 	return 0;
 }
@@ -343,23 +438,26 @@ static int open_source(int rootfd, const char *rel)
 {
 	char part[PATH_MAX];
 	const char *p = rel, *slash;
-	int dfd = rootfd, fd;
+	int dfd = rootfd, fd, errsv;
 
 	while ((slash = strchr(p, '/')) != NULL) {
 		size_t len = (size_t)(slash - p);
 		memcpy(part, p, len);
 		part[len] = '\0';
 		fd = openat(dfd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		errsv = errno;
 		if (dfd != rootfd)
 			close(dfd);
-		if (fd < 0)
+		if (fd < 0) {
+			errno = errsv;
 			return -1;
+		}
 		dfd = fd;
 		p = slash + 1;
 	}
 	fd = openat(dfd, p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (dfd != rootfd) {
-		int errsv = errno;
+		errsv = errno;
 		close(dfd);
 		errno = errsv;
 	}
@@ -398,15 +496,15 @@ static int copy_bytes(struct await *a, const struct entry *e, int src, int dst, 
 }
 
 /* Whether src is still the file of the snapshot: the same inode and,
- * when check_size, the same size and mtime. */
+ * when check_size, the same size, mtime and ctime. */
 static int source_same(int src, const struct entry *e, int check_size)
 {
 	struct stat st;
 
 	if (fstat(src, &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != e->dev || st.st_ino != e->ino)
 		return 0;
-	return !check_size || (st.st_size == e->size && st.st_mtim.tv_sec == e->mtime.tv_sec &&
-	                       st.st_mtim.tv_nsec == e->mtime.tv_nsec);
+	return !check_size || (st.st_size == e->size && ts_same(&st.st_mtim, &e->mtime) &&
+	                       ts_same(&st.st_ctim, &e->ctime));
 }
 
 static int files_add(struct await *a, json_t *files, const struct entry *e,
@@ -509,27 +607,43 @@ static void take_undo(struct await *a, struct snap *s)
 	}
 }
 
-/* Copies a stable folder into out_dir. Returns 0 (res->files set),
- * AGAIN (something changed: the copies are removed) or -1. */
+/* The folder once more, after the last copy: every entry must be as the
+ * snapshot s had it before the first. Each file was checked right after
+ * its own copy, but one rewritten after that, while the others were
+ * being copied, would leave the stage with an old file beside new ones:
+ * a set that was never in the folder together. The ctime in the
+ * comparison catches a rewrite whose mtime was put back. Returns 0,
+ * AGAIN, 1 (refused: the folder now holds what is refused) or -1. */
+static int take_recheck(struct await *a, const struct snap *s)
+{
+	struct snap now = {0};
+	int ret = snapshot(a, &now);
+
+	if (ret == 0 && !snap_same(s, &now))
+		ret = AGAIN;
+	snap_free(&now);
+	return ret;
+}
+
+/* Copies a stable folder into out_dir, from the folder s holds open.
+ * Returns 0 (res->files set), AGAIN (something changed: the copies are
+ * removed), 1 (refused: likewise) or -1. */
 static int take(struct await *a, struct snap *s)
 {
 	json_t *files = json_array();
 	char *buf = malloc(COPY_BUF);
-	int rootfd = -1, ret = -1;
+	int ret = -1;
 
 	if (files == NULL || buf == NULL) {
 		al_err_set(a->err, AL_EENV, "%s: out of memory", a->o->dir);
 		goto out;
 	}
-	rootfd = open(a->o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0) {
-		ret = errno == ENOENT ? AGAIN : al_err_sys(a->err, "%s: open", a->o->dir);
-		goto out;
-	}
 	ret = 0;
 	for (size_t i = 0; i < s->n && ret == 0; i++)
 		ret = s->v[i].type == S_IFDIR ? take_dir(a, &s->v[i])
-		                              : take_file(a, rootfd, &s->v[i], buf, files);
+		                              : take_file(a, s->fd, &s->v[i], buf, files);
+	if (ret == 0)
+		ret = take_recheck(a, s);
 	if (ret == 0)
 		ret = sync_dirs(a, s);
 	if (ret == 0) {
@@ -539,8 +653,6 @@ static int take(struct await *a, struct snap *s)
 out:
 	if (ret != 0)
 		take_undo(a, s);
-	if (rootfd >= 0)
-		close(rootfd);
 	free(buf);
 	json_decref(files);
 	return ret;
@@ -588,8 +700,9 @@ static int opts_check(const struct al_await_opts *o, struct al_err *err)
 {
 	const char *m = o->marker;
 
-	if (o->dir == NULL || o->dir[0] != '/')
-		return al_err_set(err, AL_EUSAGE, "await: dir must be an absolute path");
+	if (o->dir == NULL || o->dir[0] != '/' || strlen(o->dir) >= PATH_MAX)
+		return al_err_set(err, AL_EUSAGE, "await: dir must be an absolute path, shorter than "
+		                                  "%d bytes", PATH_MAX);
 	if (m == NULL || m[0] == '\0' || strchr(m, '/') != NULL || strcmp(m, ".") == 0 ||
 	    strcmp(m, "..") == 0)
 		return al_err_set(err, AL_EUSAGE, "await: marker must be a file name");
@@ -621,6 +734,9 @@ static int poll_once(struct await *a, struct snap *prev, struct snap *cur, enum 
 		*st = W_SETTLING;
 		return AGAIN;
 	}
+	/* prev is not needed any more (the next poll compares with cur):
+	 * freed, it leaves room for the take's check (see MAX_PATH_BYTES) */
+	snap_free(prev);
 	ret = fresh_check(a, cur);
 	if (ret == 0)
 		ret = take(a, cur);

@@ -14,7 +14,10 @@
 /* The page under construction.                                        */
 
 /* Appends cannot fail visibly: the first allocation failure sets failed,
- * later appends do nothing, and the builder checks once at the end. */
+ * later appends do nothing, and the builder checks once at the end (the
+ * report then fails with an error). Every loop that appends is bounded
+ * (by the entries shown, by TL_TICKS_MAX), none by what it appended: a
+ * failed buffer cannot keep one going. */
 struct buf {
 	char *p;
 	size_t len, cap;
@@ -114,14 +117,18 @@ static size_t utf8_seq(const unsigned char *p, uint32_t *cp)
 	return n;
 }
 
-/* Characters that show nothing or reorder what follows: controls,
+/* Characters that show nothing or reorder what follows: controls, the
+ * soft hyphen, the Arabic letter mark, the Mongolian vowel separator,
  * zero-width characters, line separators, bidirectional embeddings,
- * overrides and isolates, the byte-order mark. */
+ * overrides and isolates, the byte-order mark, the interlinear
+ * annotation marks and the tag characters (invisible, they can spell
+ * out hidden text). */
 static int cp_hidden(uint32_t c)
 {
-	return (c < 0x20 && c != '\t' && c != '\n') || (c >= 0x7F && c <= 0x9F) ||
-	       (c >= 0x200B && c <= 0x200F) || (c >= 0x2028 && c <= 0x202E) ||
-	       (c >= 0x2060 && c <= 0x2069) || c == 0xFEFF;
+	return (c < 0x20 && c != '\t' && c != '\n') || (c >= 0x7F && c <= 0x9F) || c == 0xAD ||
+	       c == 0x061C || c == 0x180E || (c >= 0x200B && c <= 0x200F) ||
+	       (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x2069) || c == 0xFEFF ||
+	       (c >= 0xFFF9 && c <= 0xFFFB) || (c >= 0xE0000 && c <= 0xE007F);
 }
 
 /* Writes s as HTML text, fit for an element or a quoted attribute. Every
@@ -335,11 +342,25 @@ static int is_step_event(const char *ev)
 	       strcmp(ev, "step.retry") == 0 || strcmp(ev, "step.skipped") == 0;
 }
 
+/* Milliseconds from the log (a delay, a duration) in microseconds, for
+ * arithmetic: clamped to [0, 100 years] first. The report reads the
+ * index without checking the chain, so a forged index.db or segment can
+ * hold any integer, and 1000 × it would overflow; 100 years is the
+ * longest duration airlock itself accepts (al_duration_parse). With
+ * timestamps in years 0000-9999 (al_ts_parse), every sum and difference
+ * of them and such spans stays far inside int64_t. */
+#define MS_MAX ((int64_t)100 * 366 * 86400 * 1000)
+
+static int64_t ms_to_us(long long ms)
+{
+	return (ms < 0 ? 0 : ms > MS_MAX ? MS_MAX : (int64_t)ms) * 1000;
+}
+
 /* The end of what an entry shows on the timeline: a retry's wait too. */
 static int64_t entry_reach(const struct entry *e)
 {
 	if (strcmp(e->event, "step.retry") == 0 && e->ts_us != 0)
-		return e->ts_us + 1000 * jint(e->v, "delay_ms", 0);
+		return e->ts_us + ms_to_us(jint(e->v, "delay_ms", 0));
 	return e->ts_us;
 }
 
@@ -427,6 +448,16 @@ static void put_dur(struct buf *b, int64_t us)
 		put_decimal(b, sign, u / 1000, u % 1000, "ms");
 	else
 		put_decimal(b, sign, u / 1000000, u % 1000000 / 1000, "s");
+}
+
+/* A duration the log gives in milliseconds: as put_dur when within
+ * [0, 100 years], else as the log has it ("-5 ms"), never scaled. */
+static void put_dur_ms(struct buf *b, long long ms)
+{
+	if (ms >= 0 && ms <= MS_MAX)
+		put_dur(b, ms_to_us(ms));
+	else
+		buf_printf(b, "%lld ms", ms);
 }
 
 static void put_seq_text(struct buf *b, const struct entry *a, const struct entry *z)
@@ -690,8 +721,9 @@ static void put_duration_fact(struct buf *b, const struct report *r)
 
 	fact_open(b, "Duration");
 	if (json_is_integer(d)) {
-		put_dur(b, 1000 * (int64_t)json_integer_value(d));
-		if (json_integer_value(d) >= 1000)
+		put_dur_ms(b, (long long)json_integer_value(d));
+		/* the exact ms, unless put_dur_ms has just shown them */
+		if (json_integer_value(d) >= 1000 && json_integer_value(d) <= MS_MAX)
 			buf_printf(b, " <span class=\"rel\">(%lld ms)</span>",
 			           (long long)json_integer_value(d));
 	} else if (r->start != NULL && r->end != NULL && r->start->ts_us && r->end->ts_us) {
@@ -818,29 +850,40 @@ struct tl {
 	int row_h, bar_h;
 };
 
+/* The timeline's span in µs, t1 - t0 (t1 >= t0: model_build), computed
+ * unsigned so that even bounds it did not make could not overflow. */
+static uint64_t tl_span(const struct report *r)
+{
+	return (uint64_t)r->t1 - (uint64_t)r->t0;
+}
+
 static double tl_x(const struct tl *t, int64_t us)
 {
 	const struct report *r = t->r;
-	double span = r->t1 > r->t0 ? (double)(r->t1 - r->t0) : 1.0;
+	double span = r->t1 > r->t0 ? (double)tl_span(r) : 1.0;
 
 	if (us < r->t0)
 		us = r->t0;
 	if (us > r->t1)
 		us = r->t1;
-	return TL_X0 + (double)(us - r->t0) * (TL_X1 - TL_X0) / span;
+	return TL_X0 + ((double)us - (double)r->t0) * (TL_X1 - TL_X0) / span;
 }
+
+/* At most this many ticks, whatever the span: the loop that draws them
+ * cannot run away (tl_tick gives 9 at most). */
+#define TL_TICKS_MAX 64
 
 /* A tick spacing that gives 3 to 9 ticks: 1-2-5 steps under a minute,
  * then steps a clock face has. */
-static int64_t tl_tick(int64_t span)
+static uint64_t tl_tick(uint64_t span)
 {
-	static const int64_t nice[] = {
+	static const uint64_t nice[] = {
 		1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000,
 		100000, 200000, 500000, 1000000, 2000000, 5000000, 10000000, 15000000, 30000000,
 		60000000, 120000000, 300000000, 600000000, 900000000, 1800000000, 3600000000,
 		7200000000, 10800000000, 21600000000, 43200000000, 86400000000,
 	};
-	int64_t want = span / 8 > 0 ? span / 8 : 1;
+	uint64_t want = span / 8 > 0 ? span / 8 : 1;
 
 	for (size_t i = 0; i < sizeof nice / sizeof nice[0]; i++)
 		if (nice[i] >= want)
@@ -850,17 +893,21 @@ static int64_t tl_tick(int64_t span)
 
 static void tl_axis(struct buf *b, const struct tl *t, int height)
 {
-	int64_t span = t->r->t1 - t->r->t0, tick = tl_tick(span);
+	uint64_t span = tl_span(t->r), tick = tl_tick(span);
 
-	for (int64_t at = 0; at <= span; at += tick) {
-		double x = tl_x(t, t->r->t0 + at);
+	/* at passes span by k = 9 at the latest (tick >= span / 8 and tick
+	 * >= 1); TL_TICKS_MAX bounds k whatever tl_tick returns, and the
+	 * arithmetic is unsigned: no overflow, no endless loop */
+	for (uint64_t k = 0, at = 0; k <= TL_TICKS_MAX && at <= span && !b->failed;
+	     k++, at = k * tick) {
+		double x = tl_x(t, (int64_t)((uint64_t)t->r->t0 + at));
 		buf_printf(b, "<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>", x,
 		           TL_AXIS - 6, x, height);
 		buf_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"%s\">", x,
 		           TL_AXIS - 10, at == 0 ? "start" : "middle");
 		if (at != 0)
 			buf_puts(b, "+");
-		put_dur(b, at);
+		put_dur(b, (int64_t)at);
 		buf_puts(b, "</text>");
 	}
 }
@@ -903,7 +950,7 @@ static void tl_bar_title(struct buf *b, const struct step *s, const struct attem
 		buf_printf(b, ", exit %lld", jint(end, "exit", 0));
 	if (json_is_integer(json_object_get(end, "duration_ms"))) {
 		buf_puts(b, ", ");
-		put_dur(b, 1000 * (int64_t)jint(end, "duration_ms", 0));
+		put_dur_ms(b, jint(end, "duration_ms", 0));
 	}
 	buf_puts(b, " (");
 	if (a->start != NULL || a->end != NULL)
@@ -922,7 +969,7 @@ static void tl_bar(struct buf *b, const struct tl *t, const struct step *s, cons
 	double x0, x1;
 
 	if (from == 0 && a->end != NULL) /* no step.start: back from its duration */
-		from = to - 1000 * (int64_t)jint(a->end->v, "duration_ms", 0);
+		from = to - ms_to_us(jint(a->end->v, "duration_ms", 0));
 	if (from == 0 || to == 0)
 		return;
 	x0 = tl_x(t, from);
@@ -1133,7 +1180,7 @@ static void put_attempt_row(struct buf *b, const struct report *r, const struct 
 	put_ts(b, r, a->start);
 	buf_puts(b, "</td><td>");
 	if (json_is_integer(json_object_get(end, "duration_ms")))
-		put_dur(b, 1000 * (int64_t)jint(end, "duration_ms", 0));
+		put_dur_ms(b, jint(end, "duration_ms", 0));
 	else
 		buf_puts(b, "—");
 	buf_puts(b, "</td>");

@@ -151,6 +151,18 @@ console_errors() {
 		grep -E 'CONSOLE|Uncaught|ERROR:[^]]*console' || true
 }
 
+# capped CMD...: CMD with at most 2 GB of address space and 30 s, so that
+# a report that loops and grows its page fails the test, not the machine.
+# An ASan build cannot start under such a limit and runs without it
+# (UBSan stops at an overflow there).
+capped() {
+	if (ulimit -v 2000000 && airlock --version) >/dev/null 2>&1; then
+		(ulimit -v 2000000 && exec timeout 30 "$@")
+	else
+		timeout 30 "$@"
+	fi
+}
+
 @test 'the report shows each step, attempt, exit code and status with the seq that backs it' {
 	run -0 airlock run --unsigned p --date $DATE
 	RUN=$(run_id)
@@ -336,4 +348,52 @@ console_errors() {
 	echo "$output"
 	run -0 console_errors r.png.log
 	[ -z "$output" ] || { echo "console: $output" >&2; false; }
+}
+
+@test 'a forged index with huge delays and durations makes a report, not an overflow or a loop' {
+	run -0 airlock run --unsigned p --date $DATE
+	RUN=$(run_id)
+	airlock -q audit reindex
+	# the report reads the index without checking the chain: a forged
+	# index.db (or segment) can hold any number. The retry's wait reaches
+	# past INT64_MAX µs once scaled; the durations overflow when scaled.
+	sqlite3 home/audit/index.db "UPDATE entries SET json = json_set(json,
+		'\$.ts', '0001-01-01T00:00:00Z', '\$.delay_ms', 9223372036854775)
+		WHERE event = 'step.retry' AND run = '$RUN'"
+	sqlite3 home/audit/index.db "UPDATE entries SET json = json_set(json,
+		'\$.duration_ms', 9223372036854775807) WHERE event = 'step.end' AND run = '$RUN'
+		AND step = 'bad'"
+	sqlite3 home/audit/index.db "UPDATE entries SET json = json_set(json,
+		'\$.duration_ms', -9223372036854775807) WHERE event = 'run.end' AND run = '$RUN'"
+	sqlite3 home/audit/index.db "UPDATE entries SET json = json_set(json,
+		'\$.ts', '9999-12-31T23:59:59Z') WHERE event = 'step.start' AND run = '$RUN'
+		AND step = 'after'"
+	run -0 capped airlock report "$RUN" -o r.html
+	run -0 html_check r.html
+	text=$(html_text r.html)
+	# the numbers are shown as the log has them
+	grep -F -q "retried as attempt 2 after 9223372036854775 ms" <<<"$text"
+	grep -F -q "9223372036854775807 ms" <<<"$text"
+	grep -F -x -q -- "-9223372036854775807 ms" <<<"$text"
+	# the axis has a bounded number of ticks
+	[ "$(grep -o '<line class="grid"' r.html | wc -l)" -le 65 ]
+}
+
+@test 'characters that hide or reorder text are shown as escapes, not as they are' {
+	run -0 airlock run --unsigned p --date $DATE
+	RUN=$(run_id)
+	hidden=$(printf 'x\u061c\u00ad\u180e\ufff9\ufffa\ufffb\U000e0001\U000e0041\U000e007f\u202ey')
+	airlock -q audit append --event alert --field run="$RUN" --field kind=hidden \
+		--field "message=$hidden"
+	run -0 airlock report "$RUN" -o r.html
+	run -0 python3 -c 'import sys
+page = open(sys.argv[1], encoding="utf-8").read()
+bad = []
+for cp in (0x061C, 0x00AD, 0x180E, 0xFFF9, 0xFFFA, 0xFFFB, 0xE0001, 0xE0041, 0xE007F, 0x202E):
+    if chr(cp) in page:
+        bad.append("U+%04X as it is" % cp)
+    if ("\\u%04X" % cp) not in page:
+        bad.append("no \\u%04X" % cp)
+print("\n".join(bad))
+sys.exit(1 if bad else 0)' r.html
 }

@@ -351,6 +351,238 @@ static void test_await_file_changed_during_copy_waits_again(void **state)
 	assert_int_equal(entries(f->out), 1);
 }
 
+/* A producer that rewrites a.csv once it has been copied, while b.csv is
+ * being copied: each file was itself unchanged during its own copy, but
+ * the stage would hold the old a.csv beside the new b.csv. The folder is
+ * snapshotted again after the take: the take is undone and waited on. */
+static int fsync_calls;
+
+static int fsync_second_then_touch(int fd)
+{
+	if (++fsync_calls == 2) { /* the fsync of b.csv's copy */
+		int tfd = open(touch_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (tfd >= 0) {
+			(void)!write(tfd, "late\n", 5);
+			close(tfd);
+		}
+		al_sys.fsync = real_fsync; /* once */
+	}
+	return real_fsync(fd);
+}
+
+static void test_await_file_changed_after_its_copy_waits_again(void **state)
+{
+	struct fixture *f = *state;
+
+	put(f, "_SUCCESS", "");
+	put(f, "a.csv", "early\n");
+	put(f, "b.csv", "bbb\n");
+	path_of(touch_path, sizeof touch_path, f->drop, "a.csv");
+	fsync_calls = 0;
+	real_fsync = al_sys.fsync;
+	al_sys.fsync = fsync_second_then_touch;
+	assert_int_equal(run(f), 0);
+	al_sys.fsync = real_fsync;
+	/* the take of the 2nd poll was undone, the 3rd saw the change, the
+	 * 4th saw the folder stable */
+	assert_int_equal(f->res.polls, 4);
+	check_taken(f, 1, "a.csv");
+	check_copied(f, "a.csv");
+	check_copied(f, "b.csv");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(f->res.files, 1), "size")),
+	                 11);
+	assert_int_equal(entries(f->out), 2);
+}
+
+/* Rewrites path with text of the same size and puts its mtime back, as
+ * `touch -r` or utimensat can: only the ctime, which nobody but the
+ * kernel sets, tells. Sleeps first so that the ctime moves on by more
+ * than the file system's clock tick. Returns 0 or -1. */
+static int rewrite_keep_mtime(const char *path, const char *text)
+{
+	struct timespec ts[2];
+	struct stat st;
+	int fd;
+
+	usleep(30000);
+	if (stat(path, &st) < 0)
+		return -1;
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0)
+		return -1;
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	return utimensat(AT_FDCWD, path, ts, 0);
+}
+
+static int rewritten = -1; /* what the hook's rewrite returned */
+
+static int fsync_then_rewrite_keep_mtime(int fd)
+{
+	rewritten = rewrite_keep_mtime(touch_path, "LATE!\n");
+	al_sys.fsync = real_fsync; /* once */
+	return real_fsync(fd);
+}
+
+static void test_await_same_size_rewrite_during_copy_waits_again(void **state)
+{
+	struct fixture *f = *state;
+
+	put(f, "_SUCCESS", "");
+	put(f, "a.csv", "early\n");
+	path_of(touch_path, sizeof touch_path, f->drop, "a.csv");
+	real_fsync = al_sys.fsync;
+	rewritten = -1;
+	al_sys.fsync = fsync_then_rewrite_keep_mtime;
+	assert_int_equal(run(f), 0);
+	al_sys.fsync = real_fsync;
+	assert_int_equal(rewritten, 0);
+	assert_int_equal(f->res.polls, 4);
+	check_taken(f, 1, "a.csv");
+	check_copied(f, "a.csv");
+	assert_int_equal(entries(f->out), 1);
+}
+
+static void rewrite_a_keep_mtime(struct fixture *f)
+{
+	char path[4400];
+
+	path_of(path, sizeof path, f->drop, "a.csv");
+	if (rewrite_keep_mtime(path, "LATE!\n") < 0)
+		_exit(1); /* reap() fails the test */
+}
+
+/* Polls 1 s apart (SETTLE_MS); the rewrite comes between the first two:
+ * they differ (ctime), so the folder is taken at the third poll. */
+static void test_await_same_size_rewrite_between_polls_noticed(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pid;
+
+	put(f, "_SUCCESS", "");
+	put(f, "a.csv", "early\n");
+	f->o.every_ms = 1000;
+	pid = later(f, 300, rewrite_a_keep_mtime);
+	assert_int_equal(run(f), 0);
+	reap(pid);
+	assert_int_equal(f->res.polls, 3);
+	check_copied(f, "a.csv");
+}
+
+/* The {date} folder is the producer's: one made a symbolic link to some
+ * other directory the runner can read must not have that copied. */
+static void test_await_drop_folder_symlink_refused(void **state)
+{
+	struct fixture *f = *state;
+	char other[1024], path[1200], want[4600];
+
+	path_of(other, sizeof other, f->base, "elsewhere");
+	assert_int_equal(mkdir(other, 0700), 0);
+	path_of(path, sizeof path, other, "_SUCCESS");
+	unit_write(path, "");
+	path_of(path, sizeof path, other, "secret.csv");
+	unit_write(path, "s3cr3t\n");
+	assert_int_equal(symlink(other, f->drop), 0);
+	assert_int_equal(run(f), 1);
+	snprintf(want, sizeof want, "%s: the drop folder is a symbolic link (refused, never followed)",
+	         f->drop);
+	assert_string_equal(f->res.reason, want);
+	assert_null(f->res.files);
+	assert_int_equal(entries(f->out), 0);
+}
+
+/* The path above the folder is the operator's: a link there is followed. */
+static void test_await_drop_folder_under_linked_parent_taken(void **state)
+{
+	struct fixture *f = *state;
+	char real[1024], link[1024];
+
+	path_of(real, sizeof real, f->base, "real");
+	path_of(link, sizeof link, f->base, "link");
+	assert_int_equal(mkdir(real, 0700), 0);
+	assert_int_equal(symlink(real, link), 0);
+	snprintf(f->drop, sizeof f->drop, "%s/drop/", link); /* a trailing slash too */
+	put(f, "a.csv", "x\n");
+	put(f, "_SUCCESS", "");
+	assert_int_equal(run(f), 0);
+	assert_int_equal(json_array_size(f->res.files), 2);
+	check_copied(f, "a.csv");
+}
+
+/* A refusal naming a long path of two-byte characters: the reason is
+ * still UTF-8 (or the audit log could not record it) and still says
+ * what was refused. */
+static void test_await_long_path_reason_is_utf8_and_whole(void **state)
+{
+	struct fixture *f = *state;
+	char name[256] = "", rel[1024], path[5300];
+	json_t *j;
+
+	for (int i = 0; i < 120; i++)
+		strcat(name, "\xc3\xa9"); /* é */
+	snprintf(path, sizeof path, "%s", f->drop);
+	assert_int_equal(mkdir(path, 0700), 0);
+	for (int i = 0; i < 3; i++) {
+		strcat(path, "/");
+		strcat(path, name);
+		assert_int_equal(mkdir(path, 0700), 0);
+	}
+	snprintf(rel, sizeof rel, "%s/%s/%s/link", name, name, name);
+	path_of(path, sizeof path, f->drop, rel);
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	assert_int_equal(run(f), 1);
+	j = json_string(f->res.reason);
+	assert_non_null(j);
+	json_decref(j);
+	assert_non_null(strstr(f->res.reason,
+	                       "a symbolic link in the drop folder (refused, never followed)"));
+}
+
+/* Path names are what a snapshot holds: past 16 MiB of them the drop is
+ * refused rather than held twice in memory. 15 directories of 250-byte
+ * names, then 4300 files of 250-byte names: some 17 MB. */
+static void test_await_path_names_over_cap_refused(void **state)
+{
+	struct fixture *f = *state;
+	char name[251];
+	int dfd;
+
+	put(f, "_SUCCESS", "");
+	dfd = open(f->drop, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	memset(name, 'd', 250);
+	name[250] = '\0';
+	for (int i = 0; i < 15; i++) {
+		int sub;
+		assert_int_equal(mkdirat(dfd, name, 0700), 0);
+		sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		assert_true(sub >= 0);
+		close(dfd);
+		dfd = sub;
+	}
+	memset(name, 'f', 250);
+	for (int i = 0; i < 4300; i++) {
+		char num[16];
+		int fd;
+		snprintf(num, sizeof num, "%05d", i);
+		memcpy(name + 245, num, 5);
+		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	close(dfd);
+	assert_int_equal(run(f), 1);
+	assert_string_equal(f->res.reason,
+	                    "more than 16 MiB of path names in the drop folder (refused)");
+	assert_int_equal(entries(f->out), 0);
+}
+
 static void test_await_stale_file_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -522,6 +754,13 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_await_file_changed_during_copy_waits_again, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_await_file_changed_after_its_copy_waits_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_await_same_size_rewrite_during_copy_waits_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_await_same_size_rewrite_between_polls_noticed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_await_drop_folder_symlink_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_await_drop_folder_under_linked_parent_taken, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_await_long_path_reason_is_utf8_and_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_await_path_names_over_cap_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_await_stale_file_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_await_fresh_files_pass_max_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_await_symlink_refused, setup, teardown),
