@@ -82,6 +82,11 @@ int al_cmd_logs(struct al_cli *cli, int argc, char **argv);
 int al_cmd_report(struct al_cli *cli, int argc, char **argv);
 int al_cmd_breaker(struct al_cli *cli, int argc, char **argv);
 
+/* Reading the audit log is itself logged (PCI DSS 10.2.1.3): appends
+ * audit.accessed {user, uid, command} durably, or fails (cmd_audit.c). */
+int al_cli_audit_accessed(const struct al_cli *cli, const char *home, const char *command,
+                          struct al_err *err);
+
 /* Shared by the bundle commands (cmd_verify_bundle.c). */
 struct al_bundle_result;
 const char *al_cli_keys_dir(const struct al_cli *cli, const char *opt, char *buf, size_t n,

@@ -219,9 +219,9 @@ static int cmd_append(struct al_cli *cli, int argc, char **argv)
 	return code;
 }
 
-/* Reading the log is itself logged (PCI DSS 10.2.1.3): query, sql, export
- * and tail append audit.accessed first, and refuse when they cannot. */
-static int audit_accessed(const struct al_cli *cli, const char *home, const char *command,
+/* Reading the log is itself logged (PCI DSS 10.2.1.3): query, sql, export,
+ * tail and report append audit.accessed first, and refuse when they cannot. */
+int al_cli_audit_accessed(const struct al_cli *cli, const char *home, const char *command,
                           struct al_err *err)
 {
 	struct al_audit *log = al_audit_open(home, err);
@@ -420,7 +420,7 @@ static int cmd_query(struct al_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc)
 		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
-	if ((home = al_cli_home(cli, &err)) == NULL || audit_accessed(cli, home, "query", &err) < 0 ||
+	if ((home = al_cli_home(cli, &err)) == NULL || al_cli_audit_accessed(cli, home, "query", &err) < 0 ||
 	    al_audit_query(home, &q, query_row, cli, &err) < 0)
 		return al_cli_error(cli, &err);
 	return AL_OK;
@@ -492,7 +492,7 @@ static int cmd_sql(struct al_cli *cli, int argc, char **argv)
 		json_decref(o.rows);
 		return al_cli_usage(cli, "one SQL statement, quoted");
 	}
-	if ((home = al_cli_home(cli, &err)) == NULL || audit_accessed(cli, home, "sql", &err) < 0 ||
+	if ((home = al_cli_home(cli, &err)) == NULL || al_cli_audit_accessed(cli, home, "sql", &err) < 0 ||
 	    al_audit_sql(home, argv[optind], sql_header, sql_row, &o, &err) < 0)
 		code = al_cli_error(cli, &err);
 	else if (cli->json)
@@ -566,7 +566,7 @@ static int cmd_tail(struct al_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc)
 		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
-	if ((home = al_cli_home(cli, &err)) == NULL || audit_accessed(cli, home, "tail", &err) < 0)
+	if ((home = al_cli_home(cli, &err)) == NULL || al_cli_audit_accessed(cli, home, "tail", &err) < 0)
 		return al_cli_error(cli, &err);
 	if (newest_segment(home, path, sizeof path, &num) < 0) {
 		al_err_set(&err, AL_EUSAGE, "%s/audit: no audit log here (run airlock audit init)", home);
@@ -664,7 +664,7 @@ static int cmd_export(struct al_cli *cli, int argc, char **argv)
 	if (strlen(out) < 9 || strcmp(out + strlen(out) - 8, ".tar.zst") != 0)
 		return al_cli_usage(cli, "-o %s: the export's name must end in .tar.zst", out);
 	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
-	    audit_accessed(cli, home, "export", &err) < 0)
+	    al_cli_audit_accessed(cli, home, "export", &err) < 0)
 		return al_cli_error(cli, &err);
 	{
 		/* Seal first, so that the export ends sealed; an auditor's account

@@ -4,7 +4,6 @@
 #include "report.h"
 
 #include <getopt.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,30 +14,6 @@
 /* The report is made for whoever runs the command; it shows paths and
  * argv, so only they may read it. */
 #define REPORT_MODE 0600
-
-/* Reading the log is itself logged (PCI DSS 10.2.1.3), as audit query
- * does: audit.accessed {user, uid, command} goes first, and no report is
- * made when it cannot be written. */
-static int report_accessed(const char *home, struct al_err *err)
-{
-	struct passwd *pw = getpwuid(getuid());
-	struct al_audit *log = al_audit_open(home, err);
-	json_t *f;
-	int ret;
-
-	if (log == NULL) {
-		al_err_prefix(err, "reading the audit log is itself audited, and cannot be");
-		return -1;
-	}
-	f = json_pack("{s:s,s:I,s:s}", "user", pw != NULL && pw->pw_name != NULL ? pw->pw_name : "",
-	              "uid", (json_int_t)getuid(), "command", "report");
-	ret = f != NULL ? al_audit_append(log, "audit.accessed", f, AL_AUDIT_SYNC, err)
-	                : al_err_set(err, AL_EENV, "audit.accessed: out of memory");
-	json_decref(f);
-	if (al_audit_close(log, ret == 0 ? err : NULL) < 0)
-		ret = -1;
-	return ret;
-}
 
 /* "-" is stdout; anything else is replaced atomically. */
 static int report_write(const char *out, const char *html, size_t len, struct al_err *err)
@@ -79,7 +54,7 @@ int al_cmd_report(struct al_cli *cli, int argc, char **argv)
 	if (cli->json && strcmp(out, "-") == 0)
 		return al_cli_usage(cli, "--json and -o -: both would go to stdout");
 	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
-	    report_accessed(home, &err) < 0 ||
+	    al_cli_audit_accessed(cli, home, "report", &err) < 0 ||
 	    (html = al_report_html(home, run, &len, &entries, &err)) == NULL)
 		return al_cli_error(cli, &err);
 	if (report_write(out, html, len, &err) < 0) {

@@ -22,20 +22,6 @@ struct fixture {
 	int fds;             /* open at the start: al_await must leave as many */
 };
 
-static int entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
@@ -49,7 +35,7 @@ static int setup(void **state)
 	f->o.every_ms = 20;
 	f->o.out_dir = f->out;
 	al_sys_fault_reset();
-	f->fds = entries("/proc/self/fd");
+	f->fds = unit_entries("/proc/self/fd");
 	alarm(30); /* al_await never gives up by itself: a hang fails the test */
 	*state = f;
 	return 0;
@@ -60,7 +46,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	alarm(0);
-	assert_int_equal(entries("/proc/self/fd"), f->fds);
+	assert_int_equal(unit_entries("/proc/self/fd"), f->fds);
 	al_sys_fault_reset();
 	json_decref(f->res.files);
 	unit_rmtree(f->base);
@@ -234,7 +220,7 @@ static void test_await_marker_present_is_ready_at_once(void **state)
 	path_of(path, sizeof path, f->out, "sub");
 	assert_int_equal(lstat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0700);
-	assert_int_equal(entries(f->out), 2);
+	assert_int_equal(unit_entries(f->out), 2);
 }
 
 static void test_await_waits_for_the_marker(void **state)
@@ -348,7 +334,7 @@ static void test_await_file_changed_during_copy_waits_again(void **state)
 	check_copied(f, "a.csv");
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(f->res.files, 1), "size")),
 	                 11);
-	assert_int_equal(entries(f->out), 1);
+	assert_int_equal(unit_entries(f->out), 1);
 }
 
 /* A producer that rewrites a.csv once it has been copied, while b.csv is
@@ -391,7 +377,7 @@ static void test_await_file_changed_after_its_copy_waits_again(void **state)
 	check_copied(f, "b.csv");
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(f->res.files, 1), "size")),
 	                 11);
-	assert_int_equal(entries(f->out), 2);
+	assert_int_equal(unit_entries(f->out), 2);
 }
 
 /* Rewrites path with text of the same size and puts its mtime back, as
@@ -446,7 +432,7 @@ static void test_await_same_size_rewrite_during_copy_waits_again(void **state)
 	assert_int_equal(f->res.polls, 4);
 	check_taken(f, 1, "a.csv");
 	check_copied(f, "a.csv");
-	assert_int_equal(entries(f->out), 1);
+	assert_int_equal(unit_entries(f->out), 1);
 }
 
 static void rewrite_a_keep_mtime(struct fixture *f)
@@ -494,7 +480,7 @@ static void test_await_drop_folder_symlink_refused(void **state)
 	         f->drop);
 	assert_string_equal(f->res.reason, want);
 	assert_null(f->res.files);
-	assert_int_equal(entries(f->out), 0);
+	assert_int_equal(unit_entries(f->out), 0);
 }
 
 /* The path above the folder is the operator's: a link there is followed. */
@@ -580,7 +566,7 @@ static void test_await_path_names_over_cap_refused(void **state)
 	assert_int_equal(run(f), 1);
 	assert_string_equal(f->res.reason,
 	                    "more than 16 MiB of path names in the drop folder (refused)");
-	assert_int_equal(entries(f->out), 0);
+	assert_int_equal(unit_entries(f->out), 0);
 }
 
 static void test_await_stale_file_refused(void **state)
@@ -602,7 +588,7 @@ static void test_await_stale_file_refused(void **state)
 	                    "positions.csv: modified 30h 2m ago, max_age 6h (stale input refused)");
 	assert_null(f->res.files);
 	assert_int_equal(f->res.polls, 2); /* decided on a stable folder, at once */
-	assert_int_equal(entries(f->out), 0);
+	assert_int_equal(unit_entries(f->out), 0);
 }
 
 static void test_await_fresh_files_pass_max_age(void **state)
@@ -628,7 +614,7 @@ static void test_await_symlink_refused(void **state)
 	assert_int_equal(run(f), 1);
 	assert_string_equal(f->res.reason,
 	                    "sub/link: a symbolic link in the drop folder (refused, never followed)");
-	assert_int_equal(entries(f->out), 0);
+	assert_int_equal(unit_entries(f->out), 0);
 }
 
 static void test_await_fifo_refused(void **state)
@@ -725,7 +711,7 @@ static void test_await_disk_full_names_the_file(void **state)
 	assert_non_null(strstr(f->err.msg, "sub/b.csv: write"));
 	assert_non_null(strstr(f->err.msg, "ENOSPC"));
 	/* the partial copies are removed */
-	assert_int_equal(entries(f->out), 0);
+	assert_int_equal(unit_entries(f->out), 0);
 	assert_null(f->res.files);
 }
 

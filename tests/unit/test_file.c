@@ -34,31 +34,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static char *slurp(const char *path)
-{
-	struct al_err err = {0};
-	char *buf;
-	size_t len;
-
-	if (al_read_file(AT_FDCWD, path, 1 << 20, &buf, &len, &err) < 0)
-		return NULL;
-	return buf;
-}
-
-static int entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 static void test_write_atomic_creates_with_mode(void **state)
 {
 	struct fixture *f = *state;
@@ -67,12 +42,12 @@ static void test_write_atomic_creates_with_mode(void **state)
 	char *got;
 
 	assert_int_equal(al_write_file_atomic(f->path, "new\n", 4, 0640, &err), 0);
-	got = slurp(f->path);
+	got = unit_slurp(f->path);
 	assert_string_equal(got, "new\n");
 	free(got);
 	assert_int_equal(stat(f->path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0640);
-	assert_int_equal(entries(f->dir), 1);
+	assert_int_equal(unit_entries(f->dir), 1);
 }
 
 /* The heart of the matter: a fault at each step of the write. */
@@ -92,10 +67,10 @@ static void check_fault_keeps_old(struct fixture *f, enum al_sys_call call, int 
 	assert_non_null(strstr(err.msg, f->path));
 	if (strstr(err.msg, fragment) == NULL)
 		fail_msg("message \"%s\" lacks \"%s\"", err.msg, fragment);
-	got = slurp(f->path);
+	got = unit_slurp(f->path);
 	assert_string_equal(got, "old\n");
 	free(got);
-	assert_int_equal(entries(f->dir), 1); /* the temporary file is gone */
+	assert_int_equal(unit_entries(f->dir), 1); /* the temporary file is gone */
 }
 
 static void test_write_atomic_enospc_on_write_keeps_old(void **state)
@@ -129,10 +104,10 @@ static void test_write_atomic_fails_midway_keeps_old(void **state)
 	assert_int_equal(al_sys_fault_add(AL_SYS_WRITE, 1, 0, 0), 0);     /* short */
 	assert_int_equal(al_sys_fault_add(AL_SYS_WRITE, 2, ENOSPC, 1), 0); /* then full */
 	assert_int_equal(al_write_file_atomic(f->path, "0123456789", 10, 0600, &err), -1);
-	got = slurp(f->path);
+	got = unit_slurp(f->path);
 	assert_string_equal(got, "old\n");
 	free(got);
-	assert_int_equal(entries(f->dir), 1);
+	assert_int_equal(unit_entries(f->dir), 1);
 }
 
 static void test_write_atomic_survives_short_writes(void **state)
@@ -145,7 +120,7 @@ static void test_write_atomic_survives_short_writes(void **state)
 		assert_int_equal(al_sys_fault_add(AL_SYS_WRITE, i, 0, 0), 0);
 	assert_int_equal(al_write_file_atomic(f->path, "0123456789", 10, 0600, &err), 0);
 	assert_true(al_sys_calls(AL_SYS_WRITE) >= 4);
-	got = slurp(f->path);
+	got = unit_slurp(f->path);
 	assert_string_equal(got, "0123456789");
 	free(got);
 }
@@ -162,7 +137,7 @@ static void test_write_atomic_dir_fsync_failure_reported(void **state)
 	assert_int_equal(al_sys_fault_add(AL_SYS_FSYNC, 2, EIO, 0), 0);
 	assert_int_equal(al_write_file_atomic(f->path, "new\n", 4, 0600, &err), -1);
 	assert_non_null(strstr(err.msg, "fsync of directory"));
-	got = slurp(f->path);
+	got = unit_slurp(f->path);
 	assert_string_equal(got, "new\n");
 	free(got);
 }

@@ -67,17 +67,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static char *slurp(const char *path)
-{
-	struct al_err err = {0};
-	char *buf;
-	size_t len;
-
-	if (al_read_file(AT_FDCWD, path, 64 << 20, &buf, &len, &err) < 0)
-		return NULL;
-	return buf;
-}
-
 /* Writes schema and input, runs al_validate; returns its result. */
 static int run(struct fixture *f, const char *schema, const char *input, const char *max_reject)
 {
@@ -92,7 +81,7 @@ static int run(struct fixture *f, const char *schema, const char *input, const c
 
 static void assert_file(const char *path, const char *want)
 {
-	char *got = slurp(path);
+	char *got = unit_slurp(path);
 
 	assert_non_null(got);
 	assert_string_equal(got, want);
@@ -499,7 +488,7 @@ static void test_validate_reason_escapes_input(void **state)
 	assert_string_equal(f->res.first_reject,
 	                    "line 1: column kind: \"\\u202ea\\u009b\" is not one of the values");
 	/* The reason in the quarantine too; the record is kept as read. */
-	q = slurp(f->quarantine);
+	q = unit_slurp(f->quarantine);
 	assert_non_null(q);
 	assert_contains(q, "{\"line\":1,\"reason\":\"column kind: \\\"\\\\u202ea\\\\u009b\\\" is "
 	                   "not one of the values\",\"record\":");
@@ -520,7 +509,7 @@ static void test_validate_csv_one_empty_field(void **state)
 	assert_int_equal(f->res.accepted, 3);
 	assert_file(f->output, "a\n\"\"\nb\n");
 	/* What was written reads back as the same three records. */
-	out = slurp(f->output);
+	out = unit_slurp(f->output);
 	assert_non_null(out);
 	unit_write(f->input, out);
 	free(out);
@@ -706,7 +695,7 @@ static void test_validate_jsonl_quarantine(void **state)
 	json_t *j;
 
 	assert_int_equal(run(f, EVENTS, "{\"id\": 1}\r\nnot json \xff\n", "2"), 0);
-	q = slurp(f->quarantine);
+	q = unit_slurp(f->quarantine);
 	assert_non_null(q);
 	assert_string_equal(q, "{\"line\":1,\"reason\":\"column amount: missing (required)\","
 	                       "\"record\":\"{\\\"id\\\": 1}\"}\n"
@@ -726,7 +715,7 @@ static void test_validate_quarantine_hash_and_mode(void **state)
 	char *q;
 
 	assert_int_equal(run(f, TRADES, HEADER "bad\n" GOOD "bad,\"x\"\n", "5"), 0);
-	q = slurp(f->quarantine);
+	q = unit_slurp(f->quarantine);
 	assert_non_null(q);
 	assert_string_equal(q, "{\"line\":2,\"reason\":\"1 fields, expected 7\",\"record\":[\"bad\"]}\n"
 	                       "{\"line\":4,\"reason\":\"2 fields, expected 7\",\"record\":[\"bad\",\"x\"]}\n");
@@ -754,20 +743,6 @@ static void test_validate_missing_input(void **state)
 	assert_contains(f->err.msg, "not a regular file");
 }
 
-static int entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0))
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* A full disk is an error that names the file, and leaves neither the
  * output nor a temporary quarantine behind. */
 static void test_validate_write_failure(void **state)
@@ -784,7 +759,7 @@ static void test_validate_write_failure(void **state)
 		assert_contains(f->err.msg, "write");
 		assert_contains(f->err.msg, "ENOSPC");
 		assert_int_equal(f->err.code, AL_EENV);
-		assert_int_equal(entries(f->dir), 2); /* schema and input */
+		assert_int_equal(unit_entries(f->dir), 2); /* schema and input */
 	}
 	assert_int_equal(al_sys_fault_add(AL_SYS_FSYNC, 1, EIO, 0), 0);
 	assert_int_equal(run(f, TRADES, NULL, "1"), -1);
@@ -792,7 +767,7 @@ static void test_validate_write_failure(void **state)
 	assert_int_equal(al_sys_fault_add(AL_SYS_RENAME, 1, EIO, 0), 0);
 	assert_int_equal(run(f, TRADES, NULL, "1"), -1);
 	assert_contains(f->err.msg, "quarantine.jsonl: rename");
-	assert_int_equal(entries(f->dir), 2);
+	assert_int_equal(unit_entries(f->dir), 2);
 }
 
 static void check_schema_error(struct fixture *f, const char *schema, const char *fragment)
