@@ -16,7 +16,7 @@ DEB_PACKAGES := gcc make pkg-config libc6-dev \
 	bats minisign jq sqlite3 zstd hyperfine openssl file coreutils util-linux \
 	clang-tidy cppcheck shellcheck python3-jsonschema \
 	musl-tools dpkg-dev debian-archive-keyring xz-utils perl tcl python3 \
-	prometheus chromium \
+	prometheus chromium groff-base man-db systemd lintian xxd \
 	autoconf automake libtool
 
 LIB_NAMES := -larchive -lzstd -lsqlite3 -ljansson -lsodium -lcrypto -lcsv
@@ -136,6 +136,9 @@ help:
 	@echo "make static     fetch the pinned sources, build build/static/airlock{,-verify}"
 	@echo "make check-static  the CLI test suites against the static binaries"
 	@echo "make check-reproducible  two static builds, compared byte for byte"
+	@echo "make kit        the USB kit $(KIT_OUT) (RELEASE_KEY=release.key; else a TEST key)"
+	@echo "make deb        the Debian package $(DEB_OUT) (static binaries)"
+	@echo "make check-kit  the kit and .deb test suites (tests/kit; may need root)"
 	@echo "make install    install into \$$(DESTDIR)\$$(PREFIX) (default /usr/local)"
 	@echo "make clean      remove build/"
 
@@ -240,6 +243,28 @@ check-static:
 check-reproducible:
 	@AIRLOCK_BUILD=build/static SUITES=repro tests/run-suites
 
+# The USB kit and the Debian package, from the static binaries
+# (packaging/README.md). Neither builds them: run `make static` first.
+KIT_VERSION := $(shell awk -F'"' '$$1 ~ /^.define AL_VERSION / { print $$2 }' core/core.h)
+KIT_DIR ?= build/kit
+KIT_OUT ?= airlock-kit-$(KIT_VERSION).tar
+RELEASE_KEY ?=
+DEB_DIR ?= build/deb
+DEB_OUT ?= airlock_$(KIT_VERSION)_amd64.deb
+.PHONY: kit deb check-kit
+
+kit:
+	@KIT_DIR='$(KIT_DIR)' KIT_OUT='$(KIT_OUT)' RELEASE_KEY='$(RELEASE_KEY)' packaging/mkkit
+
+deb:
+	@DEB_DIR='$(DEB_DIR)' DEB_OUT='$(DEB_OUT)' packaging/mkdeb
+
+# Builds kits and a .deb in scratch directories and installs them there
+# (as root it also creates and removes a scratch system user).
+check-kit:
+	@test -x build/static/airlock || { echo "make check-kit: run make static first" >&2; exit 2; }
+	@AIRLOCK_BUILD=build/static SUITES=kit tests/run-suites
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@AIRLOCK_BUILD=$(BUILD) examples/demo.sh
@@ -247,7 +272,7 @@ demo: deps
 bench: $(BINS) $(TEST_HELPERS)
 	@for b in bench/*; do [ -x "$$b" ] && AIRLOCK_BUILD=$(BUILD) "$$b"; done; true
 
-SHELL_SCRIPTS := .ci/run tests/run-suites tests/fixtures/*.sh examples/*.sh bench/* examples/nightly/stubs/make-token \
+SHELL_SCRIPTS := .ci/run tests/run-suites tests/fixtures/*.sh examples/*.sh bench/* \
 	vendor/fetch vendor/build vendor/update vendor/common.sh
 
 lint:
@@ -257,11 +282,23 @@ lint:
 		--std=c11 -D_GNU_SOURCE --inline-suppr -I. core audit manifests runner
 	shellcheck -S warning -x $(SHELL_SCRIPTS)
 	shellcheck -S warning -x -s bash tests/lib/*.bash tests/fixtures/*.bash
-	shellcheck -S warning -x tests/cli/*.bats tests/e2e/*.bats tests/static/*.bats tests/repro/*.bats
+	shellcheck -S warning -x tests/cli/*.bats tests/e2e/*.bats tests/static/*.bats tests/repro/*.bats tests/kit/*.bats
+	shellcheck -S warning -x packaging/install.sh packaging/mkkit packaging/mkdeb packaging/deb/postinst \
+		packaging/deb/postrm examples/nightly/stubs/make-token
+	shellcheck -S warning -x -s bash tests/kit/*.bash packaging/completion/airlock
+
+MAN1 := packaging/man/airlock.1 packaging/man/airlock-verify.1
+MAN5 := packaging/man/airlock-manifest.5 packaging/man/airlock-audit.5
+COMPDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 
 install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(COMPDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 $(MAN5) $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 packaging/completion/airlock $(COMPDIR)/airlock
+	ln -sf airlock $(COMPDIR)/airlock-verify
 
 clean:
 	rm -rf build
