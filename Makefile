@@ -89,7 +89,7 @@ AUDIT_SRC := $(wildcard audit/*.c) audit/format_md.S
 MANIFESTS_SRC := $(wildcard manifests/*.c)
 CLI_SRC := runner/cli.c runner/cmd_keys.c runner/cmd_verify.c runner/cmd_misc.c \
 	runner/cmd_audit.c runner/cmd_verify_audit.c runner/cmd_bundle.c runner/cmd_verify_bundle.c \
-	runner/cmd_run.c runner/cmd_report.c
+	runner/cmd_run.c runner/cmd_report.c runner/cmd_shards.c
 # The runner: state store, executor, run engine (not in airlock-verify).
 RUNNER_SRC := runner/state.c runner/exec.c runner/run.c runner/builtin.c runner/await.c \
 	runner/validate.c runner/report.c runner/metrics.c runner/guards.c

@@ -173,6 +173,23 @@ int al_audit_checkpoint(const char *home, const char *outdir, struct al_checkpoi
 		    al_write_file_atomic(path, text, strlen(text), 0644, err) < 0)
 			goto out;
 	}
+	/* The host's public key beside them: what verifies them (minisign -Vm
+	 * checkpoint.txt -p host.pub), and what airlock audit shards reads.
+	 * Whether it is the right key is for the reader to compare with the
+	 * key id recorded when the host was installed. */
+	{
+		char pub_path[PATH_MAX], *pub = NULL;
+		size_t len;
+		if (al_snprintf(pub_path, sizeof pub_path, "%s/host.pub", home) < 0 ||
+		    al_read_file(AT_FDCWD, pub_path, 4096, &pub, &len, err) < 0)
+			goto out;
+		al_snprintf(pub_path, sizeof pub_path, "%s/host.pub", outdir);
+		if (al_write_file_atomic(pub_path, pub, len, 0644, err) < 0) {
+			free(pub);
+			goto out;
+		}
+		free(pub);
+	}
 	ret = 0;
 out:
 	al_seckey_free(sec);

@@ -381,7 +381,7 @@ static int parse_outputs(struct vctx *v, json_t *arr, const char *path, struct a
 static const char *const common_fields[] = {"id", "kind", "needs", "when", "timeout", "retries",
                                             "on_failure", NULL};
 static const char *const exec_fields[] = {"run", "resource", "env", "secrets", "network", "limits",
-                                          "verify", "outputs", NULL};
+                                          "verify", "outputs", "fan_out", NULL};
 static const char *const notify_fields[] = {"run", "resource", "env", "secrets", "network",
                                             "limits", "verify", NULL};
 static const char *const await_fields[] = {"path", "marker", "max_age", "poll", NULL};
@@ -505,6 +505,15 @@ static int parse_kind_fields(struct vctx *v, json_t *obj, const char *path, stru
 	}
 	if (want_argv(v, obj, "run", path, 1, &st->run) < 0)
 		return -1;
+	if (json_object_get(obj, "fan_out") != NULL) {
+		static const char *const fan_fields[] = {"items", NULL};
+		json_t *fan = json_object_get(obj, "fan_out");
+		child(p, sizeof p, path, "fan_out");
+		if (!json_is_object(fan))
+			return bad(v, p, "must be an object: {\"items\": \"step:file\" or a bundle file}");
+		if (only(v, fan, p, fan_fields) < 0 || want_string(v, fan, "items", p, 1, &s) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -708,6 +717,18 @@ static int check_ref(struct vctx *v, const struct al_manifest *m, const struct d
 	return 0;
 }
 
+/* The step a "step:file" reference names, or -1. */
+static long ref_step(const struct al_manifest *m, const char *ref)
+{
+	const char *colon = strchr(ref, ':');
+	char id[65];
+
+	if (colon == NULL || colon == ref || (size_t)(colon - ref) >= sizeof id)
+		return -1;
+	snprintf(id, sizeof id, "%.*s", (int)(colon - ref), ref);
+	return al_manifest_step(m, id);
+}
+
 static int check_argv_refs(struct vctx *v, const struct al_manifest *m, const struct deps *d,
                            size_t idx, const char **argv, const char *path)
 {
@@ -741,6 +762,28 @@ static int check_steps(struct vctx *v, struct al_manifest *m, int bundle)
 		child(p, sizeof p, path, "verify");
 		if (check_argv_refs(v, m, &d, i, st->verify, p) < 0)
 			goto out;
+		if (json_object_get(st->json, "fan_out") != NULL) {
+			/* the items: another step's committed file, or a file of the bundle */
+			const char *items = json_string_value(
+			    json_object_get(json_object_get(st->json, "fan_out"), "items"));
+			char fp[600];
+			child(p, sizeof p, path, "fan_out");
+			child(fp, sizeof fp, p, "items");
+			if (items == NULL)
+				goto out;
+			if (check_ref(v, m, &d, i, items, fp, 0) < 0)
+				goto out;
+			if (ref_step(m, items) < 0) {
+				if (path_problem(items) != NULL) {
+					bad_report(v, fp, "\"%s\": %s", items, path_problem(items));
+					goto out;
+				}
+				if (bundle && file_find(m, items) == NULL) {
+					bad_report(v, fp, "\"%s\": not a file of this bundle", items);
+					goto out;
+				}
+			}
+		}
 		if (st->kind == AL_KIND_VALIDATE) {
 			const char *in = json_string_value(json_object_get(st->json, "input"));
 			const char *schema = json_string_value(json_object_get(st->json, "schema"));

@@ -49,13 +49,14 @@ static const struct al_command commands[] = {
 	{"run", al_cmd_run,
 	 "run PIPELINE|BUNDLE|DIR [--unsigned] [--date YYYY-MM-DD] [--jobs N] [--only STEP...]\n"
 	 "            [--from STEP] [--force STEP...] [--dry-run] [--allow-network]\n"
-	 "            [--kill-grace DURATION] [--log-cap SIZE] [--keys DIR] [--max-size SIZE]",
+	 "            [--kill-grace DURATION] [--log-cap SIZE] [--keys DIR] [--max-size SIZE]\n"
+	 "            [--shard I/N]",
 	 "run a pipeline: installed, a bundle (verified first) or a directory (--unsigned)",
 	 "  --date D         logical date (default: today, UTC): outputs go to\n"
 	 "                   outputs/<pipeline>/<date>/<step>/\n"
 	 "  -j, --jobs N     steps run at once (default 1)\n"
 	 "  --only S[,S]     run only these steps (their needs must be committed)\n"
-	 "  --from S         run S and every step after it again, committed or not\n"
+	 "  --from S         run S and every step that depends on it again, committed or not\n"
 	 "  --force S[,S]    run these steps again even if committed (audited)\n"
 	 "  --dry-run        print what would run and why; run and record nothing\n"
 	 "  --unsigned       allow a pipeline directory (the run is audited unsigned)\n"
@@ -63,6 +64,10 @@ static const struct al_command commands[] = {
 	 "                   host cannot make a network namespace (audited)\n"
 	 "  --kill-grace D   SIGTERM to SIGKILL at a timeout (default 10s)\n"
 	 "  --log-cap SIZE   bytes kept of a step's stdout, and of its stderr (16M)\n"
+	 "  --keys DIR       the trust policy for a bundle target (default HOME/keys)\n"
+	 "  --max-size SIZE  a bundle target's limit on its files together (4G)\n"
+	 "  --shard I/N      shard I (0 to N-1) of N: each fan_out step gets the items\n"
+	 "                   whose index modulo N is I (AIRLOCK_ITEMS); one home per shard\n"
 	 "A rerun for the same date skips the steps whose committed outputs are intact.\n"
 	 "Exit status: 0 ok, 1 failed, 2 usage or manifest, 3 verification, 4 audit log\n"
 	 "or environment, 75 the pipeline is running already, 130 interrupted.\n"},

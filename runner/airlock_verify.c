@@ -11,7 +11,8 @@ static const struct al_command commands[] = {
 	 "  -x SIG         signature file (default FILE.minisig)\n"
 	 "Exit status: 0 verified, 2 unreadable or malformed input, 3 verification failed.\n"},
 	{"audit", al_cmd_verify_audit,
-	 "audit PATH... [--seal-key FILE] [--anchor CHECKPOINT] [-p HOST_PUB] [--strict] [--json]",
+	 "audit PATH... [--seal-key FILE] [--anchor CHECKPOINT] [-p HOST_PUB] [--strict] [--json]\n"
+	 "             | audit --shards SHARDS.TXT --shards-key PUB LOG...",
 	 "verify audit logs (directories of segments or exports .tar.zst)",
 	 "  --seal-key FILE     the seal key k0 (64 hex digits): check every seal's mac\n"
 	 "  --anchor FILE       a checkpoint.txt kept earlier (with FILE.minisig): the log\n"
@@ -20,6 +21,10 @@ static const struct al_command commands[] = {
 	 "                      host.pub beside the log or in the export)\n"
 	 "  --strict            entries after the last seal are a failure\n"
 	 "  --json              one JSON object a finding, then a summary per PATH\n"
+	 "  --shards FILE       the signed summary of a sharded run (airlock audit shards):\n"
+	 "                      every LOG is one shard's; each must hold its shard's signed\n"
+	 "                      checkpoint; a missing or failing shard is named\n"
+	 "  --shards-key PUB    the coordinator's public key that signed FILE\n"
 	 "Exit status: 0 intact, 1 tampered (the first bad line is named), 2 could not verify.\n"},
 	{"bundle", al_cmd_verify_bundle_only, "bundle BUNDLE --keys DIR [--max-size SIZE]",
 	 "verify a bundle against a trust policy, without installing it",

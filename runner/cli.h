@@ -103,6 +103,7 @@ int al_verify_bundle_run(struct al_cli *cli, int argc, char **argv,
                                       const struct al_bundle_result *res, struct al_err *err),
                          void *ctx);
 int al_cmd_verify_audit(struct al_cli *cli, int argc, char **argv);
+int al_cmd_audit_shards(struct al_cli *cli, int argc, char **argv);
 int al_cmd_verify_checkpoint(struct al_cli *cli, int argc, char **argv);
 
 #endif

@@ -706,9 +706,11 @@ static const struct al_command audit_commands[] = {
 	 "Copy the checkpoint off the host: it becomes an anchor for\n"
 	 "`airlock-verify audit --anchor`. minisign -Vm checkpoint.txt -p host.pub checks it.\n"},
 	{"verify", al_cmd_verify_audit,
-	 "audit verify [PATH...] [--seal-key FILE] [--anchor CHECKPOINT] [-p HOST_PUB] [--strict] [--json]",
+	 "audit verify [PATH...] [--seal-key FILE] [--anchor CHECKPOINT] [-p HOST_PUB] [--strict] [--json]\n"
+	 "             [--shards SHARDS.TXT --shards-key PUB]",
 	 "verify the audit log's chain, seals and anchors",
-	 "Without PATH, this host's log. Exit status: 0 intact, 1 tampered, 2 could not verify.\n"},
+	 "Without PATH, this host's log. With --shards, the logs of a sharded run together\n"
+	 "(see airlock-verify audit --help). Exit status: 0 intact, 1 tampered, 2 could not verify.\n"},
 	{"query", cmd_query,
 	 "audit query [--run R] [--step S] [--event E] [--path P] [--sha256 H] [--since T] [--until T]",
 	 "find entries (through audit/index.db)", NULL},
@@ -720,6 +722,16 @@ static const struct al_command audit_commands[] = {
 	{"tail", cmd_tail, "audit tail [-n N] [-f]", "print the last entries (and follow)", NULL},
 	{"export", cmd_export, "audit export -o FILE.tar.zst [--since T] [--until T] [--run R]",
 	 "write an evidence export for a regulator", NULL},
+	{"shards", al_cmd_audit_shards,
+	 "audit shards -o DIR -s KEY [--passfile F] [--name NAME] CHECKPOINT_DIR...",
+	 "sign the summary of a sharded run: each shard's final checkpoint",
+	 "  -o DIR         where shards.txt and shards.txt.minisig are written\n"
+	 "  -s KEY         the coordinator's secret key (minisign format)\n"
+	 "  --name NAME    what the set of shards is (default: shards)\n"
+	 "Each CHECKPOINT_DIR is a shard's `airlock audit checkpoint -o DIR`, in\n"
+	 "shard order (0 first); its signature is checked with its host.pub.\n"
+	 "airlock-verify audit --shards DIR/shards.txt --shards-key PUB LOG... checks\n"
+	 "the logs together.\n"},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -114,6 +114,7 @@ enum {
 	OPT_LOG_CAP,
 	OPT_KEYS,
 	OPT_MAX_SIZE,
+	OPT_SHARD,
 };
 
 static const struct option run_opts[] = {
@@ -129,9 +130,25 @@ static const struct option run_opts[] = {
 	{"log-cap", required_argument, NULL, OPT_LOG_CAP},
 	{"keys", required_argument, NULL, OPT_KEYS},
 	{"max-size", required_argument, NULL, OPT_MAX_SIZE},
+	{"shard", required_argument, NULL, OPT_SHARD},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
+
+/* --shard I/N: shard I (from 0) of N. */
+static int shard_arg(const char *s, int *i, int *n)
+{
+	char a[16], b[16];
+	const char *slash = strchr(s, '/');
+
+	if (slash == NULL || slash == s || (size_t)(slash - s) >= sizeof a || strlen(slash + 1) >= sizeof b)
+		return -1;
+	snprintf(a, sizeof a, "%.*s", (int)(slash - s), s);
+	snprintf(b, sizeof b, "%s", slash + 1);
+	if (int_arg(b, 1, 100000, n) < 0 || int_arg(a, 0, *n - 1, i) < 0)
+		return -1;
+	return 0;
+}
 
 int al_cmd_run(struct al_cli *cli, int argc, char **argv)
 {
@@ -188,6 +205,13 @@ int al_cmd_run(struct al_cli *cli, int argc, char **argv)
 		case OPT_MAX_SIZE:
 			if (al_size_parse(optarg, &max_size) < 0) {
 				code = al_cli_usage(cli, "--max-size %s: not a size", optarg);
+				goto out;
+			}
+			break;
+		case OPT_SHARD:
+			if (shard_arg(optarg, &o.shard_i, &o.shard_n) < 0) {
+				code = al_cli_usage(cli, "--shard %s: I/N, shard I (0 to N-1) of N (1 to 100000)",
+				                    optarg);
 				goto out;
 			}
 			break;

@@ -5,8 +5,10 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit/audit.h"
 
@@ -108,6 +110,215 @@ static int verify_one(struct al_cli *cli, const char *path, const struct al_veri
 	return r;
 }
 
+/* ---- several logs of a sharded run (cmd_shards.c writes the summary) ---- */
+
+struct shard {
+	char log_id[AL_AUDIT_LOG_ID_HEX];
+	char checkpoint[512]; /* the shard's final checkpoint, as checkpoint.txt */
+	char keyid[40];
+	const char *path;     /* the log given for it, or NULL */
+	int result;           /* verify_one's */
+};
+
+struct shards {
+	char name[80];
+	char dir[4096];       /* where shards.txt is: shard-I/ beside it */
+	int n;
+	struct shard *s;
+};
+
+/* Loads FILE, checks FILE.minisig with the coordinator's key, parses the
+ * lines of airlock.shards/1. */
+static int shards_load(const char *file, const char *pub_path, struct shards *sh,
+                       struct al_err *err)
+{
+	char sig_path[4200], *text = NULL, *save = NULL, *line;
+	struct al_pubkey pub;
+	struct al_sig sig;
+	size_t len;
+	int ret = -1, i = -2;
+
+	snprintf(sig_path, sizeof sig_path, "%s.minisig", file);
+	snprintf(sh->dir, sizeof sh->dir, "%s", file);
+	if (strrchr(sh->dir, '/') != NULL)
+		*strrchr(sh->dir, '/') = '\0';
+	else
+		snprintf(sh->dir, sizeof sh->dir, ".");
+	if (al_pubkey_load(pub_path, &pub, err) < 0 ||
+	    al_read_file(AT_FDCWD, file, 16u << 20, &text, &len, err) < 0 ||
+	    al_sig_load(sig_path, &sig, err) < 0)
+		goto out;
+	if (al_sig_verify_buf(&pub, &sig, text, len, sig_path, err) < 0) {
+		err->code = AL_EVERIFY;
+		goto out;
+	}
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save), i++) {
+		if (i == -2) {
+			if (sscanf(line, "airlock.shards/1 %79s", sh->name) != 1)
+				break;
+		} else if (i == -1) {
+			char *end;
+			long n = strtol(line, &end, 10);
+			if (*end != '\0' || n < 1 || n > 100000)
+				break;
+			sh->n = (int)n;
+			sh->s = calloc((size_t)n, sizeof *sh->s);
+			if (sh->s == NULL) {
+				al_err_sys(err, "cannot allocate memory");
+				goto out;
+			}
+		} else {
+			struct shard *d = &sh->s[i];
+			struct al_checkpoint cp;
+			char id[40], head[80], ts[40], kid[40];
+			unsigned long long size;
+			int k;
+			if (i >= sh->n || sscanf(line, "%d %39s %llu %79s %39s %39s", &k, id, &size, head, ts, kid) != 6 ||
+			    k != i)
+				break;
+			snprintf(d->checkpoint, sizeof d->checkpoint, "airlock.audit/1 %s\n%llu\n%s\n%s\n", id,
+			         size, head, ts);
+			if (al_checkpoint_parse(d->checkpoint, strlen(d->checkpoint), file, &cp, err) < 0)
+				goto out;
+			snprintf(d->log_id, sizeof d->log_id, "%s", cp.log_id);
+			snprintf(d->keyid, sizeof d->keyid, "%s", kid);
+		}
+	}
+	if (line != NULL || i != sh->n) {
+		al_err_set(err, AL_EVERIFY, "%s: not an airlock.shards/1 summary (line %d)", file, i + 3);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(text);
+	return ret;
+}
+
+static void quiet_report(void *ctx, const struct al_finding *f)
+{
+	(void)ctx;
+	(void)f;
+}
+
+/* The signed checkpoint of shard I (beside shards.txt) must be the one
+ * the summary lists, by the host key it names: the summary's signature
+ * then vouches for both. */
+static int shard_files(const struct shards *sh, int i, char *anchor, char *pub_path, size_t n,
+                       struct al_err *err)
+{
+	struct al_pubkey pub;
+	char kid[AL_KEYID_HEX], *text = NULL;
+	size_t len;
+	int same;
+
+	if (al_snprintf(anchor, n, "%s/shard-%d/checkpoint.txt", sh->dir, i) < 0 ||
+	    al_snprintf(pub_path, n, "%s/shard-%d/host.pub", sh->dir, i) < 0)
+		return al_err_set(err, AL_EUSAGE, "%s: path too long", sh->dir);
+	if (al_pubkey_load(pub_path, &pub, err) < 0 || al_read_file(AT_FDCWD, anchor, 4096, &text, &len, err) < 0)
+		return -1;
+	al_keyid_hex(pub.keyid, kid);
+	same = len == strlen(sh->s[i].checkpoint) && memcmp(text, sh->s[i].checkpoint, len) == 0;
+	free(text);
+	if (strcmp(kid, sh->s[i].keyid) != 0)
+		return al_err_set(err, AL_EVERIFY, "%s: key %s, but the summary names %s", pub_path, kid,
+		                  sh->s[i].keyid);
+	if (!same)
+		return al_err_set(err, AL_EVERIFY, "%s: not the checkpoint the summary lists", anchor);
+	return 0;
+}
+
+/* Verifies one log of the set: first, quietly, to learn its log_id; then
+ * again, reporting, with its shard's signed checkpoint as the anchor. */
+static int verify_shard_log(struct al_cli *cli, const char *path, const struct al_verify_opts *opts,
+                            struct shards *sh)
+{
+	struct al_verify_opts o = *opts;
+	struct al_verify_summary sum = {0};
+	struct al_err err = {0};
+	char anchor[4200], pub[4200];
+	int r, i, k = -1;
+
+	o.report = quiet_report;
+	o.anchor = NULL;
+	(void)al_audit_verify(path, &o, &sum, &err);
+	for (i = 0; i < sh->n && sum.log_id[0] != '\0'; i++)
+		if (strcmp(sh->s[i].log_id, sum.log_id) == 0)
+			k = i;
+	if (k < 0) {
+		r = verify_one(cli, path, opts);
+		printf("FAILED: %s: log %s is not a shard of %s\n", path,
+		       sum.log_id[0] ? sum.log_id : "(unreadable)", sh->name);
+		return r > 1 ? r : 1;
+	}
+	if (sh->s[k].path != NULL) {
+		printf("FAILED: %s: log %s was given already (%s)\n", path, sh->s[k].log_id, sh->s[k].path);
+		return 1;
+	}
+	sh->s[k].path = path;
+	memset(&err, 0, sizeof err);
+	if (shard_files(sh, k, anchor, pub, sizeof anchor, &err) < 0) {
+		al_cli_error(cli, &err);
+		return sh->s[k].result = err.code == AL_EVERIFY ? 1 : 2;
+	}
+	o = *opts;
+	o.anchor = anchor;
+	o.host_pub = pub;
+	r = verify_one(cli, path, &o);
+	return sh->s[k].result = r;
+}
+
+static int verify_shards(struct al_cli *cli, int argc, char **argv, const struct al_verify_opts *o,
+                         const char *file, const char *pub)
+{
+	struct shards sh = {0};
+	struct al_err err = {0};
+	int worst = 0, good = 0;
+	char bad[1024] = "";
+
+	if (shards_load(file, pub, &sh, &err) < 0) {
+		al_cli_error(cli, &err);
+		free(sh.s);
+		return err.code == AL_EVERIFY ? 1 : 2;
+	}
+	for (int i = optind; i < argc; i++) {
+		int r = verify_shard_log(cli, argv[i], o, &sh);
+		if (r > worst)
+			worst = r;
+	}
+	for (int i = 0; i < sh.n; i++) {
+		struct shard *d = &sh.s[i];
+		const char *what = d->path == NULL ? "no log given"
+		                   : d->result == 0 ? "intact"
+		                   : d->result == 1 ? "FAILED (tampered, or not the log it was)"
+		                                    : "could not be verified";
+		if (d->path != NULL && d->result == 0)
+			good++;
+		else
+			snprintf(bad + strlen(bad), sizeof bad - strlen(bad), "%s%d", bad[0] ? ", " : "", i);
+		if (cli->json)
+			al_cli_print_json(json_pack("{s:s,s:i,s:s,s:s,s:s?,s:s}", "shards", sh.name, "shard", i,
+			                            "log_id", d->log_id, "host_key", d->keyid, "path", d->path,
+			                            "result", d->path == NULL ? "missing"
+			                                      : d->result == 0 ? "intact"
+			                                      : d->result == 1 ? "tampered"
+			                                                       : "error"));
+		else
+			printf("shard %d of %s (log %s, host key %s): %s%s%s\n", i, sh.name, d->log_id, d->keyid,
+			       what, d->path ? ": " : "", d->path ? d->path : "");
+		if (d->path == NULL && worst < 1)
+			worst = 1;
+	}
+	if (!cli->json) {
+		if (good == sh.n && worst == 0)
+			printf("intact: all %d shards of %s, signed summary checked\n", sh.n, sh.name);
+		else
+			printf("FAILED: %d of %d shards of %s intact; not intact: shard%s %s\n", good, sh.n,
+			       sh.name, strchr(bad, ',') ? "s" : "", bad);
+	}
+	free(sh.s);
+	return worst;
+}
+
 int al_cmd_verify_audit(struct al_cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -115,10 +326,13 @@ int al_cmd_verify_audit(struct al_cli *cli, int argc, char **argv)
 		{"anchor", required_argument, NULL, 'a'},
 		{"strict", no_argument, NULL, 's'},
 		{"json", no_argument, NULL, 'j'},
+		{"shards", required_argument, NULL, 'S'},
+		{"shards-key", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct al_verify_opts o = {0};
+	const char *shards = NULL, *shards_key = NULL;
 	unsigned char key[AL_SHA256_LEN];
 	struct al_err err = {0};
 	const char *key_path = NULL, *home;
@@ -132,12 +346,21 @@ int al_cmd_verify_audit(struct al_cli *cli, int argc, char **argv)
 		case 's': o.strict = 1; break;
 		case 'j': cli->json = 1; break;
 		case 'p': o.host_pub = optarg; break;
+		case 'S': shards = optarg; break;
+		case 'K': shards_key = optarg; break;
 		case 'h': return AL_OK;
 		default: return AL_EUSAGE;
 		}
 	}
+	if ((shards == NULL) != (shards_key == NULL))
+		return al_cli_usage(cli, "--shards FILE and --shards-key PUB go together");
+	if (shards != NULL && (optind == argc || o.anchor != NULL || key_path != NULL))
+		return al_cli_usage(cli, "with --shards: one log per shard, and neither --anchor nor "
+		                         "--seal-key (each shard has its own)");
 	if (al_crypto_init(&err) < 0)
 		return al_cli_error(cli, &err);
+	if (shards != NULL)
+		return verify_shards(cli, argc, argv, &o, shards, shards_key);
 	if (key_path != NULL) {
 		if (al_seal_key_load(key_path, key, &err) < 0)
 			return al_cli_error(cli, &err), AL_EUSAGE;

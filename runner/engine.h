@@ -39,6 +39,8 @@ struct step_rt {
 	int no_retry;            /* the last failure is final (a built-in kind said so) */
 	json_t *committed;       /* the files the step committed, or its intact commit's */
 	int empty_output;        /* a validate step accepted no record */
+	char *items_path;        /* fan_out: this shard's items (malloc'd), or NULL */
+	long items_n;
 };
 
 struct run {

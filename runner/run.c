@@ -578,6 +578,99 @@ static int add_inputs(const struct run *r, const char **argv, json_t *inputs, ch
 	return 0;
 }
 
+/* A fan_out step's items for this shard (--shard I/N; without it, 0/1):
+ * the items file lists one item a line (blank lines aside); item k, from
+ * 0, belongs to shard k mod N. This shard's are written to
+ * runs/<run>/items/<step>.txt (AIRLOCK_ITEMS); the source's hash, the
+ * shard and the list's hash join the step's inputs, so that a commit of
+ * another split is not taken for this one. */
+static int shard_items(struct run *r, struct step_rt *s)
+{
+	const char *ref = json_string_value(
+	    json_object_get(json_object_get(s->def->json, "fan_out"), "items"));
+	int n = r->o->shard_n > 0 ? r->o->shard_n : 1, i = r->o->shard_n > 0 ? r->o->shard_i : 0;
+	char src[PATH_MAX * 2], dir[PATH_MAX + 16], out[PATH_MAX * 2], hex[AL_SHA256_HEX];
+	char shard[32], *line = NULL;
+	unsigned char sum[AL_SHA256_LEN];
+	struct al_sha256 h;
+	struct al_err err = {0};
+	uint64_t size;
+	size_t cap = 0;
+	ssize_t len;
+	long k = 0;
+	const char *file;
+	FILE *in = NULL, *o = NULL;
+	int ret = -1, hashing = 0;
+
+	if (is_step_ref(r, ref, &k, &file))
+		al_snprintf(src, sizeof src, "%s/%s/%s", r->out_dir, r->m->steps[k].id, file);
+	else
+		al_snprintf(src, sizeof src, "%s/%s", r->bundle_dir, ref);
+	al_snprintf(dir, sizeof dir, "%s/items", r->run_dir);
+	al_snprintf(out, sizeof out, "%s/%s.txt", dir, s->def->id);
+	if (al_sha256_file(src, sum, &size, &err) < 0 || al_mkdirs(dir, 0700, &err) < 0) {
+		al_snprintf(s->reason, sizeof s->reason, "fan_out items %s: %s", ref, err.msg);
+		return -1;
+	}
+	in = fopen(src, "re");
+	o = fopen(out, "we");
+	if (in == NULL || o == NULL) {
+		al_snprintf(s->reason, sizeof s->reason, "fan_out items %s: %s", in == NULL ? src : out,
+		            strerror(errno));
+		goto done;
+	}
+	if (al_sha256_init(&h) < 0) {
+		al_snprintf(s->reason, sizeof s->reason, "fan_out items: cannot hash");
+		goto done;
+	}
+	hashing = 1;
+	s->items_n = 0;
+	for (k = 0; (len = getline(&line, &cap, in)) >= 0;) {
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len == 0)
+			continue;
+		if (k++ % n != i)
+			continue;
+		line[len] = '\n';
+		al_sha256_update(&h, line, (size_t)len + 1);
+		if (fwrite(line, 1, (size_t)len + 1, o) != (size_t)len + 1)
+			break;
+		s->items_n++;
+	}
+	if (ferror(in) || fflush(o) != 0 || ferror(o)) {
+		al_snprintf(s->reason, sizeof s->reason, "fan_out items %s: cannot write %s", ref, out);
+		goto done;
+	}
+	al_hex(sum, sizeof sum, hex);
+	al_sha256_final(&h, sum);
+	hashing = 0;
+	{
+		char lhex[AL_SHA256_HEX];
+		al_hex(sum, sizeof sum, lhex);
+		al_snprintf(shard, sizeof shard, "%d/%d", i, n);
+		json_array_append_new(s->inputs,
+		                      json_pack("{s:s,s:s,s:I,s:s,s:I,s:I,s:s}", "path", src, "sha256", hex,
+		                                "size", (json_int_t)size, "shard", shard, "items",
+		                                (json_int_t)s->items_n, "of", (json_int_t)k,
+		                                "items_sha256", lhex));
+	}
+	free(s->items_path);
+	s->items_path = strdup(out);
+	ret = s->items_path != NULL ? 0 : -1;
+done:
+	if (hashing)
+		al_sha256_abort(&h);
+	free(line);
+	if (in != NULL)
+		fclose(in);
+	if (o != NULL && fclose(o) != 0 && ret == 0) {
+		al_snprintf(s->reason, sizeof s->reason, "fan_out items: cannot write %s", out);
+		ret = -1;
+	}
+	return ret;
+}
+
 /* Returns 1 when the step's committed outputs make running it again
  * needless, 0 when it must run (rerun_reason says why, when it ran
  * before), -1 when it cannot run (s->reason). */
@@ -601,6 +694,8 @@ static int prepare(struct run *r, struct step_rt *s)
 	}
 	if (add_inputs(r, s->def->run, s->inputs, s->reason, sizeof s->reason) < 0 ||
 	    add_inputs(r, s->def->verify, s->inputs, s->reason, sizeof s->reason) < 0)
+		return -1;
+	if (json_object_get(s->def->json, "fan_out") != NULL && shard_items(r, s) < 0)
 		return -1;
 	dump = al_json_dump(s->inputs);
 	al_sha256_buf(dump, strlen(dump), sum);
@@ -695,6 +790,14 @@ char **eng_make_env(const struct run *r, const struct step_rt *s, const char *st
 	env_add(env, "AIRLOCK_DATE", r->date);
 	env_add(env, "AIRLOCK_OUT", stage);
 	env_add(env, "AIRLOCK_QUARANTINE", quarantine);
+	if (s->items_path != NULL) {
+		al_snprintf(buf, sizeof buf, "%ld", s->items_n);
+		env_add(env, "AIRLOCK_ITEMS", s->items_path);
+		env_add(env, "AIRLOCK_ITEMS_COUNT", buf);
+		al_snprintf(buf, sizeof buf, "%d/%d", r->o->shard_n > 0 ? r->o->shard_i : 0,
+		            r->o->shard_n > 0 ? r->o->shard_n : 1);
+		env_add(env, "AIRLOCK_SHARD", buf);
+	}
 	for (size_t j = 0; s->def->secrets != NULL && s->def->secrets[j] != NULL; j++) {
 		const char *name = s->def->secrets[j];
 		const char *file =
@@ -2295,7 +2398,7 @@ static int select_steps(struct run *r, struct al_err *err)
 /* Problems that must stop a run before it starts. */
 static int preflight(struct run *r, struct al_err *err)
 {
-	int need_netns = 0;
+	int need_netns = 0, fans = 0;
 
 	for (size_t i = 0; i < r->m->steps_n; i++) {
 		const struct al_step *s = &r->m->steps[i];
@@ -2310,7 +2413,11 @@ static int preflight(struct run *r, struct al_err *err)
 		}
 		if (!s->network_host)
 			need_netns = 1;
+		fans += json_object_get(s->json, "fan_out") != NULL;
 	}
+	if (r->o->shard_n > 0 && fans == 0)
+		return al_err_set(err, AL_EUSAGE, "--shard %d/%d: no step of %s fans out (fan_out)",
+		                  r->o->shard_i, r->o->shard_n, r->m->pipeline);
 	if (need_netns && !r->o->allow_network && al_netns_probe(err) < 0) {
 		al_err_prefix(err, "steps with network: none need a new network namespace, and this "
 		                   "host refuses one (give --allow-network to run them with the host's "
@@ -2552,6 +2659,8 @@ int al_run(const struct al_run_opts *o)
 	              eng_user_name(), "uid", (json_int_t)getuid(), "host", "", "argv", json_array(),
 	              "clock", clock_json(), "source", r->source, "jobs", r->jobs);
 	json_object_set_new(f, "airlock", json_string(AL_VERSION));
+	if (o->shard_n > 0)
+		json_object_set_new(f, "shard", json_pack("{s:i,s:i}", "index", o->shard_i, "of", o->shard_n));
 	{
 		char host[256] = "";
 		(void)gethostname(host, sizeof host - 1);
@@ -2671,6 +2780,7 @@ out:
 		json_decref(r->steps[i].inputs);
 		json_decref(r->steps[i].main_end);
 		json_decref(r->steps[i].committed);
+		free(r->steps[i].items_path);
 	}
 	json_decref(r->alerts);
 	free(r->steps);

@@ -216,6 +216,7 @@ struct al_run_opts {
 	char **argv;              /* airlock's own, for run.start */
 	int json;                 /* --json: the summary on stdout */
 	int quiet;
+	int shard_i, shard_n;     /* --shard I/N; shard_n 0: not sharded */
 };
 
 /* The retry delay after failed attempt n (runner/README.md, "Retries"). */
