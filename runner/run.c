@@ -56,6 +56,7 @@ void al_oplog(const char *level, const char *run, const char *step, int attempt,
 		fprintf(stderr, "airlock: %s%s%s%s%s\n", strcmp(level, "info") == 0 ? "" : level,
 		        strcmp(level, "info") == 0 ? "" : ": ", step != NULL ? step : "",
 		        step != NULL ? ": " : "", msg);
+		json_decref(fields);
 		return;
 	}
 	{
@@ -73,6 +74,7 @@ void al_oplog(const char *level, const char *run, const char *step, int attempt,
 		json_object_set_new(o, "msg", json_string(msg));
 		if (fields != NULL)
 			json_object_update_missing(o, fields);
+		json_decref(fields);
 		line = al_json_dump(o);
 		if (line != NULL)
 			fprintf(stderr, "%s\n", line);

@@ -227,8 +227,8 @@ int64_t al_retry_delay_ms(const char *key, int n, int64_t base_ms, int64_t cap_m
 int al_run(const struct al_run_opts *o);
 
 /* Operator log (DESIGN.md §8): human text on a terminal, JSON lines
- * otherwise. level: "info", "warn", "error". fields may be NULL (not
- * consumed). */
+ * otherwise. level: "info", "warn", "error". fields (extra members of
+ * the JSON line) may be NULL; they are consumed. */
 void al_oplog(const char *level, const char *run, const char *step, int attempt, json_t *fields,
               const char *fmt, ...) AL_PRINTF(6, 7);
 
