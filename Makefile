@@ -139,6 +139,7 @@ help:
 	@echo "make kit        the USB kit $(KIT_OUT) (RELEASE_KEY=release.key; else a TEST key)"
 	@echo "make deb        the Debian package $(DEB_OUT) (static binaries)"
 	@echo "make check-kit  the kit and .deb test suites (tests/kit; may need root)"
+	@echo "make torture    200 kills and every audit/state write failed, in turn (long)"
 	@echo "make install    install into \$$(DESTDIR)\$$(PREFIX) (default /usr/local)"
 	@echo "make clean      remove build/"
 
@@ -264,6 +265,14 @@ deb:
 check-kit:
 	@test -x build/static/airlock || { echo "make check-kit: run make static first" >&2; exit 2; }
 	@AIRLOCK_BUILD=build/static SUITES=kit tests/run-suites
+
+# The long fault torture (tests/e2e/t5300, t5310): 200 kills at random
+# and labelled points, every write and fsync failed in turn. make check
+# runs the same files with small counts.
+.PHONY: torture
+torture: $(BINS) $(TEST_HELPERS)
+	@AIRLOCK_BUILD=$(BUILD) AIRLOCK_TORTURE_KILLS=200 AIRLOCK_TORTURE_FAULTS=all \
+		bats tests/e2e/t5300-torture-kill.bats tests/e2e/t5310-torture-faults.bats
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -467,6 +467,7 @@ static int seal_locked(struct al_audit *log, struct al_err *err)
 	                   "mac", mac);
 	if (append_entry(log, "seal", fields, 1, 0, err) < 0)
 		goto out;
+	al_kill_point("seal-evolve");
 	/* The seal is durable; now the key moves on and the old one is gone.
 	 * A crash in between is repaired by the next opener (repair_seal_key). */
 	fss_evolve(st.key);
@@ -585,6 +586,7 @@ static int rotate(struct al_audit *log, struct al_err *err)
 		log->failed = 1;
 		return -1;
 	}
+	al_kill_point("segment-rotate");
 	close(log->segfd);
 	log->segfd = fd;
 	log->segno = n;

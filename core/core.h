@@ -91,6 +91,11 @@ enum al_sys_call {
 	AL_SYS_FTRUNCATE,
 	AL_SYS_FORK,
 	AL_SYS_SYNCFS,
+	/* not system calls of airlock's own: the state store's sqlite I/O,
+	 * through a VFS that asks al_sys_fault (runner/state.c) */
+	AL_SYS_SQLITE_WRITE,
+	AL_SYS_SQLITE_SYNC,
+	AL_SYS_SQLITE_TRUNCATE,
 	AL_SYS__COUNT
 };
 
@@ -125,6 +130,17 @@ unsigned long al_sys_calls(enum al_sys_call call);
  * (the AIRLOCK_FAULTS environment variable, for CLI tests). Faults only
  * make calls fail; they can never make a check pass. */
 int al_sys_faults_parse(const char *spec, struct al_err *err);
+
+/* Counts one call of `call` and returns the errno the fault plan makes it
+ * fail with, or 0: for I/O that does not go through the wrappers above
+ * (sqlite's, through the VFS of runner/state.c). */
+int al_sys_fault(enum al_sys_call call);
+
+/* A labelled crash point for the torture tests: SIGKILLs the process the
+ * Nth time it passes LABEL when AIRLOCK_TORTURE_KILL_AT=LABEL:N; does
+ * nothing otherwise (labels: seal-evolve, segment-rotate, promote,
+ * install-rename). */
+void al_kill_point(const char *label);
 
 /* ------------------------------------------------------------------ */
 /* Hex and SHA-256 / HMAC-SHA256 (OpenSSL libcrypto EVP).              */

@@ -66,10 +66,14 @@ unsigned long al_sys_calls(enum al_sys_call call)
 	return call < AL_SYS__COUNT ? counts[call] : 0;
 }
 
+static void fault_trace(enum al_sys_call call, unsigned long n, int fd);
+
 /* Counts one call and returns the fault that applies to it, if any. */
-static const struct fault *fault_check(enum al_sys_call call)
+static const struct fault *fault_check(enum al_sys_call call, int fd)
 {
 	unsigned long n = ++counts[call];
+
+	fault_trace(call, n, fd);
 
 	for (size_t i = 0; i < nfaults; i++) {
 		const struct fault *f = &faults[i];
@@ -81,9 +85,9 @@ static const struct fault *fault_check(enum al_sys_call call)
 
 /* Counts one call; when the plan says it fails, sets errno and returns -1
  * (a short write returns 1 and leaves errno alone). */
-static int fault_hit(enum al_sys_call call, int default_errno)
+static int fault_hit(enum al_sys_call call, int fd, int default_errno)
 {
-	const struct fault *f = fault_check(call);
+	const struct fault *f = fault_check(call, fd);
 
 	if (f == NULL)
 		return 0;
@@ -97,7 +101,7 @@ ssize_t al_sys_write(int fd, const void *buf, size_t n)
 {
 	ssize_t r;
 
-	switch (fault_hit(AL_SYS_WRITE, EIO)) {
+	switch (fault_hit(AL_SYS_WRITE, fd, EIO)) {
 	case -1:
 		return -1;
 	case 1:
@@ -118,7 +122,7 @@ int al_sys_fsync(int fd)
 {
 	int r;
 
-	if (fault_hit(AL_SYS_FSYNC, EIO) < 0)
+	if (fault_hit(AL_SYS_FSYNC, fd, EIO) < 0)
 		return -1;
 	do
 		r = al_sys.fsync(fd);
@@ -130,7 +134,7 @@ int al_sys_fdatasync(int fd)
 {
 	int r;
 
-	if (fault_hit(AL_SYS_FDATASYNC, EIO) < 0)
+	if (fault_hit(AL_SYS_FDATASYNC, fd, EIO) < 0)
 		return -1;
 	do
 		r = al_sys.fdatasync(fd);
@@ -140,7 +144,7 @@ int al_sys_fdatasync(int fd)
 
 int al_sys_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
 {
-	if (fault_hit(AL_SYS_RENAME, EIO) < 0)
+	if (fault_hit(AL_SYS_RENAME, newdirfd, EIO) < 0)
 		return -1;
 	return al_sys.renameat(olddirfd, oldpath, newdirfd, newpath);
 }
@@ -149,7 +153,7 @@ int al_sys_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
 	int fd;
 
-	if (fault_hit(AL_SYS_OPEN, EIO) < 0)
+	if (fault_hit(AL_SYS_OPEN, dirfd, EIO) < 0)
 		return -1;
 	do
 		fd = al_sys.openat(dirfd, path, flags, mode);
@@ -159,7 +163,7 @@ int al_sys_openat(int dirfd, const char *path, int flags, mode_t mode)
 
 int al_sys_mkdirat(int dirfd, const char *path, mode_t mode)
 {
-	if (fault_hit(AL_SYS_MKDIR, EIO) < 0)
+	if (fault_hit(AL_SYS_MKDIR, dirfd, EIO) < 0)
 		return -1;
 	return al_sys.mkdirat(dirfd, path, mode);
 }
@@ -168,7 +172,7 @@ int al_sys_ftruncate(int fd, off_t len)
 {
 	int r;
 
-	if (fault_hit(AL_SYS_FTRUNCATE, EIO) < 0)
+	if (fault_hit(AL_SYS_FTRUNCATE, fd, EIO) < 0)
 		return -1;
 	do
 		r = al_sys.ftruncate(fd, len);
@@ -183,21 +187,21 @@ static char spawn_stack[256 * 1024] __attribute__((aligned(16)));
 
 pid_t al_sys_spawn(int (*fn)(void *arg), void *arg)
 {
-	if (fault_hit(AL_SYS_FORK, EAGAIN) < 0)
+	if (fault_hit(AL_SYS_FORK, -1, EAGAIN) < 0)
 		return -1;
 	return clone(fn, spawn_stack + sizeof spawn_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
 }
 
 pid_t al_sys_fork(void)
 {
-	if (fault_hit(AL_SYS_FORK, EAGAIN) < 0)
+	if (fault_hit(AL_SYS_FORK, -1, EAGAIN) < 0)
 		return -1;
 	return al_sys.fork();
 }
 
 int al_sys_syncfs(int fd)
 {
-	if (fault_hit(AL_SYS_SYNCFS, EIO) < 0)
+	if (fault_hit(AL_SYS_SYNCFS, fd, EIO) < 0)
 		return -1;
 	return al_sys.syncfs(fd);
 }
@@ -208,7 +212,64 @@ static const char *const call_names[AL_SYS__COUNT] = {
 	[AL_SYS_OPEN] = "open",           [AL_SYS_MKDIR] = "mkdir",
 	[AL_SYS_FTRUNCATE] = "ftruncate", [AL_SYS_FORK] = "fork",
 	[AL_SYS_SYNCFS] = "syncfs",
+	[AL_SYS_SQLITE_WRITE] = "sqlite_write", [AL_SYS_SQLITE_SYNC] = "sqlite_sync",
+	[AL_SYS_SQLITE_TRUNCATE] = "sqlite_truncate",
 };
+
+/* AIRLOCK_FAULTS_TRACE=FILE: one line per counted call, "CALL N PATH"
+ * (the file behind fd, or "-"), so that a test can number the calls of a
+ * dry run and aim a fault at each. Appended with plain write(2): the
+ * trace is not itself counted. */
+static void fault_trace(enum al_sys_call call, unsigned long n, int fd)
+{
+	static int tfd = -2;
+	char link[64], path[512] = "-", line[640];
+	ssize_t k;
+	int len;
+
+	if (tfd == -2) {
+		const char *p = getenv("AIRLOCK_FAULTS_TRACE");
+		tfd = p != NULL && *p != '\0' ? open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
+	}
+	if (tfd < 0)
+		return;
+	if (fd >= 0) {
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+		k = readlink(link, path, sizeof path - 1);
+		path[k > 0 ? k : 0] = '\0';
+		if (k <= 0)
+			snprintf(path, sizeof path, "fd%d", fd);
+	}
+	len = snprintf(line, sizeof line, "%s %lu %s\n", call_names[call], n, path);
+	if (len > 0)
+		(void)!write(tfd, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+}
+
+int al_sys_fault(enum al_sys_call call)
+{
+	const struct fault *f = fault_check(call, -1);
+
+	return f == NULL ? 0 : f->error != 0 ? f->error : EIO;
+}
+
+/* AIRLOCK_TORTURE_KILL_AT=LABEL:N - the Nth time this process reaches the
+ * kill point LABEL, it sends itself SIGKILL (a crash at a chosen moment,
+ * for the torture tests). Inert when the variable is unset; it can only
+ * kill airlock itself, which is what a crash does anyway. */
+void al_kill_point(const char *label)
+{
+	static unsigned long seen;
+	const char *spec = getenv("AIRLOCK_TORTURE_KILL_AT"), *colon;
+	size_t len;
+
+	if (spec == NULL || (colon = strrchr(spec, ':')) == NULL)
+		return;
+	len = (size_t)(colon - spec);
+	if (strlen(label) != len || strncmp(spec, label, len) != 0)
+		return;
+	if (++seen == strtoul(colon + 1, NULL, 10))
+		kill(getpid(), SIGKILL);
+}
 
 static const struct {
 	const char *name;

@@ -197,6 +197,7 @@ int al_bundle_install_commit(const char *home, const struct al_bundle_result *re
 		al_err_sys(err, "%s/pipelines/%s: symlink", home, tmp);
 		goto out;
 	}
+	al_kill_point("install-rename");
 	if (al_sys_renameat(pfd, tmp, pfd, res->pipeline) < 0) {
 		al_err_sys(err, "%s/pipelines/%s: rename", home, res->pipeline);
 		(void)unlinkat(pfd, tmp, 0);

@@ -1148,6 +1148,7 @@ static int promote(struct run *r, struct step_rt *s, json_t *files)
 		al_err_sys(&err, "%s: cannot promote into %s", stage, dest);
 		goto fail;
 	}
+	al_kill_point("promote");
 	if (al_sys_fsync(dfd) < 0) {
 		al_err_sys(&err, "%s: fsync", r->out_dir);
 		goto fail;

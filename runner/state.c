@@ -22,7 +22,198 @@ struct al_state {
 		const char *sql;
 		sqlite3_stmt *q;
 	} cache[40];
+	/* A write failed: every later write is refused (fail-closed, like the
+	 * audit log). A failed COMMIT loses its whole batch, and a store that
+	 * went on would record the run as ended with its commits missing:
+	 * the next run would start committed steps again. Refused, the run
+	 * stays "running" here and the next run rebuilds its commits from the
+	 * audit log (runner/README.md, Crash safety). */
+	int failed;
 };
+
+/* ---- the fault VFS (tests only) ----
+ * sqlite does its own I/O, not through al_sys. When AIRLOCK_FAULTS is set,
+ * state.db is opened through "airlock-faults", a VFS that wraps the
+ * default one and asks the fault plan before each xWrite, xSync and
+ * xTruncate (AIRLOCK_FAULTS='sqlite_write@3=EIO', 'sqlite_sync@1+=EIO',
+ * 'sqlite_truncate@1=ENOSPC'). Without AIRLOCK_FAULTS it is not used. */
+
+struct fault_file {
+	sqlite3_file base;
+	sqlite3_file *real; /* follows this struct in the same allocation */
+};
+
+static sqlite3_vfs fault_vfs;
+static sqlite3_io_methods fault_io;
+
+#define REAL(f) (((struct fault_file *)(f))->real)
+
+static int fault_rc(int e, int ioerr)
+{
+	return e == ENOSPC || e == EDQUOT ? SQLITE_FULL : ioerr;
+}
+
+static int ff_close(sqlite3_file *f)
+{
+	int rc = REAL(f)->pMethods != NULL ? REAL(f)->pMethods->xClose(REAL(f)) : SQLITE_OK;
+	return rc;
+}
+
+static int ff_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
+{
+	return REAL(f)->pMethods->xRead(REAL(f), buf, n, off);
+}
+
+static int ff_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
+{
+	int e = al_sys_fault(AL_SYS_SQLITE_WRITE);
+	return e != 0 ? fault_rc(e, SQLITE_IOERR_WRITE) : REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
+}
+
+static int ff_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	int e = al_sys_fault(AL_SYS_SQLITE_TRUNCATE);
+	return e != 0 ? fault_rc(e, SQLITE_IOERR_TRUNCATE) : REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+
+static int ff_sync(sqlite3_file *f, int flags)
+{
+	int e = al_sys_fault(AL_SYS_SQLITE_SYNC);
+	return e != 0 ? fault_rc(e, SQLITE_IOERR_FSYNC) : REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+
+static int ff_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+
+static int ff_lock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xLock(REAL(f), l);
+}
+
+static int ff_unlock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xUnlock(REAL(f), l);
+}
+
+static int ff_check_lock(sqlite3_file *f, int *out)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+
+static int ff_fcntl(sqlite3_file *f, int op, void *arg)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+
+static int ff_sector(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+
+static int ff_devchar(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+
+static int ff_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, pp);
+}
+
+static int ff_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+
+static void ff_shm_barrier(sqlite3_file *f)
+{
+	REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+
+static int ff_shm_unmap(sqlite3_file *f, int del)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static int ff_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
+{
+	return REAL(f)->pMethods->xFetch(REAL(f), off, n, pp);
+}
+
+static int ff_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+	return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
+}
+
+static int ff_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
+{
+	sqlite3_vfs *real = vfs->pAppData;
+	struct fault_file *ff = (struct fault_file *)f;
+	int rc;
+
+	ff->real = (sqlite3_file *)(ff + 1);
+	ff->base.pMethods = NULL;
+	rc = real->xOpen(real, name, ff->real, flags, out_flags);
+	if (rc == SQLITE_OK && ff->real->pMethods != NULL) {
+		fault_io = *ff->real->pMethods; /* the version and any method not wrapped */
+		fault_io.xClose = ff_close;
+		fault_io.xRead = ff_read;
+		fault_io.xWrite = ff_write;
+		fault_io.xTruncate = ff_truncate;
+		fault_io.xSync = ff_sync;
+		fault_io.xFileSize = ff_size;
+		fault_io.xLock = ff_lock;
+		fault_io.xUnlock = ff_unlock;
+		fault_io.xCheckReservedLock = ff_check_lock;
+		fault_io.xFileControl = ff_fcntl;
+		fault_io.xSectorSize = ff_sector;
+		fault_io.xDeviceCharacteristics = ff_devchar;
+		if (fault_io.iVersion >= 2) {
+			fault_io.xShmMap = ff_shm_map;
+			fault_io.xShmLock = ff_shm_lock;
+			fault_io.xShmBarrier = ff_shm_barrier;
+			fault_io.xShmUnmap = ff_shm_unmap;
+		}
+		if (fault_io.iVersion >= 3) {
+			fault_io.xFetch = ff_fetch;
+			fault_io.xUnfetch = ff_unfetch;
+		}
+		ff->base.pMethods = &fault_io;
+	} else if (ff->real->pMethods != NULL) {
+		/* sqlite calls xClose even after a failed open when pMethods is set */
+		ff->real->pMethods->xClose(ff->real);
+		ff->real->pMethods = NULL;
+	}
+	return rc;
+}
+
+/* The VFS name to open state.db with: NULL (the default) unless a fault
+ * plan is set. */
+static const char *state_vfs(void)
+{
+	static int done;
+	sqlite3_vfs *real;
+
+	if (getenv("AIRLOCK_FAULTS") == NULL)
+		return NULL;
+	if (!done) {
+		real = sqlite3_vfs_find(NULL);
+		if (real == NULL)
+			return NULL;
+		fault_vfs = *real;
+		fault_vfs.zName = "airlock-faults";
+		fault_vfs.szOsFile = (int)sizeof(struct fault_file) + real->szOsFile;
+		fault_vfs.pAppData = real;
+		fault_vfs.xOpen = ff_open;
+		fault_vfs.pNext = NULL;
+		if (sqlite3_vfs_register(&fault_vfs, 0) != SQLITE_OK)
+			return NULL;
+		done = 1;
+	}
+	return fault_vfs.zName;
+}
 
 /* Migrations: migrations[i] moves the schema from version i to i + 1.
  * The keyed tables are WITHOUT ROWID: one b-tree each, so a step's rows
@@ -113,7 +304,7 @@ struct al_state *al_state_open(const char *home, struct al_err *err)
 	}
 	if (sqlite3_open_v2(st->path, &st->db,
 	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW,
-	                    NULL) != SQLITE_OK) {
+	                    state_vfs()) != SQLITE_OK) {
 		db_err(st, err, "cannot open");
 		goto fail;
 	}
@@ -222,13 +413,26 @@ static void release(struct al_state *st, sqlite3_stmt *q)
 	sqlite3_finalize(q);
 }
 
+static int refused(struct al_state *st, struct al_err *err)
+{
+	return al_err_set(err, AL_EENV, "%s: an earlier write failed: no more changes until the next run",
+	                  st->path);
+}
+
 static int run_done(struct al_state *st, sqlite3_stmt *q, struct al_err *err)
 {
-	int rc = sqlite3_step(q);
+	int rc;
 
+	if (st->failed) {
+		release(st, q);
+		return refused(st, err);
+	}
+	rc = sqlite3_step(q);
 	release(st, q);
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE) {
+		st->failed = 1;
 		return db_err(st, err, "cannot update the state");
+	}
 	return 0;
 }
 
@@ -241,13 +445,20 @@ static void col_text(sqlite3_stmt *q, int i, char *out, size_t n)
 
 int al_state_begin(struct al_state *st, struct al_err *err)
 {
+	if (st->failed)
+		return refused(st, err);
 	return exec_sql(st, "BEGIN IMMEDIATE", err);
 }
 
 int al_state_commit_tx(struct al_state *st, struct al_err *err)
 {
+	if (st->failed) {
+		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return refused(st, err);
+	}
 	if (exec_sql(st, "COMMIT", err) < 0) {
 		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		st->failed = 1;
 		return -1;
 	}
 	return 0;
