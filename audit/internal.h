@@ -22,6 +22,7 @@ struct al_line {
 	int64_t ts_us;
 	char ts[AL_TS_LEN];
 	char prev[65];
+	unsigned char prev_hash[AL_SHA256_LEN]; /* prev, decoded */
 	char event[EVENT_MAX + 1];
 };
 

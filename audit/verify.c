@@ -24,8 +24,8 @@ struct verifier {
 	uint64_t line, seg_line;
 
 	/* the chain */
-	int have_prev;           /* prev_hex holds the previous line's hash */
-	char prev_hex[65];
+	int have_prev;           /* prev_hash holds the previous line's hash */
+	unsigned char prev_hash[AL_SHA256_LEN];
 	uint64_t expect_seq;     /* 0 until the first entry */
 	int64_t last_ts;
 	int have_ts;
@@ -34,7 +34,7 @@ struct verifier {
 	int pending;
 	uint64_t pend_line, pend_seg_line;
 	char pend_seg[SEG_NAME_MAX];
-	char pend_hex[65];
+	unsigned char pend_hash[AL_SHA256_LEN];
 	char pend_why[sizeof ((struct al_err *)0)->msg];
 
 	/* seals */
@@ -84,13 +84,12 @@ static json_t *parse_full(const char *line, size_t len)
 	return json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
 }
 
-/* The hash of a line and its "\n", which follows it in memory. */
-static void hash_line(const char *line, size_t len, char hex[65])
+/* The hash of a line and its "\n", which follows it in memory. Kept as
+ * bytes: each line's prev is compared with it decoded, and hex is made only
+ * for the rare line that needs it (seals, torn tails). */
+static void hash_line(const char *line, size_t len, unsigned char h[AL_SHA256_LEN])
 {
-	unsigned char h[AL_SHA256_LEN];
-
 	al_sha256_buf(line, len + 1, h);
-	al_hex(h, sizeof h, hex);
 }
 
 static int check_seal(struct verifier *v, const struct al_line *l, const char *line, size_t len)
@@ -131,7 +130,7 @@ static int check_seal(struct verifier *v, const struct al_line *l, const char *l
 		return -1;
 	}
 	if (v->key != NULL) {
-		char want[65];
+		char want[65], prev_hex[65];
 		if ((uint64_t)epoch < v->key_epoch) { /* cannot happen: epochs only go up */
 			json_decref(obj);
 			report(v, AL_FINDING_ERROR, HERE(v, l->seq), "seal epoch goes back");
@@ -141,7 +140,8 @@ static int check_seal(struct verifier *v, const struct al_line *l, const char *l
 			fss_evolve(v->key);
 			v->key_epoch++;
 		}
-		seal_mac(v->key, (uint64_t)epoch, (uint64_t)upto, v->prev_hex, want);
+		al_hex(v->prev_hash, AL_SHA256_LEN, prev_hex);
+		seal_mac(v->key, (uint64_t)epoch, (uint64_t)upto, prev_hex, want);
 		if (strcmp(want, mac) != 0) {
 			json_decref(obj);
 			report(v, AL_FINDING_ERROR, HERE(v, l->seq),
@@ -225,16 +225,18 @@ static int check_structure(struct verifier *v, const struct al_line *l, const ch
 static int check_torn_tail(struct verifier *v, const struct al_line *l, const char *line,
                            size_t len)
 {
+	char prev_hex[65];
 	json_t *obj;
 	int ok;
 
 	if (strcmp(l->event, "log.torn_tail") != 0)
 		return 0;
+	al_hex(v->prev_hash, AL_SHA256_LEN, prev_hex);
 	obj = parse_full(line, len);
-	ok = v->pending && strcmp(l->prev, v->pend_hex) == 0 && v->have_prev &&
+	ok = v->pending && memcmp(l->prev_hash, v->pend_hash, AL_SHA256_LEN) == 0 && v->have_prev &&
 	     json_integer_value(json_object_get(obj, "resume_seq")) == (json_int_t)(v->expect_seq - 1) &&
 	     json_is_string(json_object_get(obj, "resume_hash")) &&
-	     strcmp(json_string_value(json_object_get(obj, "resume_hash")), v->prev_hex) == 0 &&
+	     strcmp(json_string_value(json_object_get(obj, "resume_hash")), prev_hex) == 0 &&
 	     l->seq == v->expect_seq;
 	json_decref(obj);
 	if (!ok) {
@@ -249,14 +251,12 @@ static int check_torn_tail(struct verifier *v, const struct al_line *l, const ch
 	return 1;
 }
 
-static void meet_checkpoints(struct verifier *v, uint64_t seq, const char *hex)
+static void meet_checkpoints(struct verifier *v, uint64_t seq, const unsigned char *hash)
 {
 	for (int i = 0; i < v->ncp; i++) {
-		char want[65];
 		if (v->cps[i].size != seq)
 			continue;
-		al_hex(v->cps[i].hash, AL_SHA256_LEN, want);
-		if (strcmp(want, hex) != 0) {
+		if (memcmp(v->cps[i].hash, hash, AL_SHA256_LEN) != 0) {
 			report(v, AL_FINDING_ERROR, HERE(v, seq),
 			       "entry %llu differs from %s (history before it was rewritten)",
 			       (unsigned long long)seq, v->cp_name[i]);
@@ -272,7 +272,7 @@ static int verify_line(struct verifier *v, const char *line, size_t len, int has
 {
 	struct al_err perr = {0};
 	struct al_line l;
-	char hex[65];
+	unsigned char hash[AL_SHA256_LEN];
 	int torn_ok = 0;
 
 	v->line++;
@@ -287,12 +287,13 @@ static int verify_line(struct verifier *v, const char *line, size_t len, int has
 		       "torn tail: the last line lacks its newline (a write cut short; the next append repairs it)");
 		return 0;
 	}
-	hash_line(line, len, hex);
+	hash_line(line, len, hash);
 	if (al_line_parse(line, len, &l, &perr) == 0) {
 		if (v->expect_seq != 0 && l.seq != v->expect_seq)
 			snprintf(perr.msg, sizeof perr.msg, "seq %llu where %llu was due",
 			         (unsigned long long)l.seq, (unsigned long long)v->expect_seq);
-		else if (v->have_prev && strcmp(l.prev, v->prev_hex) != 0 && !v->pending)
+		else if (v->have_prev && memcmp(l.prev_hash, v->prev_hash, AL_SHA256_LEN) != 0 &&
+		         !v->pending)
 			snprintf(perr.msg, sizeof perr.msg, "prev is not the SHA-256 of line %llu",
 			         (unsigned long long)(v->line - 1));
 		else
@@ -309,7 +310,7 @@ static int verify_line(struct verifier *v, const char *line, size_t len, int has
 		v->pend_line = v->line;
 		v->pend_seg_line = v->seg_line;
 		memcpy(v->pend_seg, v->segname, sizeof v->pend_seg);
-		memcpy(v->pend_hex, hex, sizeof hex);
+		memcpy(v->pend_hash, hash, sizeof hash);
 		snprintf(v->pend_why, sizeof v->pend_why, "%s", perr.msg);
 		return 0;
 	}
@@ -351,11 +352,11 @@ static int verify_line(struct verifier *v, const char *line, size_t len, int has
 	v->expect_seq = l.seq + 1;
 	v->last_ts = l.ts_us;
 	v->have_ts = 1;
-	memcpy(v->prev_hex, hex, sizeof hex);
+	memcpy(v->prev_hash, hash, sizeof hash);
 	v->have_prev = 1;
 	v->sum->entries++;
 	v->sum->last_seq = l.seq;
-	meet_checkpoints(v, l.seq, hex);
+	meet_checkpoints(v, l.seq, hash);
 	return v->failed ? -1 : 0;
 }
 
@@ -584,6 +585,9 @@ static int verify_dir(struct verifier *v, const char *dir, struct al_err *err)
 			al_err_sys(err, "%s/%s", dir, name);
 			goto out;
 		}
+		/* Read once, front to back: a larger readahead for a log not in
+		 * the page cache. Advice only; its failure changes nothing. */
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 		src = al_stream_fd(fd, zsts[i], v->segname, err);
 		if (src == NULL)
 			goto out;
