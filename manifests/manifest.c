@@ -920,7 +920,7 @@ long al_manifest_step(const struct al_manifest *m, const char *id)
 		return k != NULL ? (long)json_integer_value(k) : -1;
 	}
 	for (size_t i = 0; i < m->steps_n; i++)
-		if (strcmp(m->steps[i].id, id) == 0)
+		if (m->steps[i].id != NULL && strcmp(m->steps[i].id, id) == 0)
 			return (long)i;
 	return -1;
 }

@@ -170,18 +170,22 @@ static int shards_load(const char *file, const char *pub_path, struct shards *sh
 		} else {
 			struct shard *d = &sh->s[i];
 			struct al_checkpoint cp;
-			char id[40], head[80], ts[40], kid[40];
-			unsigned long long size;
-			int k;
-			if (i >= sh->n || sscanf(line, "%d %39s %llu %79s %39s %39s", &k, id, &size, head, ts, kid) != 6 ||
-			    k != i)
+			char *f[7], *fsave = NULL, num[16];
+			int nf = 0;
+			for (char *t = strtok_r(line, " ", &fsave); t != NULL && nf < 7;
+			     t = strtok_r(NULL, " ", &fsave))
+				f[nf++] = t;
+			snprintf(num, sizeof num, "%d", i);
+			/* I LOG_ID SIZE HEAD TS KEYID; the checkpoint parser checks the middle */
+			if (i >= sh->n || nf != 6 || strcmp(f[0], num) != 0 || strlen(f[5]) != 16)
 				break;
-			snprintf(d->checkpoint, sizeof d->checkpoint, "airlock.audit/1 %s\n%llu\n%s\n%s\n", id,
-			         size, head, ts);
+			if (al_snprintf(d->checkpoint, sizeof d->checkpoint, "airlock.audit/1 %s\n%s\n%s\n%s\n",
+			                f[1], f[2], f[3], f[4]) < 0)
+				break;
 			if (al_checkpoint_parse(d->checkpoint, strlen(d->checkpoint), file, &cp, err) < 0)
 				goto out;
 			snprintf(d->log_id, sizeof d->log_id, "%s", cp.log_id);
-			snprintf(d->keyid, sizeof d->keyid, "%s", kid);
+			snprintf(d->keyid, sizeof d->keyid, "%s", f[5]);
 		}
 	}
 	if (line != NULL || i != sh->n) {
