@@ -17,7 +17,8 @@ DEB_PACKAGES := gcc make pkg-config libc6-dev \
 	clang-tidy cppcheck shellcheck python3-jsonschema \
 	musl-tools dpkg-dev debian-archive-keyring xz-utils perl tcl python3 \
 	prometheus chromium groff-base man-db systemd lintian xxd \
-	autoconf automake libtool
+	autoconf automake libtool \
+	libfuzzer-14-dev clang
 
 LIB_NAMES := -larchive -lzstd -lsqlite3 -ljansson -lsodium -lcrypto -lcsv
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -222,7 +223,7 @@ deps:
 
 test-helpers: $(TEST_HELPERS)
 
-check: $(BINS) $(UNIT_BINS) $(TEST_HELPERS)
+check: $(BINS) $(UNIT_BINS) $(TEST_HELPERS) fuzz-short
 	@AIRLOCK_BUILD=$(BUILD) tests/run-suites $(UNIT_BINS)
 
 # The static build: vendor/fetch checks every source file against
@@ -284,7 +285,7 @@ bench: $(BINS) $(TEST_HELPERS)
 SHELL_SCRIPTS := .ci/run tests/run-suites tests/fixtures/*.sh examples/*.sh bench/* \
 	vendor/fetch vendor/build vendor/update vendor/common.sh
 
-lint:
+lint: lint-fuzz
 	clang-tidy --quiet --warnings-as-errors='*' $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) $(CLI_SRC) $(RUNNER_SRC) runner/airlock.c \
 		runner/airlock_verify.c -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
@@ -313,3 +314,73 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (tests/fuzz/README.md) ----
+# libFuzzer targets under ASan+UBSan, built with clang into build/fuzz/
+# from the library sources (never from the gcc objects). `make fuzz`
+# makes the seed corpora (tests/fuzz/seeds.sh, from build/dyn's binaries)
+# and runs every target for FUZZ_SECONDS; `make check` builds them and
+# runs each for FUZZ_CHECK_SECONDS (tests/fuzz/t8000-fuzz-short.bats)
+# and replays the inputs of tests/fuzz/regressions.sh.
+FUZZ_BUILD := build/fuzz
+FUZZ_CC := clang
+FUZZ_SECONDS ?= 60
+FUZZ_CHECK_SECONDS ?= 5
+# For tests/fuzz/t8000-fuzz-short.bats under `make check`.
+export FUZZ_CHECK_SECONDS
+FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+# The dynamic build's libraries, whatever STATIC or SHARED_LIBS say: the
+# static archives of Debian's packages, libarchive and libc shared.
+FUZZ_PKG_CFLAGS := $(shell pkg-config --cflags libsodium libcrypto jansson sqlite3 libarchive libzstd 2>/dev/null)
+FUZZ_PKG_LIBS := -Wl,-Bdynamic -larchive -Wl,-Bstatic $(filter-out -larchive,$(LIB_NAMES)) -Wl,-Bdynamic -lm
+FUZZ_CFLAGS := $(WARN) -D_GNU_SOURCE -g -O1 -I. $(FUZZ_PKG_CFLAGS) -MMD -MP
+FUZZ_LIB_SRC := $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) runner/validate.c
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRC)) $(FUZZ_BUILD)/obj/audit/format_md.o
+FUZZ_TARGETS := manifest keys audit_line audit_verify checkpoint bundle validate
+FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
+.PHONY: fuzz fuzz-short fuzz-seeds lint-fuzz
+
+# The library is compiled with -fsanitize=fuzzer-no-link: coverage and
+# sanitizers without libFuzzer's main.
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(quiet) FUZZCC $<
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(subst fuzzer,fuzzer-no-link,$(FUZZ_SAN)) -c -o $@ $<
+
+$(FUZZ_BUILD)/obj/audit/format_md.o: audit/format_md.S audit/FORMAT.md
+	@mkdir -p $(dir $@)
+	$(quiet) AS $<
+	$(Q)$(FUZZ_CC) -c -o $@ $<
+
+$(FUZZ_BUILD)/libalfuzz.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	$(quiet) AR $@
+	$(Q)ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/obj/tests/fuzz/scratch.o $(FUZZ_BUILD)/libalfuzz.a
+	$(quiet) LINK $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -o $@ $^ $(FUZZ_PKG_LIBS)
+
+$(FUZZ_BUILD)/corpus/.done: tests/fuzz/seeds.sh $(BUILD)/airlock $(BUILD)/tests/mklog
+	$(quiet) SEEDS $(FUZZ_BUILD)/corpus
+	$(Q)AIRLOCK_BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/seeds.sh
+	@touch $@
+
+fuzz-seeds: $(FUZZ_BUILD)/corpus/.done
+
+# Runs every target for FUZZ_SECONDS on its corpus (new inputs are kept in
+# build/fuzz/corpus/<target>/), then prints libFuzzer's final numbers.
+fuzz: $(FUZZ_BINS) fuzz-seeds
+	@FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# What `make check` needs (a prerequisite of check): the binaries; the
+# suite makes its own seeds.
+fuzz-short: $(FUZZ_BINS)
+
+lint-fuzz:
+	clang-tidy --quiet --warnings-as-errors='*' tests/fuzz/*.c -- -std=c11 -D_GNU_SOURCE -I. $(FUZZ_PKG_CFLAGS)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--std=c11 -D_GNU_SOURCE --inline-suppr -I. tests/fuzz
+	shellcheck -S warning -x tests/fuzz/seeds.sh tests/fuzz/run tests/fuzz/regressions.sh tests/fuzz/*.bats
+
+-include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)

@@ -57,7 +57,10 @@ int al_checkpoint_parse(const char *text, size_t len, const char *name, struct a
 		                  name);
 	memcpy(cp->log_id, line[0] + strlen(AL_AUDIT_FORMAT) + 1, 32);
 	cp->log_id[32] = '\0';
-	if (llen[1] == 0 || llen[1] > 19 || line[1][0] == '0')
+	/* Digits only: strtoull alone would take a NUL (size 0), leading
+	 * blanks, a sign, and "-1" as 2^64-1, none of which formats back. */
+	if (llen[1] == 0 || llen[1] > 19 || line[1][0] == '0' ||
+	    strspn(line[1], "0123456789") < llen[1])
 		return al_err_set(err, AL_EUSAGE, "%s: line 2 is not a size", name);
 	memcpy(num, line[1], llen[1]);
 	num[llen[1]] = '\0';
@@ -72,7 +75,9 @@ int al_checkpoint_parse(const char *text, size_t len, const char *name, struct a
 		return al_err_set(err, AL_EUSAGE, "%s: line 4 is not a timestamp", name);
 	memcpy(cp->ts, line[3], AL_TS_LEN - 1);
 	cp->ts[AL_TS_LEN - 1] = '\0';
-	if (al_ts_parse(cp->ts, &us, NULL) < 0)
+	/* A NUL inside would let al_ts_parse see a shorter timestamp than
+	 * the line holds (and the bytes after it go unchecked). */
+	if (strlen(cp->ts) != AL_TS_LEN - 1 || al_ts_parse(cp->ts, &us, NULL) < 0)
 		return al_err_set(err, AL_EUSAGE, "%s: line 4 is not a timestamp", name);
 	return 0;
 }

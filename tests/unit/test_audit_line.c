@@ -143,6 +143,48 @@ static void test_line_parse_refuses_every_prefix(void **state)
 	assert_int_equal(al_line_parse(full, strlen(full), &l, NULL), 0);
 }
 
+/* Found by tests/fuzz/fuzz_checkpoint: strtoull took a NUL (size 0), a
+ * sign ("-1" became 2^64-1) and leading blanks in line 2. */
+static void test_checkpoint_parse_size_is_digits_only(void **state)
+{
+	static const char *const sizes[] = {"\0:", "-1", "+12", " 12", "12 ", "1\t"};
+	static const char rest[] =
+		"\n" PREV "\n2026-11-25T03:00:01.123456Z\n";
+	static const char head[] = "airlock.audit/1 4f42673097b50b19ecbf846ece0f527a\n";
+	struct al_checkpoint cp;
+	struct al_err err = {0};
+	char text[256];
+	size_t n;
+	(void)state;
+
+	n = (size_t)snprintf(text, sizeof text, "%s12%s", head, rest);
+	assert_int_equal(al_checkpoint_parse(text, n, "cp", &cp, &err), 0);
+	assert_int_equal(cp.size, 12);
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		size_t k = strlen(head), len = i == 0 ? 2 : strlen(sizes[i]);
+		memcpy(text, head, k);
+		memcpy(text + k, sizes[i], len);
+		memcpy(text + k + len, rest, sizeof rest - 1);
+		al_err_clear(&err);
+		assert_int_equal(al_checkpoint_parse(text, k + len + sizeof rest - 1, "cp", &cp, &err), -1);
+		assert_non_null(strstr(err.msg, "line 2 is not a size"));
+	}
+}
+
+/* Found by tests/fuzz/fuzz_checkpoint: a NUL in line 4 made the
+ * timestamp before it the one checked and kept. */
+static void test_checkpoint_parse_refuses_nul_in_timestamp(void **state)
+{
+	static const char text[] = "airlock.audit/1 502e3fd8dc977bd5eb7574f690d67e68\n45\n" PREV
+	                           "\n2026-12-02T03:08:57Z\0\0\0@91Z\n";
+	struct al_checkpoint cp;
+	struct al_err err = {0};
+	(void)state;
+
+	assert_int_equal(al_checkpoint_parse(text, sizeof text - 1, "cp", &cp, &err), -1);
+	assert_non_null(strstr(err.msg, "line 4 is not a timestamp"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -152,6 +194,8 @@ int main(void)
 		cmocka_unit_test(test_line_parse_rejects_bad_json),
 		cmocka_unit_test(test_line_parse_limits_nesting),
 		cmocka_unit_test(test_line_parse_refuses_every_prefix),
+		cmocka_unit_test(test_checkpoint_parse_size_is_digits_only),
+		cmocka_unit_test(test_checkpoint_parse_refuses_nul_in_timestamp),
 	};
 	return cmocka_run_group_tests_name("audit_line", tests, NULL, NULL);
 }
