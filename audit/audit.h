@@ -135,6 +135,13 @@ struct al_verify_summary {
 int al_audit_verify(const char *path, const struct al_verify_opts *opts,
                     struct al_verify_summary *sum, struct al_err *err);
 
+/* Calls each() with every line of the log in DIR (a directory of
+ * segments), in order, without its "\n", up to line upto (0: all);
+ * each() returning non-zero stops. Framing only: verify the log first. */
+int al_audit_scan(const char *dir, uint64_t upto,
+                  int (*each)(void *ctx, const char *text, size_t len), void *ctx,
+                  struct al_err *err);
+
 /* Reads a seal key file (64 hex digits and a newline) into key[32]. */
 int al_seal_key_load(const char *path, unsigned char key[AL_SHA256_LEN], struct al_err *err);
 

@@ -118,6 +118,11 @@ struct shard {
 	char keyid[40];
 	const char *path;     /* the log given for it, or NULL */
 	int result;           /* verify_one's */
+	uint64_t size;        /* the checkpoint's last seq */
+	/* the last sharded run in the log's checkpointed prefix */
+	char run[48], pipeline[80], date[16], manifest[AL_SHA256_HEX];
+	long index, of;
+	int ended, found;
 };
 
 struct shards {
@@ -186,6 +191,7 @@ static int shards_load(const char *file, const char *pub_path, struct shards *sh
 				goto out;
 			snprintf(d->log_id, sizeof d->log_id, "%s", cp.log_id);
 			snprintf(d->keyid, sizeof d->keyid, "%s", f[5]);
+			d->size = cp.size;
 		}
 	}
 	if (line != NULL || i != sh->n) {
@@ -231,6 +237,79 @@ static int shard_files(const struct shards *sh, int i, char *anchor, char *pub_p
 	return 0;
 }
 
+/* One line of a verified log: the sharded run.start and run.end entries
+ * within the checkpoint's prefix. */
+static int identity_line(void *ctx, const char *text, size_t len)
+{
+	struct shard *d = ctx;
+	json_t *e, *sh;
+	const char *ev;
+	static const char needle[] = "\"event\":\"run.";
+
+	if (memmem(text, len, needle, sizeof needle - 1) == NULL)
+		return 0;
+	e = json_loadb(text, len, 0, NULL);
+	if (e == NULL)
+		return 0;
+	if ((uint64_t)json_integer_value(json_object_get(e, "seq")) > d->size) {
+		json_decref(e);
+		return 1; /* past the checkpoint: not vouched for */
+	}
+	ev = json_string_value(json_object_get(e, "event"));
+	sh = json_object_get(e, "shard");
+	if (ev != NULL && strcmp(ev, "run.start") == 0 && json_is_object(sh)) {
+		d->found = 1;
+		d->ended = 0;
+		d->index = (long)json_integer_value(json_object_get(sh, "index"));
+		d->of = (long)json_integer_value(json_object_get(sh, "of"));
+		snprintf(d->run, sizeof d->run, "%s", json_string_value(json_object_get(e, "run")));
+		snprintf(d->pipeline, sizeof d->pipeline, "%s",
+		         json_string_value(json_object_get(e, "pipeline")));
+		snprintf(d->date, sizeof d->date, "%s", json_string_value(json_object_get(e, "date")));
+		snprintf(d->manifest, sizeof d->manifest, "%s",
+		         json_string_value(json_object_get(e, "manifest_sha256")));
+	} else if (ev != NULL && strcmp(ev, "run.end") == 0 && d->found) {
+		const char *run = json_string_value(json_object_get(e, "run"));
+		if (run != NULL && strcmp(run, d->run) == 0)
+			d->ended = 1;
+	}
+	json_decref(e);
+	return 0;
+}
+
+/* That the log of shard I ran --shard I/N, to its end, within what its
+ * checkpoint vouches for; 0, or 1 with why. */
+static int shard_identity(const char *path, struct shard *d, int i, int n, char *why,
+                          size_t wlen)
+{
+	struct al_err err = {0};
+	size_t pl = strlen(path);
+
+	if (pl > 8 && strcmp(path + pl - 8, ".tar.zst") == 0) {
+		al_snprintf(why, wlen, "an export: which shard its run was is not read from it "
+		                       "(give the log directory)");
+		return 1;
+	}
+	if (al_audit_scan(path, 0, identity_line, d, &err) < 0) {
+		al_snprintf(why, wlen, "%s", err.msg);
+		return 1;
+	}
+	if (!d->found) {
+		al_snprintf(why, wlen, "no run with --shard before its checkpoint");
+		return 1;
+	}
+	if (d->index != i || d->of != n) {
+		al_snprintf(why, wlen, "its run %s was shard %ld/%ld, not %d/%d", d->run, d->index, d->of,
+		            i, n);
+		return 1;
+	}
+	if (!d->ended) {
+		al_snprintf(why, wlen, "its run %s had not ended at its checkpoint", d->run);
+		return 1;
+	}
+	return 0;
+}
+
 /* Verifies one log of the set: first, quietly, to learn its log_id; then
  * again, reporting, with its shard's signed checkpoint as the anchor. */
 static int verify_shard_log(struct al_cli *cli, const char *path, const struct al_verify_opts *opts,
@@ -250,12 +329,15 @@ static int verify_shard_log(struct al_cli *cli, const char *path, const struct a
 			k = i;
 	if (k < 0) {
 		r = verify_one(cli, path, opts);
-		printf("FAILED: %s: log %s is not a shard of %s\n", path,
-		       sum.log_id[0] ? sum.log_id : "(unreadable)", sh->name);
+		if (!cli->json)
+			printf("FAILED: %s: log %s is not a shard of %s\n", path,
+			       sum.log_id[0] ? sum.log_id : "(unreadable)", sh->name);
 		return r > 1 ? r : 1;
 	}
 	if (sh->s[k].path != NULL) {
-		printf("FAILED: %s: log %s was given already (%s)\n", path, sh->s[k].log_id, sh->s[k].path);
+		if (!cli->json)
+			printf("FAILED: %s: log %s was given already (%s)\n", path, sh->s[k].log_id,
+			       sh->s[k].path);
 		return 1;
 	}
 	sh->s[k].path = path;
@@ -268,6 +350,14 @@ static int verify_shard_log(struct al_cli *cli, const char *path, const struct a
 	o.anchor = anchor;
 	o.host_pub = pub;
 	r = verify_one(cli, path, &o);
+	if (r == 0) {
+		char why[600];
+		if (shard_identity(path, &sh->s[k], k, sh->n, why, sizeof why) != 0) {
+			if (!cli->json)
+				printf("FAILED: %s: shard %d: %s\n", path, k, why);
+			r = 1;
+		}
+	}
 	return sh->s[k].result = r;
 }
 
@@ -288,6 +378,25 @@ static int verify_shards(struct al_cli *cli, int argc, char **argv, const struct
 		int r = verify_shard_log(cli, argv[i], o, &sh);
 		if (r > worst)
 			worst = r;
+	}
+	/* one run split N ways: the same pipeline, manifest and date */
+	for (int i = 0, first = -1; i < sh.n; i++) {
+		struct shard *d = &sh.s[i];
+		if (d->path == NULL || d->result != 0)
+			continue;
+		if (first < 0) {
+			first = i;
+			continue;
+		}
+		if (strcmp(d->pipeline, sh.s[first].pipeline) != 0 || strcmp(d->date, sh.s[first].date) != 0 ||
+		    strcmp(d->manifest, sh.s[first].manifest) != 0) {
+			if (!cli->json)
+				printf("FAILED: %s: shard %d ran %s %s (manifest %.16s), shard %d %s %s (manifest %.16s)\n",
+				       d->path, i, d->pipeline, d->date, d->manifest, first, sh.s[first].pipeline,
+				       sh.s[first].date, sh.s[first].manifest);
+			d->result = 1;
+			worst = worst > 1 ? worst : 1;
+		}
 	}
 	for (int i = 0; i < sh.n; i++) {
 		struct shard *d = &sh.s[i];

@@ -205,6 +205,16 @@ static void idempotency_key(const struct run *r, const char *step, char out[AL_S
 	al_sha256_update(&h, r->date, strlen(r->date));
 	al_sha256_update(&h, "\n", 1);
 	al_sha256_update(&h, step, strlen(step));
+	/* A fan_out step's shards do different work: each its own key (and
+	 * retry jitter), "\nI/N" added; every other key is unchanged. */
+	if (r->o->shard_n > 0) {
+		long k = al_manifest_step(r->m, step);
+		if (k >= 0 && json_object_get(r->m->steps[k].json, "fan_out") != NULL) {
+			char shard[32];
+			int n = snprintf(shard, sizeof shard, "\n%d/%d", r->o->shard_i, r->o->shard_n);
+			al_sha256_update(&h, shard, (size_t)n);
+		}
+	}
 	al_sha256_final(&h, sum);
 	al_hex(sum, sizeof sum, out);
 }

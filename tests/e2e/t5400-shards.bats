@@ -117,6 +117,27 @@ logs() {
 	sed -i 's/^1 /1  /' summary/shards.txt
 	run -1 airlock-verify audit --shards summary/shards.txt --shards-key coord.pub shard0/audit shard1/audit shard2/audit
 	out_has "signature"
+	# shard 1 run twice (a retry on another node), handed over in place of
+	# shard 2: every log intact and signed, yet shard 2's items undone
+	(
+		export AIRLOCK_HOME=$PWD/retry1
+		airlock -q audit init --seal-key-out "$PWD/k0.retry" 2>/dev/null
+		airlock -q run --unsigned p --date $DATE --shard 1/3
+		airlock -q audit checkpoint -o "$PWD/ckretry" >/dev/null
+	)
+	run -0 airlock audit shards -o summary2 -s coord.key ck0 ck1 ckretry
+	run -1 airlock-verify audit --shards summary2/shards.txt --shards-key coord.pub shard0/audit shard1/audit retry1/audit
+	out_has "shard 2: its run" "was shard 1/3, not 2/3" "not intact: shard 2"
+	# a shard of another date
+	(
+		export AIRLOCK_HOME=$PWD/other2
+		airlock -q audit init --seal-key-out "$PWD/k0.other2" 2>/dev/null
+		airlock -q run --unsigned p --date 2031-02-02 --shard 2/3
+		airlock -q audit checkpoint -o "$PWD/ckother2" >/dev/null
+	)
+	run -0 airlock audit shards -o summary3 -s coord.key ck0 ck1 ckother2
+	run -1 airlock-verify audit --shards summary3/shards.txt --shards-key coord.pub shard0/audit shard1/audit other2/audit
+	out_has "shard 2 ran fan 2031-02-02" "not intact: shard 2"
 	# usage
 	run -2 airlock-verify audit --shards summary/shards.txt shard0/audit
 	run -2 airlock run --unsigned p --date $DATE --shard 3/3
