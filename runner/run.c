@@ -604,12 +604,12 @@ static int shard_items(struct run *r, struct step_rt *s)
 	char src[PATH_MAX * 2], dir[PATH_MAX + 16], out[PATH_MAX * 2], hex[AL_SHA256_HEX];
 	char shard[32], *line = NULL;
 	unsigned char sum[AL_SHA256_LEN];
-	struct al_sha256 h;
+	struct al_sha256 h, whole;
 	struct al_err err = {0};
-	uint64_t size;
+	uint64_t size = 0;
 	size_t cap = 0;
 	ssize_t len;
-	long k = 0;
+	long k = 0, line_no = 0;
 	const char *file;
 	FILE *in = NULL, *o = NULL;
 	int ret = -1, hashing = 0;
@@ -620,7 +620,7 @@ static int shard_items(struct run *r, struct step_rt *s)
 		al_snprintf(src, sizeof src, "%s/%s", r->bundle_dir, ref);
 	al_snprintf(dir, sizeof dir, "%s/items", r->run_dir);
 	al_snprintf(out, sizeof out, "%s/%s.txt", dir, s->def->id);
-	if (al_sha256_file(src, sum, &size, &err) < 0 || al_mkdirs(dir, 0700, &err) < 0) {
+	if (al_mkdirs(dir, 0700, &err) < 0) {
 		al_snprintf(s->reason, sizeof s->reason, "fan_out items %s: %s", ref, err.msg);
 		return -1;
 	}
@@ -631,13 +631,28 @@ static int shard_items(struct run *r, struct step_rt *s)
 		            strerror(errno));
 		goto done;
 	}
+	/* The file's hash from the very bytes split: a change while it is
+	 * read cannot be recorded as another version. */
 	if (al_sha256_init(&h) < 0) {
+		al_snprintf(s->reason, sizeof s->reason, "fan_out items: cannot hash");
+		goto done;
+	}
+	if (al_sha256_init(&whole) < 0) {
+		al_sha256_abort(&h);
 		al_snprintf(s->reason, sizeof s->reason, "fan_out items: cannot hash");
 		goto done;
 	}
 	hashing = 1;
 	s->items_n = 0;
 	for (k = 0; (len = getline(&line, &cap, in)) >= 0;) {
+		line_no++;
+		al_sha256_update(&whole, line, (size_t)len);
+		size += (uint64_t)len;
+		if (len > AL_ITEM_MAX) {
+			al_snprintf(s->reason, sizeof s->reason, "fan_out items %s: line %ld is over %d bytes",
+			            ref, line_no, AL_ITEM_MAX);
+			goto done;
+		}
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
 		if (len == 0)
@@ -654,6 +669,7 @@ static int shard_items(struct run *r, struct step_rt *s)
 		al_snprintf(s->reason, sizeof s->reason, "fan_out items %s: cannot write %s", ref, out);
 		goto done;
 	}
+	al_sha256_final(&whole, sum);
 	al_hex(sum, sizeof sum, hex);
 	al_sha256_final(&h, sum);
 	hashing = 0;
@@ -671,8 +687,10 @@ static int shard_items(struct run *r, struct step_rt *s)
 	s->items_path = strdup(out);
 	ret = s->items_path != NULL ? 0 : -1;
 done:
-	if (hashing)
+	if (hashing) {
 		al_sha256_abort(&h);
+		al_sha256_abort(&whole);
+	}
 	free(line);
 	if (in != NULL)
 		fclose(in);

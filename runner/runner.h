@@ -21,6 +21,7 @@
 #define AL_KILL_GRACE_MS 10000     /* SIGTERM, then SIGKILL this much later */
 #define AL_STORM_RETRIES 5         /* more retries than this... */
 #define AL_STORM_WINDOW_MS 60000   /* ...within this window: alert retry-storm */
+#define AL_ITEM_MAX 65536          /* a fan_out item's line, bytes */
 #define AL_AWAIT_EVERY_MS 30000    /* an await step's poll interval when poll.every is absent */
 #define AL_METRICS_EVERY_US 1000000 /* metrics/airlock.prom: at most this often during a run */
 

@@ -143,3 +143,11 @@ logs() {
 	run -2 airlock run --unsigned p --date $DATE --shard 3/3
 	run -2 airlock run --unsigned p --date $DATE --shard x
 }
+
+@test "an items line over 64 KiB is refused, naming the line" {
+	export AIRLOCK_HOME=$PWD/one
+	airlock -q audit init --seal-key-out k0.one 2>/dev/null
+	script p enumerate 'printf "a\nb\n" >"$AIRLOCK_OUT/items.txt"; head -c 70000 /dev/zero | tr "\0" x >>"$AIRLOCK_OUT/items.txt"'
+	run -1 airlock run --unsigned p --date $DATE --shard 0/2
+	out_has "fan_out items enumerate:items.txt: line 3 is over 65536 bytes"
+}
