@@ -64,6 +64,7 @@ logs() {
 	jq -se 'map(select(.event == "run.start"))[0].shard == {"index": 3, "of": '"$SHARDS"'}' shard3/audit/audit-000001.jsonl
 	jq -se 'map(select(.event == "step.start" and .step == "work"))[0].inputs[-1] | .shard == "3/'"$SHARDS"'" and .of == '"$ITEMS"'' shard3/audit/audit-000001.jsonl
 	# the coordinator signs the summary of the final checkpoints
+	# shellcheck disable=SC2046 # one argument per checkpoint directory
 	run -0 airlock audit shards -o summary -s coord.key --name nightly-$DATE $(for i in $(seq 0 $((SHARDS - 1))); do echo "ck$i"; done)
 	[ "$(sed -n 2p summary/shards.txt)" -eq "$SHARDS" ]
 	minisign -Vm summary/shards.txt -p coord.pub >/dev/null
@@ -78,6 +79,7 @@ logs() {
 
 @test "one shard's log tampered: only that shard is named" {
 	run_shards
+	# shellcheck disable=SC2046 # one argument per checkpoint directory
 	run -0 airlock audit shards -o summary -s coord.key $(for i in $(seq 0 $((SHARDS - 1))); do echo "ck$i"; done)
 	# a committed file's hash, one digit changed, in shard 3's log
 	python3 - shard3/audit/audit-000001.jsonl <<-'PY'
