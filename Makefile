@@ -88,22 +88,33 @@ ALL_LDFLAGS := $(LINK_FLAGS) $(SAN) $(LDFLAGS)
 CORE_SRC := $(wildcard core/*.c)
 AUDIT_SRC := $(wildcard audit/*.c) audit/format_md.S
 MANIFESTS_SRC := $(wildcard manifests/*.c)
-CLI_SRC := runner/cli.c runner/cmd_keys.c runner/cmd_verify.c runner/cmd_misc.c \
-	runner/cmd_audit.c runner/cmd_verify_audit.c runner/cmd_bundle.c runner/cmd_verify_bundle.c \
-	runner/cmd_run.c runner/cmd_report.c runner/cmd_shards.c
-# The runner: state store, executor, run engine (not in airlock-verify).
-RUNNER_SRC := runner/state.c runner/exec.c runner/run.c runner/builtin.c runner/await.c \
-	runner/validate.c runner/report.c runner/metrics.c runner/guards.c
-AIRLOCK_SRC := runner/airlock.c $(CLI_SRC)
-VERIFY_SRC := runner/airlock_verify.c runner/cli.c runner/cmd_verify.c runner/cmd_misc.c \
-	runner/cmd_verify_audit.c runner/cmd_verify_bundle.c
-UNIT_SRC := $(wildcard tests/unit/test_*.c)
+# The engine (runner/), the built-in step kinds (steps/) and the readers
+# that render a run (report/): none of them is in airlock-verify.
+RUNNER_SRC := $(wildcard runner/*.c)
+STEPS_SRC := $(wildcard steps/*.c)
+REPORT_SRC := $(wildcard report/*.c)
+# The command line: the only code that parses argv or prints for a person.
+VERIFY_CLI_SRC := cli/cli.c cli/cmd_verify.c cli/cmd_misc.c cli/cmd_verify_audit.c \
+	cli/cmd_verify_bundle.c
+CLI_SRC := $(VERIFY_CLI_SRC) cli/cmd_keys.c cli/cmd_audit.c cli/cmd_bundle.c cli/cmd_run.c \
+	cli/cmd_report.c cli/cmd_shards.c
+AIRLOCK_SRC := cli/airlock.c $(CLI_SRC)
+VERIFY_SRC := cli/airlock_verify.c $(VERIFY_CLI_SRC)
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 
 obj = $(patsubst %.S,$(BUILD)/obj/%.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(1)))
 LIBCORE := $(BUILD)/libalcore.a
 LIBAUDIT := $(BUILD)/libalaudit.a
 LIBMANIFESTS := $(BUILD)/libalmanifests.a
 LIBRUNNER := $(BUILD)/libalrunner.a
+LIBSTEPS := $(BUILD)/libalsteps.a
+LIBREPORT := $(BUILD)/libalreport.a
+# Link order follows the arrows: cli -> report, steps -> runner ->
+# manifests, audit -> core. (Grouped while runner/ still calls report/
+# and steps/; the layout's next commits cut those calls.)
+AIRLOCK_LIBS := $(LIBREPORT) $(LIBSTEPS) $(LIBRUNNER) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE)
+AIRLOCK_LINK := -Wl,--start-group $(LIBREPORT) $(LIBSTEPS) $(LIBRUNNER) -Wl,--end-group \
+	$(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE)
 BINS := $(BUILD)/airlock $(BUILD)/airlock-verify
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Helpers the CLI tests and benchmarks run (fixture generators in C).
@@ -150,9 +161,9 @@ $(BUILD)/obj/%.o: %.c
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # `airlock version --verbose` says how the binary was built.
-$(BUILD)/obj/runner/cmd_misc.o: ALL_CFLAGS += -DAL_BUILD_INFO='"$(strip $(BUILD_INFO))"' \
+$(BUILD)/obj/cli/cmd_misc.o: ALL_CFLAGS += -DAL_BUILD_INFO='"$(strip $(BUILD_INFO))"' \
 	-DAL_BUILD_FLAGS='"$(strip $(HARDEN) -fPIE $(SAN) $(CFLAGS) $(LINK_FLAGS))"'
-$(BUILD)/obj/runner/cmd_misc.o: Makefile $(wildcard vendor/lock)
+$(BUILD)/obj/cli/cmd_misc.o: Makefile $(wildcard vendor/lock)
 
 $(BUILD)/obj/%.o: %.S
 	@mkdir -p $(dir $@)
@@ -182,9 +193,19 @@ $(LIBRUNNER): $(call obj,$(RUNNER_SRC))
 	$(quiet) AR $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/airlock: $(call obj,$(AIRLOCK_SRC)) $(LIBRUNNER) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
+$(LIBSTEPS): $(call obj,$(STEPS_SRC))
+	@rm -f $@
+	$(quiet) AR $@
+	$(Q)ar rcs $@ $^
+
+$(LIBREPORT): $(call obj,$(REPORT_SRC))
+	@rm -f $@
+	$(quiet) AR $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/airlock: $(call obj,$(AIRLOCK_SRC)) $(AIRLOCK_LIBS) | $(LINK_DEPS)
 	$(quiet) LINK $@
-	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(AIRLOCK_LINK) $(PKG_LIBS)
 
 $(BUILD)/airlock-verify: $(call obj,$(VERIFY_SRC)) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
 	$(quiet) LINK $@
@@ -199,15 +220,15 @@ build/static/musl-static-pie.specs: /usr/lib/x86_64-linux-musl/musl-gcc.specs
 		{ echo "musl-gcc.specs has an unexpected form: cannot derive static-pie specs" >&2; rm -f $@.tmp; exit 1; }
 	$(Q)mv $@.tmp $@
 
-$(TEST_HELPERS): $(BUILD)/tests/%: $(BUILD)/obj/tests/fixtures/%.o $(LIBRUNNER) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
+$(TEST_HELPERS): $(BUILD)/tests/%: $(BUILD)/obj/tests/fixtures/%.o $(AIRLOCK_LIBS) | $(LINK_DEPS)
 	@mkdir -p $(dir $@)
 	$(quiet) LINK $@
-	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(AIRLOCK_LINK) $(PKG_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBRUNNER) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(AIRLOCK_LIBS)
 	@mkdir -p $(dir $@)
 	$(quiet) LINK $@
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(AIRLOCK_LINK) $(PKG_LIBS) -lcmocka
 
 deps:
 	@missing=""; \
@@ -286,10 +307,11 @@ SHELL_SCRIPTS := .ci/run tests/run-suites tests/fixtures/*.sh examples/*.sh benc
 	vendor/fetch vendor/build vendor/update vendor/common.sh
 
 lint: lint-fuzz
-	clang-tidy --quiet --warnings-as-errors='*' $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) $(CLI_SRC) $(RUNNER_SRC) runner/airlock.c \
-		runner/airlock_verify.c -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+	clang-tidy --quiet --warnings-as-errors='*' $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) \
+		$(RUNNER_SRC) $(STEPS_SRC) $(REPORT_SRC) $(CLI_SRC) cli/airlock.c cli/airlock_verify.c \
+		-- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--std=c11 -D_GNU_SOURCE --inline-suppr -I. core audit manifests runner
+		--std=c11 -D_GNU_SOURCE --inline-suppr -I. core audit manifests runner steps report cli
 	shellcheck -S warning -x $(SHELL_SCRIPTS)
 	shellcheck -S warning -x -s bash tests/lib/*.bash tests/fixtures/*.bash
 	shellcheck -S warning -x tests/cli/*.bats tests/e2e/*.bats tests/static/*.bats tests/repro/*.bats tests/kit/*.bats
@@ -334,7 +356,7 @@ FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined 
 FUZZ_PKG_CFLAGS := $(shell pkg-config --cflags libsodium libcrypto jansson sqlite3 libarchive libzstd 2>/dev/null)
 FUZZ_PKG_LIBS := -Wl,-Bdynamic -larchive -Wl,-Bstatic $(filter-out -larchive,$(LIB_NAMES)) -Wl,-Bdynamic -lm
 FUZZ_CFLAGS := $(WARN) -D_GNU_SOURCE -g -O1 -I. $(FUZZ_PKG_CFLAGS) -MMD -MP
-FUZZ_LIB_SRC := $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) runner/validate.c
+FUZZ_LIB_SRC := $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) steps/validate.c
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRC)) $(FUZZ_BUILD)/obj/audit/format_md.o
 FUZZ_TARGETS := manifest keys audit_line audit_verify checkpoint bundle validate
 FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))

@@ -1,7 +1,7 @@
 /* airlock_verify.c - main() of airlock-verify, the regulator's verifier:
  * it checks signatures (and, as they land, bundles and audit logs) and
  * writes nothing but its output. */
-#include "cli.h"
+#include "cli/cli.h"
 
 static const struct al_command commands[] = {
 	{"sig", al_cmd_verify_file, "sig -p PUB | -P PUBKEY [-x SIG] FILE",

@@ -1,6 +1,6 @@
 /* cli.c - global options, dispatch, help and error reporting for both
  * binaries. Only this layer prints errors and chooses exit codes. */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <stdarg.h>

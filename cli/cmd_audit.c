@@ -1,6 +1,6 @@
 /* cmd_audit.c - `airlock audit …` and `airlock-verify audit|checkpoint`:
  * the command side of the audit log (DESIGN.md §7, audit/FORMAT.md). */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
  * manifest, verify, install, pipelines, keys; and airlock-verify bundle.
  * Every outcome of verify and install, and every keyring change, is an
  * audit entry. */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>

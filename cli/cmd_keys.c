@@ -1,6 +1,6 @@
 /* cmd_keys.c - `airlock keygen` and `airlock sign-file`: minisign-format
  * keys and signatures (DESIGN.md §4, §12). */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>

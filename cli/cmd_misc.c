@@ -1,5 +1,5 @@
 /* cmd_misc.c - `airlock version` and `airlock sha256`. */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>

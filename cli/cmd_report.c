@@ -1,7 +1,7 @@
 /* cmd_report.c - airlock report RUN -o FILE.html: the command side of the
  * run report (report.c); reading the log for it is audited. */
-#include "cli.h"
-#include "report.h"
+#include "cli/cli.h"
+#include "report/report.h"
 
 #include <getopt.h>
 #include <stdio.h>

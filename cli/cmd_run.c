@@ -1,7 +1,7 @@
 /* cmd_run.c - airlock run, resume, status, runs and logs: the command
  * layer over the run engine (run.c) and the state store (state.c). */
-#include "cli.h"
-#include "runner.h"
+#include "cli/cli.h"
+#include "runner/runner.h"
 
 #include <errno.h>
 #include <fcntl.h>

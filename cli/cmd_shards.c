@@ -14,7 +14,7 @@
  * --shards-key PUB LOG...` then checks every log, that each holds its
  * shard's signed checkpoint, that the host key is the one the summary
  * names, and that no shard is missing (cmd_verify_audit.c). */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <fcntl.h>
 #include <getopt.h>

@@ -1,6 +1,6 @@
 /* cmd_verify.c - `airlock verify-file` and `airlock-verify sig`: check a
  * minisign signature over a file, as `minisign -V` does. */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* cmd_verify_audit.c - `airlock audit verify` and `airlock-verify audit`,
  * `airlock-verify checkpoint`: the verifier's command side, linked into
  * both binaries (and nothing that writes a log). */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <fcntl.h>
 #include <getopt.h>

@@ -1,7 +1,7 @@
 /* cmd_verify_bundle.c - verifying a bundle on the command line, shared by
  * `airlock verify` (which audits the outcome) and `airlock-verify bundle`
  * (which writes nothing). */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <stdio.h>

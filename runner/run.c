@@ -35,7 +35,7 @@
 #define RENAME_EXCHANGE (1 << 1) /* linux/fs.h; musl's headers lack it */
 #endif
 
-#include "builtin.h"
+#include "steps/builtin.h"
 #include "engine.h"
 
 static const char *const st_names[] = {"pending", "retrying", "running", "ok", "failed", "skipped"};

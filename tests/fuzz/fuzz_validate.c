@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runner/builtin.h"
+#include "steps/builtin.h"
 #include "tests/fuzz/scratch.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

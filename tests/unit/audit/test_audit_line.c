@@ -1,6 +1,6 @@
 /* test_audit_line.c - the verifier's strict line parser (audit/line.c)
  * against what FORMAT.md §2 allows and refuses. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include "audit/internal.h"
 

@@ -2,7 +2,7 @@
  * write, fdatasync and rename, torn tails, the clock going back, segment
  * rotation and compression, a seal key left unevolved by a crash; each
  * time the verifier must find the log intact. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include <errno.h>
 #include <fcntl.h>

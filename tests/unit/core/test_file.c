@@ -1,6 +1,6 @@
 /* test_file.c - safe file I/O and the fault table: an atomic write that
  * fails at any step leaves the old file or the new one, never a part. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* test_json.c - JSON helpers and error messages. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include <errno.h>
 

@@ -1,6 +1,6 @@
 /* test_keys.c - minisign-compatible keys and signatures: known vectors made
  * by minisign 0.11, round trips, and every malformed input we can name. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include <sodium.h>
 

@@ -1,5 +1,5 @@
 /* test_sha256.c - SHA-256 and HMAC-SHA256 against published vectors. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include <fcntl.h>
 #include <unistd.h>

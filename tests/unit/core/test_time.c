@@ -1,5 +1,5 @@
 /* test_time.c - RFC 3339 timestamps and durations. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 static void test_ts_format_known_instants(void **state)
 {

@@ -1,6 +1,6 @@
 /* test_runner_state.c - state.db (migrations, a newer schema refused, a
  * damaged file, commits joining a transaction) and the retry delay. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>

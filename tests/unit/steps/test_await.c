@@ -1,7 +1,7 @@
 /* test_await.c - the await built-in: a drop is taken once its marker is
  * there and it has stopped changing, copied and hashed; a stale file, a
  * link or a special file is refused; an unusable stage is an error. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runner/builtin.h"
+#include "steps/builtin.h"
 
 struct fixture {
 	char *base;

@@ -1,7 +1,7 @@
 /* test_validate.c - the validate built-in: schema files, every column
  * type accepted and rejected, CSV quoting and line numbers, JSONL,
  * max_reject at and past its limit, and the quarantine's bytes and hash. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runner/builtin.h"
+#include "steps/builtin.h"
 
 struct fixture {
 	char *dir;
