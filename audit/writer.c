@@ -358,6 +358,12 @@ static int write_line(struct al_audit *log, const char *line, size_t len, int sy
 	return 0;
 }
 
+/* The members the writer sets itself: the chain's, then who wrote the
+ * entry (FORMAT.md §2). A caller cannot set them, so no entry can claim
+ * another user, host or process than the one that wrote it. */
+static const char *const writer_members[] = {"seq", "ts", "prev", "event",
+                                             "user", "uid", "host", "pid", NULL};
+
 static int fields_check(const json_t *fields, struct al_err *err)
 {
 	const char *key;
@@ -369,11 +375,24 @@ static int fields_check(const json_t *fields, struct al_err *err)
 		return al_err_set(err, AL_EUSAGE, "audit entry fields must be an object");
 	json_object_foreach((json_t *)fields, key, v) {
 		(void)v;
-		if (strcmp(key, "seq") == 0 || strcmp(key, "ts") == 0 || strcmp(key, "prev") == 0 ||
-		    strcmp(key, "event") == 0)
-			return al_err_set(err, AL_EUSAGE, "audit entry field '%s' is reserved", key);
+		for (int i = 0; writer_members[i] != NULL; i++)
+			if (strcmp(key, writer_members[i]) == 0)
+				return al_err_set(err, AL_EUSAGE,
+				                  "audit entry field '%s' is set by the writer", key);
 	}
 	return 0;
+}
+
+/* seq ts prev event, then the writer's identity stamp: user (null when
+ * the uid has no name), uid, host, pid. */
+static json_t *entry_head(const struct al_audit *log, const char *event, const char *ts)
+{
+	const char *user = al_user_name();
+
+	return json_pack("{s:I,s:s,s:s,s:s,s:o,s:I,s:s,s:I}", "seq", (json_int_t)log->seq + 1, "ts",
+	                 ts, "prev", log->last_hex, "event", event, "user",
+	                 user != NULL ? json_string(user) : json_null(), "uid",
+	                 (json_int_t)getuid(), "host", al_host_name(), "pid", (json_int_t)getpid());
 }
 
 /* Builds and writes one entry. lead_nl puts a "\n" before it in the same
@@ -408,8 +427,7 @@ static int append_entry(struct al_audit *log, const char *event, const json_t *f
 		now = al_now_us(); /* after the clock.backwards entry's own time */
 	}
 	al_ts_format(now, ts);
-	obj = json_pack("{s:I,s:s,s:s,s:s}", "seq", (json_int_t)log->seq + 1, "ts", ts, "prev",
-	                log->last_hex, "event", event);
+	obj = entry_head(log, event, ts);
 	if (obj == NULL || (fields != NULL && json_object_update(obj, (json_t *)fields) < 0)) {
 		json_decref(obj);
 		return al_err_set(err, AL_EUSAGE, "%s: cannot build the audit entry (invalid UTF-8?)",
@@ -765,7 +783,6 @@ fail:
 struct al_audit *al_audit_open(const char *home, struct al_err *err)
 {
 	struct al_audit *log = audit_alloc(home, err);
-	json_t *f;
 	int ret;
 
 	if (log == NULL)
@@ -775,11 +792,8 @@ struct al_audit *al_audit_open(const char *home, struct al_err *err)
 	ret = reload(log, err);
 	if (ret == 0 && log->segment_line_due)
 		ret = segment_line(log, err);
-	if (ret == 0) {
-		f = json_pack("{s:I}", "pid", (json_int_t)getpid());
-		ret = append_entry(log, "log.resume", f, 1, 0, err);
-		json_decref(f);
-	}
+	if (ret == 0)
+		ret = append_entry(log, "log.resume", NULL, 1, 0, err); /* its pid is stamped */
 	if (ret == 0)
 		ret = space_check(log, err);
 	lock_release(log);
@@ -863,7 +877,7 @@ static int k0_write(const char *path, const unsigned char *k0, struct al_err *er
 int al_audit_init(const char *home, const char *seal_key_out, const struct al_audit_config *cfg,
                   struct al_err *err)
 {
-	char path[PATH_MAX], keyid[AL_KEYID_HEX], host[256] = "unknown", name[SEG_NAME_MAX];
+	char path[PATH_MAX], keyid[AL_KEYID_HEX], name[SEG_NAME_MAX];
 	unsigned char id[16], *k0 = NULL;
 	struct fss_state st = {0};
 	struct al_audit *log = NULL;
@@ -923,13 +937,9 @@ int al_audit_init(const char *home, const char *seal_key_out, const struct al_au
 	}
 	randombytes_buf(id, sizeof id);
 	al_hex(id, sizeof id, log->log_id);
-	(void)gethostname(host, sizeof host - 1);
-	f = json_pack("{s:s,s:s,s:s,s:s,s:i}", "log_id", log->log_id, "host", host, "host_key", keyid,
-	              "airlock", AL_VERSION, "fss_epoch", 0);
-	if (f == NULL) {
-		al_err_set(err, AL_EUSAGE, "host name is not valid UTF-8");
-		goto out;
-	}
+	/* host, like user, uid and pid, is stamped by append_entry */
+	f = json_pack("{s:s,s:s,s:s,s:i}", "log_id", log->log_id, "host_key", keyid, "airlock",
+	              AL_VERSION, "fss_epoch", 0);
 	if (append_entry(log, "log.open", f, 1, 0, err) < 0 || seal_locked(log, err) < 0)
 		goto out;
 	ret = 0;

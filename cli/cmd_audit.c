@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -120,16 +119,6 @@ static int cmd_init(struct al_cli *cli, int argc, char **argv)
 
 /* ---- audit append ---- */
 
-/* The operator: a manual entry says who made it. */
-static void add_operator(json_t *fields)
-{
-	struct passwd *pw = getpwuid(getuid());
-
-	json_object_set_new(fields, "manual", json_true());
-	json_object_set_new(fields, "user", json_string(pw != NULL && pw->pw_name != NULL ? pw->pw_name : ""));
-	json_object_set_new(fields, "uid", json_integer((json_int_t)getuid()));
-}
-
 static int field_name_valid(const char *k, size_t n)
 {
 	if (n == 0 || n > 64 || !(k[0] >= 'a' && k[0] <= 'z'))
@@ -148,7 +137,9 @@ static int cmd_append(struct al_cli *cli, int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	static const char *const reserved[] = {"seq", "ts", "prev", "event", "manual", "user", "uid", NULL};
+	/* the writer's own members (seq ts prev event user uid host pid), and manual */
+	static const char *const reserved[] = {"seq",  "ts",   "prev", "event", "manual",
+	                                       "user", "uid",  "host", "pid",   NULL};
 	const char *event = NULL, *home;
 	struct al_err err = {0};
 	struct al_audit *log = NULL;
@@ -199,7 +190,8 @@ static int cmd_append(struct al_cli *cli, int argc, char **argv)
 		                    al_audit_event_valid(event) ? "only airlock itself writes this event"
 		                                                : "not an event name ([a-z][a-z0-9_]*, dot-separated)");
 	}
-	add_operator(fields);
+	/* a manual entry says so; who made it is stamped by the writer */
+	json_object_set_new(fields, "manual", json_true());
 	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
 	    (log = al_audit_open(home, &err)) == NULL ||
 	    al_audit_append(log, event, fields, AL_AUDIT_SYNC, &err) < 0) {
@@ -232,10 +224,7 @@ int al_cli_audit_accessed(const struct al_cli *cli, const char *home, const char
 		al_err_prefix(err, "reading the audit log is itself audited, and cannot be");
 		return -1;
 	}
-	f = json_object();
-	add_operator(f);
-	json_object_del(f, "manual");
-	json_object_set_new(f, "command", json_string(command));
+	f = json_pack("{s:s}", "command", command); /* user and uid are stamped */
 	ret = al_audit_append(log, "audit.accessed", f, AL_AUDIT_SYNC, err);
 	json_decref(f);
 	if (al_audit_close(log, ret == 0 ? err : NULL) < 0)
@@ -351,8 +340,10 @@ static void print_entry(const struct al_cli *cli, const char *line)
 	printf("#%lld %s %s", (long long)json_integer_value(json_object_get(v, "seq")),
 	       json_string_value(json_object_get(v, "ts")), json_string_value(json_object_get(v, "event")));
 	json_object_foreach(v, key, val) {
+		/* the chain's members, and the writer's stamp (shown last) */
 		if (strcmp(key, "seq") == 0 || strcmp(key, "ts") == 0 || strcmp(key, "prev") == 0 ||
-		    strcmp(key, "event") == 0)
+		    strcmp(key, "event") == 0 || strcmp(key, "user") == 0 || strcmp(key, "uid") == 0 ||
+		    strcmp(key, "host") == 0 || strcmp(key, "pid") == 0)
 			continue;
 		if (json_is_string(val)) {
 			printf(" %s=%s", key, json_string_value(val));
@@ -361,6 +352,14 @@ static void print_entry(const struct al_cli *cli, const char *line)
 			printf(" %s=%s", key, s != NULL ? s : "?");
 			free(s);
 		}
+	}
+	if (json_object_get(v, "uid") != NULL) {
+		const char *user = json_string_value(json_object_get(v, "user"));
+		printf(" [%s%s%lld@%s]", user != NULL ? user : "", user != NULL ? "/" : "uid ",
+		       (long long)json_integer_value(json_object_get(v, "uid")),
+		       json_string_value(json_object_get(v, "host")) != NULL
+		           ? json_string_value(json_object_get(v, "host"))
+		           : "?");
 	}
 	putchar('\n');
 	json_decref(v);

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,13 +22,6 @@ static const struct option help_only[] = {
 static char *pass_from_cli(void *ctx, struct al_err *err)
 {
 	return al_passphrase_read(ctx, 0, err);
-}
-
-static const char *user_name(void)
-{
-	struct passwd *pw = getpwuid(getuid());
-
-	return pw != NULL && pw->pw_name != NULL ? pw->pw_name : "";
 }
 
 /* The audit log of HOME when there is one (required: fail-closed), or
@@ -275,11 +267,10 @@ int al_cmd_install(struct al_cli *cli, int argc, char **argv)
 			       (long long)res.version, mhex);
 	} else {
 		/* Announced, durably, before the link moves. */
-		json_t *f = json_pack("{s:s,s:I,s:s,s:s,s:I,s:s,s:I}", "pipeline", res.pipeline, "version",
+		json_t *f = json_pack("{s:s,s:I,s:s,s:s,s:I}", "pipeline", res.pipeline, "version",
 		                      (json_int_t)res.version, "manifest_sha256", mhex, "previous",
 		                      inst.previous_sha256, "previous_version",
-		                      (json_int_t)inst.previous_version, "user", user_name(), "uid",
-		                      (json_int_t)getuid());
+		                      (json_int_t)inst.previous_version);
 		if (io.allow_downgrade)
 			json_object_set_new(f, "allow_downgrade", json_true());
 		r = al_audit_append(log, "pipeline.installed", f, AL_AUDIT_SYNC, &aerr);
@@ -375,8 +366,6 @@ static int keys_change(struct al_cli *cli, const char *event, json_t *fields,
 	char buf[4200];
 	int absent, code = AL_OK;
 
-	json_object_set_new(fields, "user", json_string(user_name()));
-	json_object_set_new(fields, "uid", json_integer((json_int_t)getuid()));
 	if ((dir = al_cli_keys_dir(cli, NULL, buf, sizeof buf, &err)) == NULL ||
 	    (log = audit_for(cli, 1, &absent, &err)) == NULL) {
 		json_decref(fields);

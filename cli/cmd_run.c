@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -649,7 +648,6 @@ static int breaker_reset(struct al_cli *cli, const char *home, struct al_state *
 {
 	struct al_breaker_row b;
 	struct al_audit *log;
-	struct passwd *pw = getpwuid(getuid());
 	json_t *f;
 	int found, ret;
 
@@ -659,10 +657,8 @@ static int breaker_reset(struct al_cli *cli, const char *home, struct al_state *
 		return al_err_set(err, AL_EUSAGE, "no breaker named %s in %s/state.db", resource, home);
 	if ((log = al_audit_open(home, err)) == NULL)
 		return -1;
-	f = json_pack("{s:s,s:I,s:s,s:s,s:s,s:I}", "resource", resource, "failures",
-	              (json_int_t)b.failures, "was", b.state, "reason", "reset", "user",
-	              pw != NULL && pw->pw_name != NULL ? pw->pw_name : "", "uid",
-	              (json_int_t)getuid());
+	f = json_pack("{s:s,s:I,s:s,s:s}", "resource", resource, "failures",
+	              (json_int_t)b.failures, "was", b.state, "reason", "reset"); /* user: stamped */
 	ret = al_audit_append(log, "breaker.closed", f, AL_AUDIT_SYNC, err);
 	json_decref(f);
 	if (al_audit_close(log, ret == 0 ? err : NULL) < 0 || ret < 0)

@@ -59,6 +59,15 @@ void al_err_clear(struct al_err *err);
 int al_code_for_errno(int e);
 
 /* ------------------------------------------------------------------ */
+/* Identity.                                                           */
+
+/* The name of the real uid's passwd entry, or NULL when it has none (a
+ * step's dynamic uid). Looked up once per uid; static storage. */
+const char *al_user_name(void);
+/* gethostname(), or "unknown"; static storage. */
+const char *al_host_name(void);
+
+/* ------------------------------------------------------------------ */
 /* System-call table (STYLE.md item 7).                                */
 
 /* Every system call whose failure the audit writer, the state store and

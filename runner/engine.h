@@ -87,7 +87,6 @@ int eng_audit(struct run *r, const char *event, json_t *fields, unsigned flags);
 void eng_state_warn(struct run *r, const struct al_err *err);
 /* Opens the batched state.db transaction if none is open. */
 void eng_tx(struct run *r);
-const char *eng_user_name(void);
 /* argv with bundle programs and step:file references resolved (malloc'd). */
 char **eng_resolve_argv(const struct run *r, const char **argv, struct al_err *err);
 void eng_free_argv(char **argv);

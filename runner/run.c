@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -85,13 +84,6 @@ void al_oplog(const char *level, const char *run, const char *step, int attempt,
 
 /* ------------------------------------------------------------------ */
 /* Small helpers.                                                      */
-
-const char *eng_user_name(void)
-{
-	struct passwd *pw = getpwuid(getuid());
-
-	return pw != NULL && pw->pw_name != NULL ? pw->pw_name : "";
-}
 
 static void today_utc(char out[11])
 {
@@ -2684,18 +2676,14 @@ int al_run(const struct al_run_opts *o)
 	 * children, not init's: they are reaped here, and never outlive a
 	 * run unseen. */
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-	f = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:I,s:s,s:o,s:o,s:s,s:i}", "run", r->id,
-	              "pipeline", r->m->pipeline, "version", (json_int_t)r->m->version,
-	              "manifest_sha256", r->msha, "date", r->date, "resume_of", r->resume_of, "user",
-	              eng_user_name(), "uid", (json_int_t)getuid(), "host", "", "argv", json_array(),
-	              "clock", clock_json(), "source", r->source, "jobs", r->jobs);
+	f = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:o,s:o,s:s,s:i}", "run", r->id, "pipeline",
+	              r->m->pipeline, "version", (json_int_t)r->m->version, "manifest_sha256", r->msha,
+	              "date", r->date, "resume_of", r->resume_of, "argv", json_array(), "clock",
+	              clock_json(), "source", r->source, "jobs", r->jobs);
 	json_object_set_new(f, "airlock", json_string(AL_VERSION));
 	if (o->shard_n > 0)
 		json_object_set_new(f, "shard", json_pack("{s:i,s:i}", "index", o->shard_i, "of", o->shard_n));
 	{
-		char host[256] = "";
-		(void)gethostname(host, sizeof host - 1);
-		json_object_set_new(f, "host", json_string(host));
 		if (r->resume_of[0] == '\0')
 			json_object_set_new(f, "resume_of", json_null());
 		for (int i = 0; i < o->argc; i++)

@@ -26,10 +26,10 @@ setup() {
 	run -0 airlock audit verify --seal-key k0.txt
 }
 
-@test 'the members are in order: seq, ts, prev, event, then the fields' {
+@test 'the members are in order: seq, ts, prev, event, the writer\'s stamp, then the fields' {
 	airlock audit append --event operator.note --field b=2 --field a=1
 	run -0 tail -1 "$(seg 1)"
-	[[ $output =~ ^\{\"seq\":[0-9]+,\"ts\":\"[0-9T:.-]{26}Z\",\"prev\":\"[0-9a-f]{64}\",\"event\":\"operator.note\",\"b\":\"2\",\"a\":\"1\",\"manual\":true ]]
+	[[ $output =~ ^\{\"seq\":[0-9]+,\"ts\":\"[0-9T:.-]{26}Z\",\"prev\":\"[0-9a-f]{64}\",\"event\":\"operator.note\",\"user\":\"$(id -un)\",\"uid\":$(id -u),\"host\":\"$(hostname)\",\"pid\":[0-9]+,\"b\":\"2\",\"a\":\"1\",\"manual\":true ]]
 }
 
 @test 'reserved events and members are refused' {
@@ -37,7 +37,7 @@ setup() {
 		run -2 airlock audit append --event "$e"
 		out_has "only airlock itself writes this event"
 	done
-	for f in seq ts prev event manual user uid; do
+	for f in seq ts prev event manual user uid host pid; do
 		run -2 airlock audit append --event x.y --field "$f=1"
 		out_has "'$f' is set by airlock"
 	done
@@ -65,4 +65,28 @@ setup() {
 	run -0 jq -r 'select(.event == "operator.note") | .text' "$(seg 1)"
 	[ "$output" = "$(printf 'a "quoted"\nline é')" ]
 	run -0 airlock audit verify
+}
+
+@test 'every entry carries user, uid, host and pid, stamped by the writer' {
+	airlock audit append --event operator.note --field a=1
+	airlock audit seal
+	run -0 jq -c -s --arg u "$(id -un)" --arg h "$(hostname)" --argjson uid "$(id -u)" \
+		'map(select(.user != $u or .uid != $uid or .host != $h or (.pid | type) != "number")) | length' "$(seg 1)"
+	[ "$output" = 0 ]
+	# the run, seal and log.resume entries too, each with the pid of the process that wrote it
+	run -0 jq -r 'select(.event == "log.resume") | .pid' "$(seg 1)"
+	[ "${#lines[@]}" -ge 2 ]
+	[ "${lines[0]}" != "${lines[1]}" ]
+}
+
+@test 'a uid with no name is recorded as user null, not as another name' {
+	[ "$(id -u)" = 0 ] || skip "needs root to become a uid without a passwd entry"
+	! getent passwd 54321 >/dev/null || skip "uid 54321 has a passwd entry here"
+	d=$(mktemp -d /tmp/airlock-t2010.XXXXXX)
+	chown 54321:54321 "$d"
+	run -0 setpriv --reuid 54321 --regid 54321 --clear-groups \
+		env HOME="$d" "$AIRLOCK_BUILD/airlock" --home "$d/home" -q audit init --seal-key-out "$d/k0.txt"
+	run -0 jq -c '[.user, .uid]' "$d/home/audit/audit-000001.jsonl"
+	rm -rf "$d"
+	[ "${lines[0]}" = '[null,54321]' ]
 }

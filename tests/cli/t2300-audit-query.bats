@@ -55,7 +55,7 @@ setup() {
 
 @test 'the human form names seq, time, event and fields' {
 	run -0 airlock audit query --run run-t-1 --event run.end
-	[[ $output =~ ^#[0-9]+\ 20[0-9-]+T[0-9:.]+Z\ run.end\ run=run-t-1\ status=ok\ duration_ms=1000$ ]]
+	[[ $output =~ ^#[0-9]+\ 20[0-9-]+T[0-9:.]+Z\ run.end\ run=run-t-1\ status=ok\ duration_ms=1000(\ \[[a-z]+/[0-9]+@[^]]+\])?$ ]]
 }
 
 @test 'audit sql answers from the tables and in the sqlite3 shell' {

@@ -373,7 +373,19 @@ static void test_writer_refuses_reserved_fields_and_bad_events(void **state)
 
 	assert_non_null(log);
 	assert_int_equal(al_audit_append(log, "test.x", bad, 0, &err), -1);
-	assert_non_null(strstr(err.msg, "'seq' is reserved"));
+	assert_non_null(strstr(err.msg, "'seq' is set by the writer"));
+	json_decref(bad);
+	/* nor may a caller claim another identity than the writer's */
+	static const char *const stamp[] = {"user", "uid", "host", "pid"};
+	for (size_t i = 0; i < 4; i++) {
+		char want[64];
+		bad = json_pack("{s:s}", stamp[i], "someone-else");
+		assert_int_equal(al_audit_append(log, "test.x", bad, 0, &err), -1);
+		snprintf(want, sizeof want, "'%s' is set by the writer", stamp[i]);
+		assert_non_null(strstr(err.msg, want));
+		json_decref(bad);
+	}
+	bad = NULL;
 	assert_int_equal(al_audit_append(log, "Bad Event", NULL, 0, &err), -1);
 	assert_non_null(strstr(err.msg, "not a valid event name"));
 	/* a refused entry is not a write failure: the log goes on */
