@@ -3,7 +3,6 @@
 #include "cli/cli.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -18,29 +17,6 @@ static const struct option help_only[] = {
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
-
-/* Sizes: "64M", "4096", "1G", "512K". */
-static int size_parse(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s)
-		return -1;
-	switch (*end) {
-	case '\0': break;
-	case 'K': v <<= 10; end++; break;
-	case 'M': v <<= 20; end++; break;
-	case 'G': v <<= 30; end++; break;
-	default: return -1;
-	}
-	if (*end != '\0' || v == 0)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 /* ---- audit init ---- */
 
@@ -65,11 +41,11 @@ static int cmd_init(struct al_cli *cli, int argc, char **argv)
 		switch (c) {
 		case 'k': k0 = optarg; break;
 		case 's':
-			if (size_parse(optarg, &cfg.segment_size) < 0 || cfg.segment_size < 4096)
+			if (al_size_parse(optarg, &cfg.segment_size) < 0 || cfg.segment_size < 4096)
 				return al_cli_usage(cli, "--segment-size %s: a size of at least 4096 (64M, 1G)", optarg);
 			break;
 		case 'e':
-			if (size_parse(optarg, &cfg.seal_every) < 0)
+			if (al_size_parse(optarg, &cfg.seal_every) < 0 || cfg.seal_every == 0)
 				return al_cli_usage(cli, "--seal-every %s: a positive number of entries", optarg);
 			break;
 		case 'c': cfg.compress = 1; break;
@@ -83,7 +59,7 @@ static int cmd_init(struct al_cli *cli, int argc, char **argv)
 					return al_cli_usage(cli, "--audit-min-free %s: a size or a percentage", optarg);
 				cfg.min_free_pct = (int)pct;
 				cfg.min_free = UINT64_MAX >> 1;
-			} else if (size_parse(optarg, &v) == 0) {
+			} else if (al_size_parse(optarg, &v) == 0 && v > 0) {
 				cfg.min_free = v;
 				cfg.min_free_pct = 0;
 			} else {

@@ -355,6 +355,11 @@ int al_ts_parse(const char *s, int64_t *us, struct al_err *err);
 int al_duration_parse(const char *s, int64_t *ms, struct al_err *err);
 /* The shortest exact form of ms ("90s", "2d", "1500ms"). */
 void al_duration_format(int64_t ms, char *out, size_t outlen);
+/* Parses a size such as "4G", "512M", "64K" or "1000" into bytes: digits
+ * only, then at most one of K, M, G; a value whose bytes overflow 64 bits
+ * is refused. */
+int al_size_parse(const char *s, uint64_t *bytes);
+
 /* A validate step's max_reject (manifests/FORMAT.md): "N", a count of 1
  * to 18 digits, or "N%" / "N.D%", a percentage of 0 to 100 with up to 6
  * decimals; digits only, no sign, exponent or space. Sets *percent to 1

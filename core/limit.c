@@ -1,6 +1,9 @@
-/* limit.c - a validate step's max_reject: a count or an exact percentage. */
+/* limit.c - limits as people write them: sizes ("64M") and a validate
+ * step's max_reject (a count or an exact percentage). */
 #include "core.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Digits before the point, leading zeros included: at most 18, so v * 10
@@ -55,4 +58,28 @@ int al_max_reject_parse(const char *s, int *percent, uint64_t *value, struct al_
 bad:
 	return al_err_set(err, AL_EUSAGE, "max_reject \"%s\": not a count (\"10\") or a percentage "
 	                  "of at most 100 with up to 6 decimals (\"0.5%%\")", s);
+}
+
+int al_size_parse(const char *s, uint64_t *bytes)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0': break;
+	case 'K': if (v > (1ULL << 53)) return -1; v <<= 10; end++; break;
+	case 'M': if (v > (1ULL << 43)) return -1; v <<= 20; end++; break;
+	case 'G': if (v > (1ULL << 33)) return -1; v <<= 30; end++; break;
+	default: return -1;
+	}
+	if (*end != '\0')
+		return -1;
+	*bytes = v;
+	return 0;
 }

@@ -188,30 +188,6 @@ static int name_ok(const char *s, size_t max, int dashes)
 	return 1;
 }
 
-int al_size_parse(const char *s, uint64_t *bytes)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	switch (*end) {
-	case '\0': break;
-	case 'K': if (v > (1ULL << 53)) return -1; v <<= 10; end++; break;
-	case 'M': if (v > (1ULL << 43)) return -1; v <<= 20; end++; break;
-	case 'G': if (v > (1ULL << 33)) return -1; v <<= 30; end++; break;
-	default: return -1;
-	}
-	if (*end != '\0')
-		return -1;
-	*bytes = v;
-	return 0;
-}
-
 /* ---- paths ---- */
 
 /* FORMAT.md: relative, normalised, no "..", no "/" at either end, no

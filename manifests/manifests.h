@@ -103,8 +103,6 @@ void al_manifest_free(struct al_manifest *m);
 /* The index of a step by id, or -1. */
 long al_manifest_step(const struct al_manifest *m, const char *id);
 
-/* Parses a size such as "4G", "512M", "64K" or "1000" into bytes. */
-int al_size_parse(const char *s, uint64_t *bytes);
 
 /* ---- keyring and trust policy ---- */
 

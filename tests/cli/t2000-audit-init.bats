@@ -50,6 +50,14 @@ load ../lib/common
 	out_has "--segment-size 10: a size of at least 4096"
 	run -2 airlock audit init --seal-key-out k --seal-every x
 	out_has "--seal-every x"
+	run -2 airlock audit init --seal-key-out k --seal-every 0
+	out_has "--seal-every 0: a positive number"
+	# a size whose bytes overflow 64 bits is refused, not wrapped to a small one
+	run -2 airlock audit init --seal-key-out k --segment-size 17179869185G
+	out_has "--segment-size 17179869185G: a size"
+	run -2 airlock audit init --seal-key-out k --audit-min-free 0
+	out_has "--audit-min-free 0: a size"
+	[ ! -e k ]
 }
 
 @test 'audit init keeps an existing host key' {
