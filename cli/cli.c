@@ -128,6 +128,11 @@ const char *al_cli_passfile(const char *opt)
 	return env != NULL && env[0] != '\0' ? env : NULL;
 }
 
+char *al_cli_pass(void *ctx, struct al_err *err)
+{
+	return al_passphrase_read(ctx, 0, err);
+}
+
 const char *al_cli_home(const struct al_cli *cli, struct al_err *err)
 {
 	static char buf[4096];

@@ -48,6 +48,9 @@ int al_cli_getopt(struct al_cli *cli, int argc, char **argv, const char *optstri
 
 /* The passphrase file: --passfile or AIRLOCK_PASSFILE, or NULL. */
 const char *al_cli_passfile(const char *opt);
+/* The passphrase callback of al_seckey_load: ctx is the passphrase file
+ * (al_cli_passfile's), or NULL for the terminal. */
+char *al_cli_pass(void *ctx, struct al_err *err);
 
 /* AIRLOCK_HOME (DESIGN.md §3): --home or AIRLOCK_HOME, else
  * /var/lib/airlock for root, else $XDG_STATE_HOME/airlock (default

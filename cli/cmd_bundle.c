@@ -19,11 +19,6 @@ static const struct option help_only[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static char *pass_from_cli(void *ctx, struct al_err *err)
-{
-	return al_passphrase_read(ctx, 0, err);
-}
-
 /* The audit log of HOME when there is one (required: fail-closed), or
  * NULL with *absent set when there is none and it is not required. */
 static struct al_audit *audit_for(const struct al_cli *cli, int required, int *absent,
@@ -171,7 +166,7 @@ int al_cmd_sign(struct al_cli *cli, int argc, char **argv)
 	if (al_bundle_manifest(bundle, &manifest, &mlen, &err) < 0 ||
 	    (m = al_manifest_parse(manifest, mlen, "manifest.json", AL_MANIFEST_BUNDLE, &err)) == NULL)
 		goto fail;
-	sec = al_seckey_load(sec_path, pass_from_cli, (void *)al_cli_passfile(passfile), &err);
+	sec = al_seckey_load(sec_path, al_cli_pass, (void *)al_cli_passfile(passfile), &err);
 	if (sec == NULL)
 		goto fail;
 	al_sha256_buf(manifest, mlen, sum);

@@ -10,11 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *pass_from_cli(void *ctx, struct al_err *err)
-{
-	return al_passphrase_read(ctx, 0, err);
-}
-
 static int refuse_existing(const char *path, int force, struct al_err *err)
 {
 	struct stat st;
@@ -146,7 +141,7 @@ int al_cmd_sign_file(struct al_cli *cli, int argc, char **argv)
 	if ((trusted != NULL && al_comment_check(trusted, 1, &err) < 0) || al_crypto_init(&err) < 0)
 		return al_cli_error(cli, &err);
 	passfile = al_cli_passfile(passfile);
-	sec = al_seckey_load(sec_path, pass_from_cli, (void *)passfile, &err);
+	sec = al_seckey_load(sec_path, al_cli_pass, (void *)passfile, &err);
 	if (sec == NULL)
 		return al_cli_error(cli, &err);
 	al_keyid_hex(sec->keyid, keyid);

@@ -24,11 +24,6 @@
 
 #include "audit/audit.h"
 
-static char *pass_from_cli(void *ctx, struct al_err *err)
-{
-	return al_passphrase_read(ctx, 0, err);
-}
-
 static int name_ok(const char *s)
 {
 	size_t n = strlen(s);
@@ -154,7 +149,7 @@ int al_cmd_audit_shards(struct al_cli *cli, int argc, char **argv)
 		goto fail;
 	}
 	f = NULL;
-	sec = al_seckey_load(sec_path, pass_from_cli, (void *)al_cli_passfile(passfile), &err);
+	sec = al_seckey_load(sec_path, al_cli_pass, (void *)al_cli_passfile(passfile), &err);
 	snprintf(tc, sizeof tc, "airlock.shards/1 %s: %d shards", name, n);
 	if (sec == NULL ||
 	    (sig = al_sign_buf(sec, body, blen, tc, "airlock audit shards", &err)) == NULL ||
