@@ -110,11 +110,12 @@ LIBRUNNER := $(BUILD)/libalrunner.a
 LIBSTEPS := $(BUILD)/libalsteps.a
 LIBREPORT := $(BUILD)/libalreport.a
 # Link order follows the arrows: cli -> report, steps -> runner ->
-# manifests, audit -> core. (Grouped while runner/ still calls report/
-# and steps/; the layout's next commits cut those calls.)
+# manifests, audit -> core. Static libraries are searched once, in this
+# order, so a call from one library into a library listed before it
+# (runner/ into steps/ or report/) does not link; tests/layout checks
+# the include arrows themselves.
 AIRLOCK_LIBS := $(LIBREPORT) $(LIBSTEPS) $(LIBRUNNER) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE)
-AIRLOCK_LINK := -Wl,--start-group $(LIBREPORT) $(LIBSTEPS) $(LIBRUNNER) -Wl,--end-group \
-	$(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE)
+AIRLOCK_LINK := $(AIRLOCK_LIBS)
 BINS := $(BUILD)/airlock $(BUILD)/airlock-verify
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Helpers the CLI tests and benchmarks run (fixture generators in C).

@@ -1,6 +1,6 @@
 /* airlock.c - main() of the airlock command: the command table. */
 #include "cli/cli.h"
-#include "steps/builtin.h"
+#include "steps/steps.h"
 
 #include <string.h>
 

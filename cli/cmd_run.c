@@ -1,7 +1,9 @@
 /* cmd_run.c - airlock run, resume, status, runs and logs: the command
  * layer over the run engine (run.c) and the state store (state.c). */
 #include "cli/cli.h"
+#include "report/report.h"
 #include "runner/runner.h"
+#include "steps/steps.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,6 +101,17 @@ out:
 	}
 	al_policy_free(&pol);
 	return ret;
+}
+
+/* The engine, with the kinds of steps/ and the readers of report/. */
+static int run_engine(struct al_run_opts *o)
+{
+	struct al_run_observer obs;
+
+	al_report_observer(&obs);
+	o->kinds = al_step_kinds;
+	o->observer = &obs;
+	return al_run(o);
 }
 
 enum {
@@ -248,7 +261,7 @@ int al_cmd_run(struct al_cli *cli, int argc, char **argv)
 		code = al_cli_error(cli, &err);
 		goto out;
 	}
-	code = al_run(&o);
+	code = run_engine(&o);
 out:
 	free((void *)o.only);
 	free((void *)o.force);
@@ -311,7 +324,7 @@ int al_cmd_resume(struct al_cli *cli, int argc, char **argv)
 		o.target = row.pipeline;
 		o.bundle_dir = row.bundle_dir;
 	}
-	return al_run(&o);
+	return run_engine(&o);
 }
 
 /* ---- status, runs, logs ---- */

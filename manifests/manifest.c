@@ -236,6 +236,11 @@ static int path_reserved(const char *p)
 /* ---- steps ---- */
 
 static const char *const kinds[] = {"exec", "await", "validate", "notify", NULL};
+
+const char *al_step_kind_name(enum al_step_kind kind)
+{
+	return (size_t)kind < sizeof kinds / sizeof kinds[0] - 1 ? kinds[kind] : "?";
+}
 static const char *const failures[] = {"abort", "skip", "alert", NULL};
 static const char *const whens[] = {"success", "always", NULL};
 

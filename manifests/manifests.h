@@ -100,6 +100,9 @@ struct al_manifest *al_manifest_parse(const char *buf, size_t len, const char *n
                                       enum al_manifest_mode mode, struct al_err *err);
 void al_manifest_free(struct al_manifest *m);
 
+/* The manifest's name of a step kind ("exec", "await", ...). */
+const char *al_step_kind_name(enum al_step_kind kind);
+
 /* The index of a step by id, or -1. */
 long al_manifest_step(const struct al_manifest *m, const char *id);
 

@@ -6,7 +6,7 @@
  * Every series comes from state.db, not from the run in progress: one
  * file serves every pipeline of the host, and two runs rewriting it at
  * once each write a complete, consistent file. */
-#include "runner/runner.h"
+#include "report/report.h"
 
 #include <stdio.h>
 #include <stdlib.h>

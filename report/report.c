@@ -1,6 +1,6 @@
 /* report.c - the HTML report of a run: one self-contained page built from
  * the audit log's entries of the run alone, each fact naming its seq. */
-#include "report.h"
+#include "report/report.h"
 
 #include <stdarg.h>
 #include <stdint.h>

@@ -1,10 +1,14 @@
-/* report.h - the HTML report of a run (airlock report, DESIGN.md §8). */
+/* report.h - what airlock renders of a run for people and for
+ * monitoring (DESIGN.md §8): the HTML report, the metrics file, the run
+ * summary. report/ reads the engine (state.db, its run view) and the
+ * audit log; the engine never calls it, but through the observer below. */
 #ifndef AIRLOCK_REPORT_H
 #define AIRLOCK_REPORT_H
 
 #include <stddef.h>
 
 #include "core/core.h"
+#include "runner/runner.h"
 
 /* Builds the report of run `run` from the audit log of HOME, from that
  * run's entries alone (and the log's log.open for its id): one
@@ -17,5 +21,18 @@
  * as al_audit_query reports them. */
 char *al_report_html(const char *home, const char *run, size_t *len, size_t *entries,
                      struct al_err *err);
+
+/* Rewrites HOME/metrics/airlock.prom atomically from state.db (metrics.c):
+ * the series of DESIGN.md §8 for every pipeline. audit_entries: the audit
+ * log's last seq (-1: not known, the series is left out). */
+int al_metrics_write(const char *home, struct al_state *st, int64_t audit_entries,
+                     struct al_err *err);
+
+/* The run summary (airlock.summary/1) of a run as the view shows it. */
+json_t *al_summary_json(const struct al_run_view *v);
+
+/* The observer `airlock run` gives the engine: the metrics file when
+ * steps end and at the run's end, the summary for notify steps. */
+void al_report_observer(struct al_run_observer *obs);
 
 #endif

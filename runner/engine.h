@@ -1,6 +1,20 @@
-/* engine.h - the run engine's internal state, shared by run.c (the
- * scheduler and executor's bookkeeping) and guards.c (breakers, secrets
- * pre-flight, alerts, the run summary). Not a public header. */
+/* engine.h - the run engine's own state, shared by its files and by no
+ * one else (runner/README.md, "Files"). Not a public header.
+ *
+ * One run is a struct run; each of its steps a struct step_rt. From the
+ * bottom up (a file calls only files above it in this list, never one
+ * below: runner/README.md draws it):
+ *
+ *   state.c exec.c oplog.c   state.db, a process, the operator log
+ *   record.c                 the audit entry of a state change, state.db's batch
+ *   resolve.c                a step's names: key, references, argv, env
+ *   guards.c                 breakers, the secrets pre-flight, alerts
+ *   commit.c                 inputs and the idempotency check, staging, promotion
+ *   kind.c                   the step-kind and observer interfaces
+ *   plan.c recover.c         the pipeline and the checks before a run; a crash's leftovers
+ *   attempt.c                an attempt's life: start, end, retry, on_failure
+ *   schedule.c               the loop
+ *   run.c                    a run from start to end */
 #ifndef AIRLOCK_ENGINE_H
 #define AIRLOCK_ENGINE_H
 
@@ -10,9 +24,10 @@
 
 enum st { S_PENDING, S_WAITING, S_RUNNING, S_OK, S_FAILED, S_SKIPPED };
 
-
 struct step_rt {
 	const struct al_step *def;
+	const struct al_kind *kind;
+	struct al_step_ctx ctx;  /* what the kind's hooks see */
 	size_t idx;
 	enum st state;
 	int attempt;
@@ -36,9 +51,10 @@ struct step_rt {
 	char status[16];
 	char reason[512];
 	char skip_reason[32];
-	int no_retry;            /* the last failure is final (a built-in kind said so) */
+	int no_retry;            /* the last failure is final (its kind said so) */
 	json_t *committed;       /* the files the step committed, or its intact commit's */
-	int empty_output;        /* a validate step accepted no record */
+	int own_output;          /* its kind reported an output of its own... */
+	char own_empty[64];      /* ...empty, and why ("accepted no record"), or "" */
 	char *items_path;        /* fan_out: this shard's items (malloc'd), or NULL */
 	long items_n;
 };
@@ -75,24 +91,79 @@ struct run {
 	struct al_err audit_err;
 	json_t *alerts;          /* [{kind, step, message, seq}] raised by this run */
 	uint64_t first_seq;      /* run.start's seq */
-	int64_t metrics_us;      /* when metrics/airlock.prom was last written */
+	int64_t metrics_us;      /* when the observer was last told */
 	int metrics_dirty;       /* a step ended since */
 	char cause[512];         /* the first failure's cause, for the summary */
 	int preflight_failed;    /* a secret failed its pre-flight: only notify steps run */
 };
 
-/* run.c */
-/* The audit entry of a state change; fields are consumed (fail-closed). */
+/* record.c: the audit entry of a state change; fields are consumed.
+ * After the first failure every later call fails at once (fail-closed). */
 int eng_audit(struct run *r, const char *event, json_t *fields, unsigned flags);
 void eng_state_warn(struct run *r, const struct al_err *err);
-/* Opens the batched state.db transaction if none is open. */
+/* state.db changes are batched in one transaction (eng_tx opens it if
+ * none is open; eng_tx_flush commits it). */
 void eng_tx(struct run *r);
-/* argv with bundle programs and step:file references resolved (malloc'd). */
-char **eng_resolve_argv(const struct run *r, const char **argv, struct al_err *err);
+void eng_tx_flush(struct run *r);
+#define ENG_TX_BATCH_US 100000
+/* A step's row in state.db. */
+void eng_save_step(struct run *r, struct step_rt *s, const char *state, const char *staged);
+void eng_step_row(const struct run *r, const struct step_rt *s, struct al_step_row *row,
+                  const char *state);
+extern const char *const eng_state_names[];
+
+/* resolve.c: a step's names and the world it is given. */
+void eng_idempotency_key(const struct run *r, const char *step, char out[AL_SHA256_HEX]);
+/* Whether arg is STEP:FILE naming a step of the manifest. */
+int eng_step_ref(const struct run *r, const char *arg, long *step, const char **file);
+char **eng_resolve_argv(const struct run *r, const char *const *argv, struct al_err *err);
+json_t *eng_argv_json(const char *const *argv);
 void eng_free_argv(char **argv);
 /* The environment of a step's process (malloc'd). */
 char **eng_make_env(const struct run *r, const struct step_rt *s, const char *stage,
                     const char *quarantine);
+
+/* plan.c: the pipeline, the steps selected, what must hold before a run. */
+int eng_load_target(struct run *r, struct al_err *err);
+int eng_select_steps(struct run *r, struct al_err *err);
+int eng_preflight(struct run *r, struct al_err *err);
+int eng_print_plan(struct run *r);
+
+/* commit.c: inputs and the idempotency check; staging and promotion. */
+int eng_prepare(struct run *r, struct step_rt *s);
+int eng_shard_items(struct run *r, struct step_rt *s);
+int eng_add_inputs(const struct run *r, const char *const *argv, json_t *inputs, char *reason,
+                   size_t rlen);
+/* The stage's files hashed and checked against the step's outputs:
+ * 0 with *files, or -1 with reason. */
+int eng_stage_check(struct run *r, struct step_rt *s, json_t **files, char *reason, size_t rlen);
+int eng_commit(struct run *r, struct step_rt *s, json_t *files, const struct al_attempt_row *a);
+int eng_commit_intact(const char *dir, json_t *files, json_t *phantoms, char *why, size_t wlen);
+void eng_stage_path(const struct run *r, const struct step_rt *s, char *out, size_t n);
+int eng_new_stage(struct run *r, const char *stage, struct al_err *err);
+
+/* attempt.c: an attempt's life. */
+void eng_start_attempt(struct run *r, struct step_rt *s);
+/* The running step's rows in state.db (for airlock status). */
+void eng_note_running(struct run *r, struct step_rt *s);
+void eng_proc_ended(struct run *r, struct step_rt *s);
+void eng_fail_final(struct run *r, struct step_rt *s);
+
+/* schedule.c: the loop. */
+void eng_loop(struct run *r);
+
+/* recover.c: the pipeline's lock, and runs a crash interrupted. */
+int eng_lock_pipeline(struct run *r, struct al_err *err);
+void eng_lock_note(struct run *r);
+int eng_recover(struct run *r, struct al_err *err);
+
+/* kind.c: the step-kind and observer interfaces. */
+/* Each step's kind, from the caller's table (a kind not there: refused). */
+int eng_kinds(struct run *r, struct al_err *err);
+void eng_ctx_init(struct run *r, struct step_rt *s);
+void eng_ctx_attempt(struct run *r, struct step_rt *s);
+/* The observers' cue: a step ended (final: the run did). */
+void eng_observe(struct run *r, int final);
 
 /* guards.c */
 /* An alert: audited, kept for the summary, counted for the metrics. */
@@ -106,7 +177,5 @@ int eng_breaker_admit(struct run *r, struct step_rt *s);
 void eng_breaker_result(struct run *r, struct step_rt *s, int ok);
 /* Secrets pre-flight (DESIGN.md §8): 0 all good, -1 one failed (r->cause). */
 int eng_secrets_check(struct run *r);
-/* The run summary (airlock.summary/1) given to notify steps. */
-json_t *eng_summary(struct run *r);
 
 #endif

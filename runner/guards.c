@@ -1,6 +1,7 @@
 /* guards.c - the nightly pipeline's safeguards around the run engine
- * (DESIGN.md §8): alerts, circuit breakers per resource, the secrets
- * pre-flight, and the run summary that notify steps receive.
+ * (DESIGN.md §8): alerts, circuit breakers per resource, and the secrets
+ * pre-flight. The engine gives them what they need (the run, the step);
+ * they never call back into the scheduler.
  *
  * Each one changes state only after the audit entry that announces it:
  * breaker.open before a step is refused, secret.checked before the run
@@ -453,51 +454,4 @@ int eng_secrets_check(struct run *r)
 	}
 	json_decref(used);
 	return bad ? -1 : 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* The run summary.                                                    */
-
-static const char *const state_names[] = {"pending", "retrying", "running", "ok", "failed",
-                                          "skipped"};
-
-static json_t *step_summary(const struct step_rt *s)
-{
-	json_t *o = json_pack("{s:s,s:s,s:i}", "id", s->def->id, "state", state_names[s->state],
-	                      "attempts", s->attempt);
-	static const char *const kinds[] = {"exec", "await", "validate", "notify"};
-
-	json_object_set_new(o, "kind", json_string(kinds[s->def->kind]));
-	json_object_set_new(o, "exit", s->exit_code >= 0 ? json_integer(s->exit_code) : json_null());
-	if (s->status[0] != '\0')
-		json_object_set_new(o, "status", json_string(s->status));
-	/* skipped (or ok as already committed): why; failed: the cause */
-	if ((s->state == S_SKIPPED || s->state == S_OK) && s->skip_reason[0] != '\0')
-		json_object_set_new(o, "reason", json_string(s->skip_reason));
-	else if (s->state == S_FAILED && s->reason[0] != '\0')
-		json_object_set_new(o, "reason", json_string(s->reason));
-	if (s->end_us > s->start_us && s->start_us > 0)
-		json_object_set_new(o, "duration_ms", json_integer((s->end_us - s->start_us) / 1000));
-	json_object_set_new(o, "outputs", s->committed != NULL ? json_copy(s->committed) : json_array());
-	return o;
-}
-
-json_t *eng_summary(struct run *r)
-{
-	json_t *steps = json_array(), *sum;
-	int failed = r->failed; /* the rule of run.end: a skipped failure is not one */
-
-	for (size_t i = 0; i < r->n; i++)
-		json_array_append_new(steps, step_summary(&r->steps[i]));
-	sum = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:o,s:o,s:o,s:O}", "format", "airlock.summary/1",
-	                "run", r->id, "pipeline", r->m->pipeline, "version", (json_int_t)r->m->version,
-	                "date", r->date, "status", failed ? "failed" : "ok", "resume_of",
-	                r->resume_of[0] ? json_string(r->resume_of) : json_null(), "cause",
-	                r->cause[0] ? json_string(r->cause) : json_null(), "steps", steps, "alerts",
-	                r->alerts);
-	json_object_set_new(sum, "audit",
-	                    json_pack("{s:s,s:I,s:I}", "log_id", al_audit_log_id(r->log), "first_seq",
-	                              (json_int_t)r->first_seq, "last_seq",
-	                              (json_int_t)al_audit_last_seq(r->log)));
-	return sum;
 }

@@ -1,7 +1,10 @@
-/* runner.h - the runner's modules behind the `airlock run` family of
- * commands (DESIGN.md §8, runner/README.md): the state store (state.db),
- * the step executor (fork, sandbox, capped output, timeouts) and the run
- * engine (scheduling, retries, outputs, idempotency, crash recovery).
+/* runner.h - the engine behind the `airlock run` family of commands
+ * (DESIGN.md §8, runner/README.md): the state store (state.db), the
+ * executor (fork, sandbox, capped output, timeouts), the run engine
+ * (planning, scheduling, attempts and retries, commits, guards, crash
+ * recovery), and the two interfaces through which the folders above it
+ * plug in without the engine calling them by name: step kinds (steps/)
+ * and run observers (report/).
  *
  * The run engine writes every state change to the audit log before the
  * effect it announces; the state store is the runner's own memory across
@@ -10,6 +13,7 @@
 #ifndef AIRLOCK_RUNNER_H
 #define AIRLOCK_RUNNER_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -143,11 +147,6 @@ int al_state_select(struct al_state *st, const char *sql,
                     int (*row)(void *ctx, int n, const char *const *values), void *ctx,
                     struct al_err *err);
 
-/* Rewrites HOME/metrics/airlock.prom atomically from state.db (metrics.c):
- * the series of DESIGN.md §8 for every pipeline. audit_entries: the audit
- * log's last seq (-1: not known, the series is left out). */
-int al_metrics_write(const char *home, struct al_state *st, int64_t audit_entries,
-                     struct al_err *err);
 int al_state_commit_tx(struct al_state *st, struct al_err *err);
 
 /* ---- the executor ---- */
@@ -197,6 +196,135 @@ void al_proc_finish(struct al_proc *p);
 /* Whether a new network namespace can be made here (a child tries). */
 int al_netns_probe(struct al_err *err);
 
+/* ---- step kinds ----
+ *
+ * What a kind of step does at run time. steps/ implements exec, notify,
+ * await and validate behind this interface; the engine finds a step's
+ * kind by the manifest's name for it in the table the caller gives
+ * (al_run_opts.kinds) and knows none by name. The members of each kind
+ * in a manifest are checked by manifests/ (airlock-verify links it and
+ * must not link the engine). */
+
+/* One step of a run as a kind's hooks see it: read-only for the kind,
+ * except through the al_step_* calls below. */
+struct al_step_ctx {
+	const struct al_step *def;     /* the step, as the manifest says it */
+	const struct al_manifest *m;
+	const char *home, *run, *date;
+	const char *bundle_dir;        /* the bundle's files */
+	const char *out_dir;           /* HOME/outputs/<pipeline>/<date>: committed outputs */
+	int attempt;                   /* from 1; 0 before the first */
+	const char *reason;            /* a failure's reason, so far */
+	char stage[PATH_MAX];          /* this attempt's stage directory: what it commits */
+	char quarantine[PATH_MAX];     /* HOME/quarantine/<pipeline>/<date>/<step> */
+	char logs[PATH_MAX];           /* HOME/runs/<run>/logs/<step>.<attempt>: a prefix */
+	void *engine;                  /* the engine's own (struct run, struct step_rt) */
+	void *step;
+};
+
+/* How an attempt starts, filled by a kind's launch hook (called once
+ * its step.start is durable). */
+struct al_step_launch {
+	char **argv;        /* malloc'd (al_step_argv_free), argv[0] a path */
+	char *stdin_path;   /* malloc'd, or NULL for /dev/null */
+};
+
+enum {
+	/* Reports each run: never skipped as already committed, and runs
+	 * after a failed pre-flight so that the failure reaches someone. */
+	AL_KIND_EACH_RUN = 1,
+	/* airlock's own code is the step's process (`airlock __builtin
+	 * NAME ...`): step.start's argv says so, and it runs with the host
+	 * paths it was given (QUEUE.md: built-in kinds are not confined). */
+	AL_KIND_BUILTIN = 2,
+};
+
+struct al_kind {
+	const char *name;      /* as in the manifest's "kind" */
+	unsigned flags;        /* AL_KIND_* */
+	/* Before the run starts, what the manifest cannot say (validate: its
+	 * schema file parses). NULL: nothing. */
+	int (*check)(const struct al_step_ctx *c, struct al_err *err);
+	/* The step's inputs beyond the STEP:FILE arguments of run and verify,
+	 * added with al_step_add_input (validate: its input). NULL: none. */
+	int (*inputs)(struct al_step_ctx *c, struct al_err *err);
+	/* Starts an attempt: fills l. */
+	int (*launch)(struct al_step_ctx *c, struct al_step_launch *l, struct al_err *err);
+	/* The attempt's process has ended (exit as shells report it). The
+	 * kind may audit what it did and explain a failure with
+	 * al_step_reason; returns 1 when it did, 0 otherwise. end: the
+	 * step.end fields so far. NULL: nothing to add. */
+	int (*ended)(struct al_step_ctx *c, json_t *end, int exit_code, int timed_out);
+	/* The step's final outcome: committed (ok), or failed for good. */
+	void (*done)(struct al_step_ctx *c, int ok);
+	/* AL_KIND_BUILTIN: the step's process, `airlock __builtin NAME SPEC
+	 * RESULT` (the engine never calls it; steps/ dispatches to it). */
+	int (*builtin_main)(json_t *spec, const char *result);
+};
+
+/* Appends an entry {run, step, attempt, fields...}; fields are consumed.
+ * Fail-closed like every entry of a run: -1 once the log cannot be written. */
+int al_step_audit(struct al_step_ctx *c, const char *event, json_t *fields);
+/* An alert (audited, in the summary, counted in the metrics). */
+void al_step_alert(struct al_step_ctx *c, const char *kind, const char *message, json_t *extra);
+/* argv with bundle programs, files of the bundle and STEP:FILE
+ * references resolved to absolute paths (malloc'd). */
+char **al_step_argv(const struct al_step_ctx *c, const char *const *argv, struct al_err *err);
+void al_step_argv_free(char **argv);
+/* A STEP:FILE reference as a committed file's path, and as an input of
+ * the step (hashed into step.start's inputs and the idempotency check). */
+int al_step_add_input(struct al_step_ctx *c, const char *ref, struct al_err *err);
+int al_step_ref_path(const struct al_step_ctx *c, const char *ref, char *out, size_t n);
+/* The run summary as it stands (from the run's observer; NULL without one). */
+json_t *al_step_summary(struct al_step_ctx *c);
+/* The failure's reason (in step.end and the summary). */
+void al_step_reason(struct al_step_ctx *c, const char *reason);
+/* The failure is final: retrying cannot change it (on_failure decides). */
+void al_step_no_retry(struct al_step_ctx *c);
+/* The kind committed an output of its own that the zero-output alert
+ * counts (validate's accepted records); empty: why it holds nothing
+ * ("accepted no record"), or NULL. */
+void al_step_output(struct al_step_ctx *c, const char *empty);
+
+/* ---- observers ----
+ *
+ * A run's readers (report/: the metrics file, the run summary) see it
+ * through a view the engine fills, when the engine says: after steps
+ * end (at most once a second) and at the run's end. */
+
+struct al_step_view {
+	const char *id, *kind;
+	const char *state;     /* pending, retrying, running, ok, failed, skipped */
+	const char *status;    /* the last attempt's, or "" */
+	const char *reason;    /* skipped or ok-as-committed: why; failed: the cause; or "" */
+	int attempts;
+	int exit_code;         /* -1: none */
+	int64_t duration_ms;   /* -1: not ended */
+	const json_t *outputs; /* [{path, sha256, size}] committed, or NULL */
+};
+
+struct al_run_view {
+	const char *home, *run, *pipeline, *date;
+	int64_t version;
+	const char *resume_of; /* "" when none */
+	const char *cause;     /* the first failure, or "" */
+	int failed;            /* so far, as run.end will say */
+	struct al_state *st;
+	const char *log_id;
+	uint64_t first_seq, last_seq; /* the run's audit range so far */
+	const json_t *alerts;  /* [{kind, step, message, seq}] */
+	size_t steps_n;
+	const struct al_step_view *steps;
+};
+
+struct al_run_observer {
+	void *ctx;
+	/* Steps ended (final: the run did). */
+	void (*changed)(void *ctx, const struct al_run_view *v, int final);
+	/* The run summary as it stands (airlock.summary/1), for notify steps. */
+	json_t *(*summary)(void *ctx, const struct al_run_view *v);
+};
+
 /* ---- runs ---- */
 
 struct al_run_opts {
@@ -218,6 +346,8 @@ struct al_run_opts {
 	int json;                 /* --json: the summary on stdout */
 	int quiet;
 	int shard_i, shard_n;     /* --shard I/N; shard_n 0: not sharded */
+	const struct al_kind *const *kinds;   /* NULL-terminated: the step kinds */
+	const struct al_run_observer *observer; /* or NULL */
 };
 
 /* The retry delay after failed attempt n (runner/README.md, "Retries"). */

@@ -12,7 +12,7 @@
  * written during the take sends us back to waiting rather than into the
  * stage, so that what is taken is a set of files that were all in the
  * folder together. */
-#include "builtin.h"
+#include "steps/steps.h"
 
 #include <dirent.h>
 #include <errno.h>

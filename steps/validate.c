@@ -7,7 +7,7 @@
  * one record is held at a time, and a record longer than RECORD_MAX is
  * rejected and skipped rather than buffered. Untrusted bytes that reach a
  * reason (and so the audit log) are shown escaped and cut short. */
-#include "builtin.h"
+#include "steps/steps.h"
 
 #include <csv.h>
 #include <errno.h>

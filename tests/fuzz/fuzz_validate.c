@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "steps/builtin.h"
+#include "steps/steps.h"
 #include "tests/fuzz/scratch.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "steps/builtin.h"
+#include "steps/steps.h"
 
 struct fixture {
 	char *base;

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "steps/builtin.h"
+#include "steps/steps.h"
 
 struct fixture {
 	char *dir;

@@ -1,16 +1,24 @@
-/* builtin.h - the built-in step kinds that run as code of airlock itself
- * (DESIGN.md §8): await and validate. The run engine starts them as the
- * step's own process ("airlock __builtin KIND ..."), in the same sandbox,
- * with the same timeout and captured output as an exec step; the result
- * comes back as a JSON file that the engine audits (await.ready,
+/* steps.h - the kinds of step (DESIGN.md §8, runner/README.md "Built-in
+ * kinds"): exec, notify, await and validate, each a file (kind_*.c)
+ * behind the engine's step-kind interface (runner.h, struct al_kind),
+ * and the library code of the two built-in ones (await.c, validate.c,
+ * schema.c). await and validate run as code of airlock itself, started
+ * as the step's own process ("airlock __builtin KIND SPEC RESULT") with
+ * the same timeout and captured output as an exec step; the result comes
+ * back as a JSON file that their kind audits (await.ready,
  * validate.result). notify is an exec step with the run summary on its
- * stdin (run.c). */
-#ifndef AIRLOCK_BUILTIN_H
-#define AIRLOCK_BUILTIN_H
+ * stdin. */
+#ifndef AIRLOCK_STEPS_H
+#define AIRLOCK_STEPS_H
 
 #include <stdint.h>
 
 #include "core/core.h"
+#include "runner/runner.h"
+
+/* Every kind airlock runs, NULL-terminated: what `airlock run` gives the
+ * engine (al_run_opts.kinds). */
+extern const struct al_kind *const al_step_kinds[];
 
 /* ---- await (await.c) ---- */
 
@@ -66,7 +74,8 @@ int al_schema_check(const char *path, struct al_err *err);
 int al_validate(const struct al_validate_opts *o, struct al_validate_res *res,
                 struct al_err *err);
 
-/* `airlock __builtin KIND ...`: the child side (builtin.c). */
+/* `airlock __builtin KIND SPEC RESULT`: the child side of a built-in
+ * kind (builtin.c); returns the process's exit status. */
 int al_builtin_main(int argc, char **argv);
 
 #endif
