@@ -94,11 +94,6 @@ int al_cli_audit_accessed(const struct al_cli *cli, const char *home, const char
 struct al_bundle_result;
 const char *al_cli_keys_dir(const struct al_cli *cli, const char *opt, char *buf, size_t n,
                             struct al_err *err);
-json_t *al_signers_json(const struct al_bundle_result *res);
-/* bundle.verified or bundle.rejected, durable (nothing when log is NULL). */
-struct al_audit;
-int al_cli_audit_bundle(struct al_audit *log, const char *bundle, int ok,
-                        const struct al_bundle_result *res, struct al_err *err);
 int al_verify_opts(struct al_cli *cli, int argc, char **argv, const char **keys,
                    uint64_t *max_size, int *allow_downgrade);
 int al_verify_bundle_run(struct al_cli *cli, int argc, char **argv,

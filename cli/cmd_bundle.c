@@ -13,6 +13,7 @@
 
 #include "audit/audit.h"
 #include "manifests/manifests.h"
+#include "runner/runner.h"
 
 static const struct option help_only[] = {
 	{"help", no_argument, NULL, 'h'},
@@ -36,42 +37,6 @@ static struct al_audit *audit_for(const struct al_cli *cli, int required, int *a
 		return NULL;
 	}
 	return al_audit_open(home, err);
-}
-
-/* bundle.verified or bundle.rejected, durable. */
-int al_cli_audit_bundle(struct al_audit *log, const char *bundle, int ok,
-                         const struct al_bundle_result *res, struct al_err *err)
-{
-	char bhex[AL_SHA256_HEX], mhex[AL_SHA256_HEX];
-	json_t *f;
-	int ret;
-
-	if (log == NULL)
-		return 0;
-	if (!ok) {
-		/* The pass stopped early: the file's hash is taken anew. */
-		unsigned char sum[AL_SHA256_LEN];
-		if (al_sha256_file(bundle, sum, NULL, NULL) == 0)
-			al_hex(sum, sizeof sum, bhex);
-		else
-			snprintf(bhex, sizeof bhex, "unreadable");
-		f = json_pack("{s:s,s:s,s:s,s:s}", "bundle", bundle, "bundle_sha256", bhex, "reason",
-		              res->reason, "member", res->member);
-		ret = al_audit_append(log, "bundle.rejected", f, AL_AUDIT_SYNC, err);
-		json_decref(f);
-		return ret;
-	}
-	al_hex(res->bundle_sha256, AL_SHA256_LEN, bhex);
-	al_hex(res->manifest_sha256, AL_SHA256_LEN, mhex);
-	f = json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:I}", "bundle", bundle, "bundle_sha256", bhex,
-	              "manifest_sha256", mhex, "pipeline", res->pipeline, "version",
-	              (json_int_t)res->version, "signers", al_signers_json(res), "files",
-	              (json_int_t)res->files);
-	if (res->ignored[0] != '\0')
-		json_object_set_new(f, "ignored", json_string(res->ignored));
-	ret = al_audit_append(log, "bundle.verified", f, AL_AUDIT_SYNC, err);
-	json_decref(f);
-	return ret;
 }
 
 /* ---- pack, manifest, sign ---- */
@@ -201,7 +166,7 @@ out:
 static int audit_hook(void *ctx, const char *bundle, int ok, const struct al_bundle_result *res,
                       struct al_err *err)
 {
-	return al_cli_audit_bundle(ctx, bundle, ok, res, err);
+	return al_audit_bundle(ctx, bundle, ok, res, err);
 }
 
 int al_cmd_verify_bundle(struct al_cli *cli, int argc, char **argv)
@@ -221,81 +186,46 @@ int al_cmd_verify_bundle(struct al_cli *cli, int argc, char **argv)
 
 int al_cmd_install(struct al_cli *cli, int argc, char **argv)
 {
+	struct al_bundle_install q = {0};
+	struct al_bundle_installed *out = malloc(sizeof *out);
 	struct al_install_opts io = {0};
-	struct al_install inst;
-	struct al_bundle_result res;
-	struct al_policy pol = {0};
-	struct al_audit *log = NULL;
-	struct al_err err = {0}, aerr = {0};
-	const char *keys = NULL, *dir, *home, *bundle;
-	char buf[4200], mhex[AL_SHA256_HEX];
-	int absent, code = AL_OK, r;
+	struct al_err err = {0};
+	char buf[4200];
+	int code = AL_OK, r;
 
-	r = al_verify_opts(cli, argc, argv, &keys, &io.max_size, &io.allow_downgrade);
-	if (r != 0)
+	if (out == NULL) {
+		al_err_sys(&err, "cannot allocate memory");
+		return al_cli_error(cli, &err);
+	}
+	r = al_verify_opts(cli, argc, argv, &q.keys_dir, &io.max_size, &io.allow_downgrade);
+	if (r != 0) {
+		free(out);
 		return r < 0 ? AL_OK : r;
-	bundle = argv[optind];
-	/* The audit log first: nothing is installed unaudited. */
-	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
-	    (log = audit_for(cli, 1, &absent, &err)) == NULL ||
-	    (dir = al_cli_keys_dir(cli, keys, buf, sizeof buf, &err)) == NULL ||
-	    al_policy_load(dir, &pol, &err) < 0) {
+	}
+	q.bundle = argv[optind];
+	q.max_size = io.max_size;
+	q.allow_downgrade = io.allow_downgrade;
+	q.link = 1;
+	if ((q.home = al_cli_home(cli, &err)) == NULL ||
+	    (q.keys_dir = al_cli_keys_dir(cli, q.keys_dir, buf, sizeof buf, &err)) == NULL ||
+	    al_install_bundle(&q, out, &err) < 0) {
 		code = al_cli_error(cli, &err);
 		goto out;
-	}
-	io.policy = &pol;
-	r = al_bundle_install_prepare(home, bundle, &io, &res, &inst, &err);
-	if (r == 0 || err.code == AL_EVERIFY) {
-		if (al_cli_audit_bundle(log, bundle, r == 0, &res, &aerr) < 0) {
-			code = al_cli_error(cli, &aerr);
-			goto out;
-		}
-	}
-	if (r < 0) {
-		code = al_cli_error(cli, &err);
-		goto out;
-	}
-	al_hex(res.manifest_sha256, AL_SHA256_LEN, mhex);
-	if (inst.already) {
-		if (cli->verbosity >= 0 && !cli->json)
-			printf("%s version %lld is installed already (manifest %s)\n", res.pipeline,
-			       (long long)res.version, mhex);
-	} else {
-		/* Announced, durably, before the link moves. */
-		json_t *f = json_pack("{s:s,s:I,s:s,s:s,s:I}", "pipeline", res.pipeline, "version",
-		                      (json_int_t)res.version, "manifest_sha256", mhex, "previous",
-		                      inst.previous_sha256, "previous_version",
-		                      (json_int_t)inst.previous_version);
-		if (io.allow_downgrade)
-			json_object_set_new(f, "allow_downgrade", json_true());
-		r = al_audit_append(log, "pipeline.installed", f, AL_AUDIT_SYNC, &aerr);
-		json_decref(f);
-		if (r < 0) {
-			code = al_cli_error(cli, &aerr);
-			goto out;
-		}
-		if (al_bundle_install_commit(home, &res, &err) < 0) {
-			json_t *ff = json_pack("{s:s,s:s,s:s}", "pipeline", res.pipeline, "manifest_sha256",
-			                       mhex, "reason", err.msg);
-			(void)al_audit_append(log, "pipeline.install_failed", ff, AL_AUDIT_SYNC, NULL);
-			json_decref(ff);
-			code = al_cli_error(cli, &err);
-			goto out;
-		}
-		if (cli->verbosity >= 0 && !cli->json)
-			printf("installed %s version %lld (manifest %s)%s\n", res.pipeline,
-			       (long long)res.version, mhex,
-			       inst.previous_version ? ", replacing an earlier version" : "");
 	}
 	if (cli->json)
-		al_cli_print_json(json_pack("{s:s,s:I,s:s,s:b,s:I}", "pipeline", res.pipeline, "version",
-		                            (json_int_t)res.version, "manifest_sha256", mhex, "already",
-		                            inst.already, "previous_version",
-		                            (json_int_t)inst.previous_version));
+		al_cli_print_json(json_pack("{s:s,s:I,s:s,s:b,s:I}", "pipeline", out->res.pipeline,
+		                            "version", (json_int_t)out->res.version, "manifest_sha256",
+		                            out->manifest_sha256, "already", out->inst.already,
+		                            "previous_version", (json_int_t)out->inst.previous_version));
+	else if (cli->verbosity >= 0 && out->inst.already)
+		printf("%s version %lld is installed already (manifest %s)\n", out->res.pipeline,
+		       (long long)out->res.version, out->manifest_sha256);
+	else if (cli->verbosity >= 0)
+		printf("installed %s version %lld (manifest %s)%s\n", out->res.pipeline,
+		       (long long)out->res.version, out->manifest_sha256,
+		       out->inst.previous_version ? ", replacing an earlier version" : "");
 out:
-	if (al_audit_close(log, &aerr) < 0 && code == AL_OK)
-		code = al_cli_error(cli, &aerr);
-	al_policy_free(&pol);
+	free(out);
 	return code;
 }
 

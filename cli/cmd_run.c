@@ -59,47 +59,23 @@ static int add_names(const char ***list, size_t *n, char *arg)
 	return 0;
 }
 
+/* A bundle given to run: verified and extracted exactly as install does
+ * (audited), without moving pipelines/. */
 static int verify_bundle_target(struct al_cli *cli, const char *home, const char *bundle,
                                 const char *keys, uint64_t max_size, char *dir, size_t dirlen,
                                 struct al_err *err)
 {
-	struct al_install_opts io = {0};
-	struct al_install inst;
-	struct al_bundle_result res;
-	struct al_policy pol = {0};
-	struct al_audit *log = NULL;
-	struct al_err aerr = {0};
-	char kbuf[4200], mhex[AL_SHA256_HEX];
-	const char *kdir;
-	int r, ret = -1;
+	struct al_bundle_install q = {.home = home, .bundle = bundle, .max_size = max_size};
+	struct al_bundle_installed *out = malloc(sizeof *out);
+	char kbuf[4200];
+	int ret = -1;
 
-	if (al_crypto_init(err) < 0 || (log = al_audit_open(home, err)) == NULL)
-		return -1;
-	if ((kdir = al_cli_keys_dir(cli, keys, kbuf, sizeof kbuf, err)) == NULL ||
-	    al_policy_load(kdir, &pol, err) < 0)
-		goto out;
-	io.policy = &pol;
-	io.max_size = max_size;
-	/* Never run unverified: the same single pass as install, into the
-	 * content-addressed bundles/ directory, without moving pipelines/. */
-	r = al_bundle_install_prepare(home, bundle, &io, &res, &inst, err);
-	if (r == 0 || err->code == AL_EVERIFY) {
-		if (al_cli_audit_bundle(log, bundle, r == 0, &res, &aerr) < 0) {
-			*err = aerr;
-			goto out;
-		}
-	}
-	if (r < 0)
-		goto out;
-	al_hex(res.manifest_sha256, AL_SHA256_LEN, mhex);
-	al_snprintf(dir, dirlen, "%s/bundles/%s", home, mhex);
-	ret = 0;
-out:
-	if (al_audit_close(log, &aerr) < 0 && ret == 0) {
-		*err = aerr;
-		ret = -1;
-	}
-	al_policy_free(&pol);
+	if (out == NULL)
+		return al_err_sys(err, "cannot allocate memory");
+	if ((q.keys_dir = al_cli_keys_dir(cli, keys, kbuf, sizeof kbuf, err)) != NULL &&
+	    al_install_bundle(&q, out, err) == 0)
+		ret = al_snprintf(dir, dirlen, "%s", out->dir);
+	free(out);
 	return ret;
 }
 

@@ -27,15 +27,6 @@ const char *al_cli_keys_dir(const struct al_cli *cli, const char *opt, char *buf
 	return buf;
 }
 
-json_t *al_signers_json(const struct al_bundle_result *res)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; i < res->signers_n; i++)
-		json_array_append_new(a, json_string(res->signers[i]));
-	return a;
-}
-
 static void print_result(const struct al_cli *cli, const char *bundle,
                          const struct al_bundle_result *res, int threshold)
 {
@@ -48,7 +39,7 @@ static void print_result(const struct al_cli *cli, const char *bundle,
 		al_cli_print_json(json_pack("{s:b,s:s,s:s,s:I,s:s,s:s,s:o,s:I,s:s,s:b}", "verified", 1,
 		                            "bundle", bundle, "pipeline", res->pipeline, "version",
 		                            (json_int_t)res->version, "manifest_sha256", mhex,
-		                            "bundle_sha256", bhex, "signers", al_signers_json(res), "files",
+		                            "bundle_sha256", bhex, "signers", al_bundle_signers_json(res), "files",
 		                            (json_int_t)res->files, "expires", exp, "expired",
 		                            res->expires_us < al_now_us()));
 		return;

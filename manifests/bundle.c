@@ -157,3 +157,12 @@ out:
 	free(buf);
 	return ret;
 }
+
+json_t *al_bundle_signers_json(const struct al_bundle_result *res)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < res->signers_n; i++)
+		json_array_append_new(a, json_string(res->signers[i]));
+	return a;
+}

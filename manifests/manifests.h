@@ -223,6 +223,9 @@ struct al_install {
 int al_bundle_install_prepare(const char *home, const char *bundle,
                               const struct al_install_opts *io, struct al_bundle_result *res,
                               struct al_install *inst, struct al_err *err);
+/* The signers of a verified bundle, as key ids (a JSON array). */
+json_t *al_bundle_signers_json(const struct al_bundle_result *res);
+
 /* Points HOME/pipelines/<pipeline> at the prepared bundle: a new symbolic
  * link renamed over the old one, so the pipeline is always one version. */
 int al_bundle_install_commit(const char *home, const struct al_bundle_result *res,

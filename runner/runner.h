@@ -196,6 +196,35 @@ void al_proc_finish(struct al_proc *p);
 /* Whether a new network namespace can be made here (a child tries). */
 int al_netns_probe(struct al_err *err);
 
+/* ---- installing a bundle (install.c) ---- */
+
+struct al_bundle_install {
+	const char *home, *bundle;
+	const char *keys_dir;     /* the trust policy: keys/ of the home, or --keys */
+	uint64_t max_size;        /* 0: the default */
+	int allow_downgrade;      /* audited in pipeline.installed */
+	int link;                 /* move pipelines/<name> to it (airlock install) */
+};
+
+struct al_bundle_installed {
+	struct al_bundle_result res;
+	struct al_install inst;
+	char manifest_sha256[AL_SHA256_HEX];
+	char dir[PATH_MAX];       /* HOME/bundles/<manifest-sha256> */
+};
+
+/* Verifies and extracts a bundle into HOME/bundles/ in one pass, with
+ * bundle.verified or bundle.rejected made durable first (a log that
+ * cannot be written refuses the install); with link, pipeline.installed
+ * and the link swap (unless this manifest is installed already). On a
+ * refused bundle err->code is AL_EVERIFY. */
+int al_install_bundle(const struct al_bundle_install *q, struct al_bundle_installed *out,
+                      struct al_err *err);
+/* bundle.verified or bundle.rejected of a verification pass, durable
+ * (nothing when log is NULL). */
+int al_audit_bundle(struct al_audit *log, const char *bundle, int ok,
+                    const struct al_bundle_result *res, struct al_err *err);
+
 /* ---- step kinds ----
  *
  * What a kind of step does at run time. steps/ implements exec, notify,
