@@ -359,7 +359,7 @@ FUZZ_PKG_LIBS := -Wl,-Bdynamic -larchive -Wl,-Bstatic $(filter-out -larchive,$(L
 FUZZ_CFLAGS := $(WARN) -D_GNU_SOURCE -g -O1 -I. $(FUZZ_PKG_CFLAGS) -MMD -MP
 FUZZ_LIB_SRC := $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) steps/validate.c
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRC)) $(FUZZ_BUILD)/obj/audit/format_md.o
-FUZZ_TARGETS := manifest keys audit_line audit_verify checkpoint bundle validate
+FUZZ_TARGETS := manifest keys audit_line audit_verify checkpoint shards bundle validate
 FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 .PHONY: fuzz fuzz-short fuzz-seeds lint-fuzz
 

@@ -97,6 +97,33 @@ int al_checkpoint_parse(const char *text, size_t len, const char *name, struct a
 /* Formats the four lines of checkpoint.txt; malloc'd. */
 char *al_checkpoint_format(const struct al_checkpoint *cp);
 
+/* ---- a sharded run's summary (shards.c, FORMAT.md §11) ---- */
+
+#define AL_SHARDS_FORMAT "airlock.shards/1"
+#define AL_SHARDS_MAX 100000
+#define AL_SHARDS_NAME_MAX 64
+
+struct al_shard {
+	struct al_checkpoint cp;   /* the shard's final checkpoint */
+	char keyid[AL_KEYID_HEX];  /* of the host key that signed it */
+};
+
+struct al_shards {
+	char name[AL_SHARDS_NAME_MAX + 1];
+	int n;
+	struct al_shard *s;        /* n of them, malloc'd */
+};
+
+/* A summary's name: letters, digits, '.', '_' and '-', 64 at most. */
+int al_shards_name_ok(const char *name);
+/* The summary's text (malloc'd, *len bytes); NULL when out of memory. */
+char *al_shards_format(const struct al_shards *sh, size_t *len);
+/* Parses a summary strictly (the writer's exact form, nothing else):
+ * AL_EVERIFY naming the line at fault otherwise. name is for messages. */
+int al_shards_parse(const char *text, size_t len, const char *name, struct al_shards *sh,
+                    struct al_err *err);
+void al_shards_free(struct al_shards *sh);
+
 /* ---- verifier ---- */
 
 enum al_finding_level { AL_FINDING_INFO, AL_FINDING_WARNING, AL_FINDING_ERROR };

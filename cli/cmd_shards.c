@@ -24,19 +24,6 @@
 
 #include "audit/audit.h"
 
-static int name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '.' || *s == '_' || *s == '-'))
-			return 0;
-	return 1;
-}
-
 /* Copies DIR/NAME to OUT/shard-I/NAME. */
 static int copy_in(const char *dir, const char *name, const char *outdir, int i, struct al_err *err)
 {
@@ -55,13 +42,11 @@ static int copy_in(const char *dir, const char *name, const char *outdir, int i,
 	return ret;
 }
 
-/* One shard's line, from DIR/checkpoint.txt, checked against its
- * signature by DIR/host.pub. */
-static int shard_line(FILE *out, int i, const char *dir, char ids[][AL_AUDIT_LOG_ID_HEX],
-                      struct al_err *err)
+/* One shard, from DIR/checkpoint.txt, checked against its signature by
+ * DIR/host.pub. */
+static int shard_load(const char *dir, struct al_shard *d, struct al_err *err)
 {
-	char path[4200], sig_path[4300], pub_path[4200], head[AL_SHA256_HEX], kid[AL_KEYID_HEX];
-	struct al_checkpoint cp;
+	char path[4200], sig_path[4300], pub_path[4200];
 	struct al_pubkey pub;
 	struct al_sig sig;
 	char *text = NULL;
@@ -69,23 +54,14 @@ static int shard_line(FILE *out, int i, const char *dir, char ids[][AL_AUDIT_LOG
 	int ret = -1;
 
 	if (al_snprintf(path, sizeof path, "%s/checkpoint.txt", dir) < 0 ||
-	    al_snprintf(pub_path, sizeof pub_path, "%s/host.pub", dir) < 0)
+	    al_snprintf(pub_path, sizeof pub_path, "%s/host.pub", dir) < 0 ||
+	    al_snprintf(sig_path, sizeof sig_path, "%s.minisig", path) < 0)
 		return al_err_set(err, AL_EUSAGE, "%s: path too long", dir);
-	snprintf(sig_path, sizeof sig_path, "%s.minisig", path);
 	if (al_read_file(AT_FDCWD, path, 4096, &text, &len, err) < 0 ||
-	    al_checkpoint_parse(text, len, path, &cp, err) < 0 || al_pubkey_load(pub_path, &pub, err) < 0 ||
+	    al_checkpoint_parse(text, len, path, &d->cp, err) < 0 || al_pubkey_load(pub_path, &pub, err) < 0 ||
 	    al_sig_load(sig_path, &sig, err) < 0 || al_sig_verify_buf(&pub, &sig, text, len, sig_path, err) < 0)
 		goto out;
-	for (int k = 0; k < i; k++)
-		if (strcmp(ids[k], cp.log_id) == 0) {
-			al_err_set(err, AL_EUSAGE, "%s: log %s is shard %d already", dir, cp.log_id, k);
-			goto out;
-		}
-	snprintf(ids[i], AL_AUDIT_LOG_ID_HEX, "%s", cp.log_id);
-	al_hex(cp.hash, sizeof cp.hash, head);
-	al_keyid_hex(pub.keyid, kid);
-	fprintf(out, "%d %s %llu %s %s %s\n", i, cp.log_id, (unsigned long long)cp.size, head, cp.ts,
-	        kid);
+	al_keyid_hex(pub.keyid, d->keyid);
 	ret = 0;
 out:
 	free(text);
@@ -101,12 +77,11 @@ int al_cmd_audit_shards(struct al_cli *cli, int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *outdir = NULL, *sec_path = NULL, *passfile = NULL, *name = "shards";
-	char (*ids)[AL_AUDIT_LOG_ID_HEX] = NULL;
 	char path[4200], tc[AL_TRUSTED_COMMENT_MAX], *body = NULL, *sig = NULL;
+	struct al_shards sh = {0};
 	struct al_seckey *sec = NULL;
 	struct al_err err = {0};
 	size_t blen = 0;
-	FILE *f = NULL;
 	int c, n, code = AL_OK;
 
 	while ((c = al_cli_getopt(cli, argc, argv, "o:s:h", longopts)) != -1) {
@@ -122,35 +97,42 @@ int al_cmd_audit_shards(struct al_cli *cli, int argc, char **argv)
 	n = argc - optind;
 	if (outdir == NULL || sec_path == NULL || n < 1)
 		return al_cli_usage(cli, "-o DIR, -s KEY and one checkpoint directory per shard are needed");
-	if (!name_ok(name))
+	if (!al_shards_name_ok(name))
 		return al_cli_usage(cli, "--name %s: letters, digits, '.', '_' and '-', 64 at most", name);
 	if (al_crypto_init(&err) < 0)
 		return al_cli_error(cli, &err);
-	ids = calloc((size_t)n, sizeof *ids);
-	f = open_memstream(&body, &blen);
-	if (ids == NULL || f == NULL) {
+	al_snprintf(sh.name, sizeof sh.name, "%s", name);
+	sh.n = n;
+	sh.s = calloc((size_t)n, sizeof *sh.s);
+	if (sh.s == NULL) {
 		al_err_sys(&err, "cannot allocate memory");
 		goto fail;
 	}
-	fprintf(f, "airlock.shards/1 %s\n%d\n", name, n);
 	for (int i = 0; i < n; i++) {
 		const char *dir = argv[optind + i];
-		if (shard_line(f, i, dir, ids, &err) < 0 ||
-		    copy_in(dir, "checkpoint.txt", outdir, i, &err) < 0 ||
+		if (shard_load(dir, &sh.s[i], &err) < 0) {
+			al_err_prefix(&err, "shard %d", i);
+			goto fail;
+		}
+		for (int k = 0; k < i; k++)
+			if (strcmp(sh.s[k].cp.log_id, sh.s[i].cp.log_id) == 0) {
+				al_err_set(&err, AL_EUSAGE, "shard %d: %s: log %s is shard %d already", i, dir,
+				           sh.s[i].cp.log_id, k);
+				goto fail;
+			}
+		if (copy_in(dir, "checkpoint.txt", outdir, i, &err) < 0 ||
 		    copy_in(dir, "checkpoint.txt.minisig", outdir, i, &err) < 0 ||
 		    copy_in(dir, "host.pub", outdir, i, &err) < 0) {
 			al_err_prefix(&err, "shard %d", i);
 			goto fail;
 		}
 	}
-	if (fclose(f) != 0) {
-		f = NULL;
+	if ((body = al_shards_format(&sh, &blen)) == NULL) {
 		al_err_sys(&err, "cannot allocate memory");
 		goto fail;
 	}
-	f = NULL;
 	sec = al_seckey_load(sec_path, al_cli_pass, (void *)al_cli_passfile(passfile), &err);
-	snprintf(tc, sizeof tc, "airlock.shards/1 %s: %d shards", name, n);
+	snprintf(tc, sizeof tc, AL_SHARDS_FORMAT " %s: %d shards", name, n);
 	if (sec == NULL ||
 	    (sig = al_sign_buf(sec, body, blen, tc, "airlock audit shards", &err)) == NULL ||
 	    al_mkdirs(outdir, 0755, &err) < 0 ||
@@ -168,10 +150,8 @@ int al_cmd_audit_shards(struct al_cli *cli, int argc, char **argv)
 fail:
 	code = al_cli_error(cli, &err);
 out:
-	if (f != NULL)
-		fclose(f);
+	al_shards_free(&sh);
 	al_seckey_free(sec);
-	free(ids);
 	free(body);
 	free(sig);
 	return code;

@@ -132,19 +132,21 @@ struct shards {
 	struct shard *s;
 };
 
-/* Loads FILE, checks FILE.minisig with the coordinator's key, parses the
- * lines of airlock.shards/1. */
+/* Loads FILE, checks FILE.minisig with the coordinator's key, then
+ * parses the signed bytes (audit/shards.c: strictly). */
 static int shards_load(const char *file, const char *pub_path, struct shards *sh,
                        struct al_err *err)
 {
-	char sig_path[4200], *text = NULL, *save = NULL, *line;
+	char sig_path[4200], *text = NULL;
+	struct al_shards parsed;
 	struct al_pubkey pub;
 	struct al_sig sig;
 	size_t len;
-	int ret = -1, i = -2;
+	int ret = -1;
 
-	snprintf(sig_path, sizeof sig_path, "%s.minisig", file);
-	snprintf(sh->dir, sizeof sh->dir, "%s", file);
+	if (al_snprintf(sig_path, sizeof sig_path, "%s.minisig", file) < 0 ||
+	    al_snprintf(sh->dir, sizeof sh->dir, "%s", file) < 0)
+		return al_err_set(err, AL_EUSAGE, "%s: path too long", file);
 	if (strrchr(sh->dir, '/') != NULL)
 		*strrchr(sh->dir, '/') = '\0';
 	else
@@ -157,47 +159,31 @@ static int shards_load(const char *file, const char *pub_path, struct shards *sh
 		err->code = AL_EVERIFY;
 		goto out;
 	}
-	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save), i++) {
-		if (i == -2) {
-			if (sscanf(line, "airlock.shards/1 %79s", sh->name) != 1)
-				break;
-		} else if (i == -1) {
-			char *end;
-			long n = strtol(line, &end, 10);
-			if (*end != '\0' || n < 1 || n > 100000)
-				break;
-			sh->n = (int)n;
-			sh->s = calloc((size_t)n, sizeof *sh->s);
-			if (sh->s == NULL) {
-				al_err_sys(err, "cannot allocate memory");
-				goto out;
-			}
-		} else {
-			struct shard *d = &sh->s[i];
-			struct al_checkpoint cp;
-			char *f[7], *fsave = NULL, num[16];
-			int nf = 0;
-			for (char *t = strtok_r(line, " ", &fsave); t != NULL && nf < 7;
-			     t = strtok_r(NULL, " ", &fsave))
-				f[nf++] = t;
-			snprintf(num, sizeof num, "%d", i);
-			/* I LOG_ID SIZE HEAD TS KEYID; the checkpoint parser checks the middle */
-			if (i >= sh->n || nf != 6 || strcmp(f[0], num) != 0 || strlen(f[5]) != 16)
-				break;
-			if (al_snprintf(d->checkpoint, sizeof d->checkpoint, "airlock.audit/1 %s\n%s\n%s\n%s\n",
-			                f[1], f[2], f[3], f[4]) < 0)
-				break;
-			if (al_checkpoint_parse(d->checkpoint, strlen(d->checkpoint), file, &cp, err) < 0)
-				goto out;
-			snprintf(d->log_id, sizeof d->log_id, "%s", cp.log_id);
-			snprintf(d->keyid, sizeof d->keyid, "%s", f[5]);
-			d->size = cp.size;
-		}
-	}
-	if (line != NULL || i != sh->n) {
-		al_err_set(err, AL_EVERIFY, "%s: not an airlock.shards/1 summary (line %d)", file, i + 3);
+	if (al_shards_parse(text, len, file, &parsed, err) < 0)
+		goto out;
+	snprintf(sh->name, sizeof sh->name, "%s", parsed.name);
+	sh->n = parsed.n;
+	sh->s = calloc((size_t)parsed.n, sizeof *sh->s);
+	if (sh->s == NULL) {
+		al_err_sys(err, "cannot allocate memory");
+		al_shards_free(&parsed);
 		goto out;
 	}
+	for (int i = 0; i < parsed.n; i++) {
+		struct shard *d = &sh->s[i];
+		char *cp = al_checkpoint_format(&parsed.s[i].cp);
+		if (cp == NULL || al_snprintf(d->checkpoint, sizeof d->checkpoint, "%s", cp) < 0) {
+			free(cp);
+			al_shards_free(&parsed);
+			al_err_sys(err, "cannot allocate memory");
+			goto out;
+		}
+		free(cp);
+		snprintf(d->log_id, sizeof d->log_id, "%s", parsed.s[i].cp.log_id);
+		snprintf(d->keyid, sizeof d->keyid, "%s", parsed.s[i].keyid);
+		d->size = parsed.s[i].cp.size;
+	}
+	al_shards_free(&parsed);
 	ret = 0;
 out:
 	free(text);

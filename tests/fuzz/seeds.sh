@@ -22,7 +22,7 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/airlock-seeds.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-targets="manifest keys audit_line audit_verify checkpoint bundle validate"
+targets="manifest keys audit_line audit_verify checkpoint shards bundle validate"
 rm -rf "$corpus" "$fuzz/dict"
 for t in $targets bundle-keys; do
 	mkdir -p "$corpus/$t"
@@ -92,6 +92,10 @@ awk -v dir="$corpus/audit_line" '{
 	}
 }' "$seg"
 seed checkpoint checkpoint <cp/checkpoint.txt
+# a summary of two shards (the second a copy of the first under another id)
+{ cp_line=$(sed -n '1s/^airlock.audit\/1 //p; 2,4p' cp/checkpoint.txt | paste -sd' ')
+  printf 'airlock.shards/1 seed\n2\n0 %s 07443427227916FB\n' "$cp_line"
+  printf '1 %s 0000000000000001\n' "$(printf '%s' "$cp_line" | sed 's/^./f/')"; } | seed shards two
 
 # ---- validate: a schema, "----", data
 sep='----'

@@ -7,7 +7,7 @@
 load ../lib/common
 
 FUZZ_BIN=${FUZZ_BIN:-$ROOT_DIR/build/fuzz}
-TARGETS="manifest keys audit_line audit_verify checkpoint bundle validate"
+TARGETS="manifest keys audit_line audit_verify checkpoint shards bundle validate"
 
 setup_file() {
 	[ -x "$FUZZ_BIN/fuzz_manifest" ] || return 0
@@ -48,6 +48,10 @@ fuzz_short() {
 
 @test 'fuzz_checkpoint runs without a finding' {
 	fuzz_short checkpoint
+}
+
+@test 'fuzz_shards runs without a finding' {
+	fuzz_short shards
 }
 
 @test 'fuzz_bundle runs without a finding' {
