@@ -11,11 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <sqlite3.h>
-
-#define COPY_CHUNK (256 << 10)
 
 struct seg_out {
 	unsigned long n;
@@ -158,83 +154,20 @@ static int last_line_streamed(int dirfd, unsigned long n, int zst, char **out, s
 	return ret;
 }
 
-/* libarchive writes through the system-call table, like every file
- * airlock writes: a full disk is testable without one. */
-static la_ssize_t archive_write_cb(struct archive *a, void *ctx, const void *buf, size_t n)
-{
-	int fd = *(int *)ctx;
-
-	if (al_write_all(fd, buf, n) < 0) {
-		archive_set_error(a, errno, "%s", strerror(errno));
-		return -1;
-	}
-	return (la_ssize_t)n;
-}
-
-static int add_memory(struct archive *a, const char *name, const void *data, size_t n,
-                      time_t mtime, struct al_err *err)
-{
-	struct archive_entry *e = archive_entry_new();
-	int ok;
-
-	archive_entry_set_pathname(e, name);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0644);
-	archive_entry_set_size(e, (la_int64_t)n);
-	archive_entry_set_mtime(e, mtime, 0);
-	ok = archive_write_header(a, e) == ARCHIVE_OK &&
-	     (n == 0 || archive_write_data(a, data, n) == (la_ssize_t)n);
-	archive_entry_free(e);
-	if (!ok)
-		return al_err_set(err, AL_EENV, "export: %s: %s", name, archive_error_string(a));
-	return 0;
-}
-
-static int add_segment(struct archive *a, int dirfd, const struct seg_out *s, time_t mtime,
+/* One segment, up to its size at the time the export looked (a live
+ * segment: its last complete line). */
+static int add_segment(struct al_tarzst *t, int dirfd, const struct seg_out *s, int64_t mtime,
                        struct al_err *err)
 {
-	char name[SEG_NAME_MAX], *buf = malloc(COPY_CHUNK);
-	struct archive_entry *e = archive_entry_new();
-	uint64_t left = s->size;
-	int fd, ret = -1;
+	char name[SEG_NAME_MAX];
+	int fd, ret;
 
 	seg_name(s->n, s->zst, name);
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || buf == NULL || e == NULL) {
-		al_err_sys(err, "audit/%s", name);
-		goto out;
-	}
-	archive_entry_set_pathname(e, name);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0644);
-	archive_entry_set_size(e, (la_int64_t)s->size);
-	archive_entry_set_mtime(e, mtime, 0);
-	if (archive_write_header(a, e) != ARCHIVE_OK) {
-		al_err_set(err, AL_EENV, "export: %s: %s", name, archive_error_string(a));
-		goto out;
-	}
-	while (left > 0) {
-		ssize_t r = read(fd, buf, left < COPY_CHUNK ? (size_t)left : COPY_CHUNK);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r == 0)
-				errno = EIO;
-			al_err_sys(err, "audit/%s: read", name);
-			goto out;
-		}
-		if (archive_write_data(a, buf, (size_t)r) != r) {
-			al_err_set(err, AL_EENV, "export: %s: %s", name, archive_error_string(a));
-			goto out;
-		}
-		left -= (uint64_t)r;
-	}
-	ret = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	archive_entry_free(e);
+	if (fd < 0)
+		return al_err_sys(err, "audit/%s", name);
+	ret = al_tarzst_add_fd(t, name, fd, s->size, 0644, mtime, err);
+	close(fd);
 	return ret;
 }
 
@@ -281,45 +214,38 @@ static char *verify_txt(const struct al_checkpoint *cp, const char *keyid,
 	return out;
 }
 
-int al_audit_export(const char *home, const struct al_audit_range *range, const char *out,
-                    struct al_err *err)
-{
-	unsigned long *nums = NULL, *want = NULL;
-	int *zsts = NULL, dirfd, lockfd = -1, ofd = -1, ret = -1;
-	struct seg_out *segs = NULL;
-	struct al_checkpoint cp = {0};
-	struct archive *a = NULL;
-	struct al_seckey *sec = NULL;
-	struct al_pubkey pub;
-	char path[PATH_MAX], tmp[PATH_MAX + 32], keyid[AL_KEYID_HEX], comment[128];
-	char *line = NULL, *pub_text = NULL, *cp_text = NULL, *sig = NULL, *vtxt = NULL;
-	size_t len = 0, pub_len = 0;
-	long count, nwant = 0, nsegs = 0;
-	uint64_t first_seq = 0;
-	time_t now = (time_t)(al_now_us() / 1000000);
-	struct al_line l;
+/* An export being made: what the phases below hand on. */
+struct export {
+	const char *home;
+	int dirfd;
+	struct seg_out *segs;
+	long nsegs;
+	char *line;           /* the last exported line, and its length */
+	size_t len;
+	uint64_t first_seq;
+	struct al_checkpoint cp;
+	char *cp_text, *sig;  /* the checkpoint and its signature by the host key */
+	char *pub_text;       /* host.pub */
+	size_t pub_len;
+	char keyid[AL_KEYID_HEX];
+};
 
-	dirfd = audit_dir_open(home, err);
-	if (dirfd < 0)
-		return -1;
-	if ((range->since_us || range->until_us || range->run) &&
-	    range_segments(home, range, &want, &nwant, err) < 0)
-		goto out;
-	/* The live segment's extent is taken under the lock: no half line. */
-	/* A reader's lock: no line is half written while we look. */
-	lockfd = openat(dirfd, "lock", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if ((lockfd < 0 && errno != ENOENT) || (lockfd >= 0 && flock(lockfd, LOCK_SH) < 0)) {
-		al_err_sys(err, "%s/audit/lock", home);
-		goto out;
-	}
-	count = seg_list(dirfd, "audit", &nums, &zsts, err);
+/* The segments to export: from the first one the range touches (every
+ * one without a range) to the end of the log, each with its size now. */
+static int export_segments(struct export *x, const unsigned long *want, long nwant,
+                           struct al_err *err)
+{
+	unsigned long *nums = NULL;
+	int *zsts = NULL, ret = -1;
+	long count = seg_list(x->dirfd, "audit", &nums, &zsts, err);
+
 	if (count <= 0) {
 		if (count == 0)
-			al_err_set(err, AL_EUSAGE, "%s/audit: no segments", home);
+			al_err_set(err, AL_EUSAGE, "%s/audit: no segments", x->home);
 		goto out;
 	}
-	segs = calloc((size_t)count, sizeof *segs);
-	if (segs == NULL) {
+	x->segs = calloc((size_t)count, sizeof *x->segs);
+	if (x->segs == NULL) {
 		al_err_sys(err, "cannot allocate memory");
 		goto out;
 	}
@@ -329,138 +255,168 @@ int al_audit_export(const char *home, const struct al_audit_range *range, const 
 	for (long i = 0; i < count; i++) {
 		struct stat st;
 		char name[SEG_NAME_MAX];
-		int keep = want == NULL || (nsegs > 0);
+		int keep = want == NULL || (x->nsegs > 0);
 		for (long j = 0; j < nwant && !keep; j++)
 			keep = want[j] == nums[i];
 		if (!keep)
 			continue;
 		seg_name(nums[i], zsts[i], name);
-		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			al_err_sys(err, "%s/audit/%s", home, name);
+		if (fstatat(x->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			al_err_sys(err, "%s/audit/%s", x->home, name);
 			goto out;
 		}
-		segs[nsegs].n = nums[i];
-		segs[nsegs].zst = zsts[i];
-		segs[nsegs].size = (uint64_t)st.st_size;
-		nsegs++;
+		x->segs[x->nsegs].n = nums[i];
+		x->segs[x->nsegs].zst = zsts[i];
+		x->segs[x->nsegs].size = (uint64_t)st.st_size;
+		x->nsegs++;
 	}
-	if (nsegs == 0) {
+	if (x->nsegs == 0) {
 		al_err_set(err, AL_EUSAGE, "no audit segments in the requested range");
 		goto out;
 	}
-	{
-		struct seg_out *last = &segs[nsegs - 1];
-		if (last->zst) {
-			if (last_line_streamed(dirfd, last->n, 1, &line, &len, err) < 0)
-				goto out;
-		} else {
-			struct seg_tail t;
-			if (seg_tail_of(dirfd, last->n, &t, err) < 0)
-				goto out;
-			if (t.line == NULL) {
-				seg_tail_free(&t);
-				al_err_set(err, AL_EVERIFY, "%s/audit: the newest segment has no complete line",
-				           home);
-				goto out;
-			}
-			last->size = t.size - t.frag_len; /* a torn fragment stays behind */
-			line = t.line;
-			len = t.line_len;
-			t.line = NULL;
-			seg_tail_free(&t);
-		}
-	}
-	close(lockfd);
-	lockfd = -1;
-	if (al_line_parse(line, len, &l, err) < 0) {
-		al_err_prefix(err, "the last exported line");
-		goto out;
-	}
-	cp.size = l.seq;
-	line_hash(line, len, cp.hash);
-	if (seg_log_id(dirfd, segs[0].n, segs[0].zst, cp.log_id, &first_seq, err) < 0)
-		goto out;
-	al_ts_format(al_now_us(), cp.ts);
-	cp_text = al_checkpoint_format(&cp);
-	al_snprintf(path, sizeof path, "%s/host.key", home);
-	sec = al_seckey_load(path, NULL, NULL, err);
-	if (cp_text == NULL || sec == NULL)
-		goto out;
-	snprintf(comment, sizeof comment, "airlock checkpoint %s %llu", cp.log_id,
-	         (unsigned long long)cp.size);
-	sig = al_sign_buf(sec, cp_text, strlen(cp_text), comment, "airlock audit export", err);
-	al_snprintf(path, sizeof path, "%s/host.pub", home);
-	if (sig == NULL || al_read_file(AT_FDCWD, path, 4096, &pub_text, &pub_len, err) < 0 ||
-	    al_pubkey_parse(pub_text, pub_len, path, &pub, err) < 0)
-		goto out;
-	al_keyid_hex(pub.keyid, keyid);
-	vtxt = verify_txt(&cp, keyid, segs, nsegs, range, first_seq);
-	if (vtxt == NULL) {
-		al_err_sys(err, "cannot allocate memory");
-		goto out;
-	}
-
-	/* Written beside the destination and renamed into place when whole. */
-	if (al_snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid()) < 0) {
-		al_err_set(err, AL_EUSAGE, "%s: path too long", out);
-		goto out;
-	}
-	ofd = al_openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-	if (ofd < 0) {
-		al_err_sys(err, "%s", tmp);
-		goto out;
-	}
-	a = archive_write_new();
-	if (a == NULL || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-	    archive_write_add_filter_zstd(a) != ARCHIVE_OK ||
-	    archive_write_set_filter_option(a, "zstd", "compression-level", "3") != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-	    archive_write_open2(a, &ofd, NULL, archive_write_cb, NULL, NULL) != ARCHIVE_OK) {
-		al_err_set(err, AL_EENV, "%s: %s", out, a ? archive_error_string(a) : "libarchive");
-		goto fail;
-	}
-	if (add_memory(a, "VERIFY.txt", vtxt, strlen(vtxt), now, err) < 0 ||
-	    add_memory(a, "FORMAT.md", al_audit_format_md, strlen(al_audit_format_md), now, err) < 0 ||
-	    add_memory(a, "host.pub", pub_text, pub_len, now, err) < 0 ||
-	    add_memory(a, "checkpoint.txt", cp_text, strlen(cp_text), now, err) < 0 ||
-	    add_memory(a, "checkpoint.txt.minisig", sig, strlen(sig), now, err) < 0)
-		goto fail;
-	for (long i = 0; i < nsegs; i++)
-		if (add_segment(a, dirfd, &segs[i], now, err) < 0)
-			goto fail;
-	if (archive_write_close(a) != ARCHIVE_OK) {
-		al_err_set(err, AL_EENV, "%s: %s", out, archive_error_string(a));
-		goto fail;
-	}
-	if (al_sys_fsync(ofd) < 0) {
-		al_err_sys(err, "%s: fsync", out);
-		goto fail;
-	}
-	if (al_sys_renameat(AT_FDCWD, tmp, AT_FDCWD, out) < 0) {
-		al_err_sys(err, "%s: rename", out);
-		goto fail;
-	}
-	ret = al_fsync_parent(out, err);
-	goto out;
-fail:
-	unlink(tmp);
+	ret = 0;
 out:
-	if (a != NULL)
-		archive_write_free(a);
-	if (ofd >= 0)
-		close(ofd);
-	if (lockfd >= 0)
-		close(lockfd);
-	close(dirfd);
-	al_seckey_free(sec);
 	free(nums);
 	free(zsts);
+	return ret;
+}
+
+/* The last complete line of the last segment; a live segment's size is
+ * cut to it (a torn fragment stays behind). */
+static int export_last_line(struct export *x, struct al_err *err)
+{
+	struct seg_out *last = &x->segs[x->nsegs - 1];
+	struct seg_tail t;
+
+	if (last->zst)
+		return last_line_streamed(x->dirfd, last->n, 1, &x->line, &x->len, err);
+	if (seg_tail_of(x->dirfd, last->n, &t, err) < 0)
+		return -1;
+	if (t.line == NULL) {
+		seg_tail_free(&t);
+		return al_err_set(err, AL_EVERIFY, "%s/audit: the newest segment has no complete line",
+		                  x->home);
+	}
+	last->size = t.size - t.frag_len;
+	x->line = t.line;
+	x->len = t.line_len;
+	t.line = NULL;
+	seg_tail_free(&t);
+	return 0;
+}
+
+/* What the export ends at, under a reader's lock of the log (no line is
+ * half written while we look): its segments and its last line. */
+static int export_snapshot(struct export *x, const struct al_audit_range *range,
+                           struct al_err *err)
+{
+	unsigned long *want = NULL;
+	long nwant = 0;
+	int lockfd = -1, ret = -1;
+
+	if ((range->since_us || range->until_us || range->run) &&
+	    range_segments(x->home, range, &want, &nwant, err) < 0)
+		return -1;
+	lockfd = openat(x->dirfd, "lock", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if ((lockfd < 0 && errno != ENOENT) || (lockfd >= 0 && flock(lockfd, LOCK_SH) < 0)) {
+		al_err_sys(err, "%s/audit/lock", x->home);
+		goto out;
+	}
+	ret = export_segments(x, want, nwant, err) < 0 || export_last_line(x, err) < 0 ? -1 : 0;
+out:
+	if (lockfd >= 0)
+		close(lockfd);
 	free(want);
-	free(segs);
-	free(line);
-	free(pub_text);
-	free(cp_text);
-	free(sig);
+	return ret;
+}
+
+/* A fresh checkpoint of the last exported entry, signed by the host key,
+ * and host.pub. */
+static int export_checkpoint(struct export *x, struct al_err *err)
+{
+	struct al_seckey *sec = NULL;
+	struct al_pubkey pub;
+	struct al_line l;
+	char path[PATH_MAX], comment[128];
+	int ret = -1;
+
+	if (al_line_parse(x->line, x->len, &l, err) < 0) {
+		al_err_prefix(err, "the last exported line");
+		return -1;
+	}
+	x->cp.size = l.seq;
+	line_hash(x->line, x->len, x->cp.hash);
+	if (seg_log_id(x->dirfd, x->segs[0].n, x->segs[0].zst, x->cp.log_id, &x->first_seq, err) < 0)
+		return -1;
+	al_ts_format(al_now_us(), x->cp.ts);
+	x->cp_text = al_checkpoint_format(&x->cp);
+	al_snprintf(path, sizeof path, "%s/host.key", x->home);
+	sec = al_seckey_load(path, NULL, NULL, err);
+	if (x->cp_text == NULL || sec == NULL)
+		goto out;
+	snprintf(comment, sizeof comment, "airlock checkpoint %s %llu", x->cp.log_id,
+	         (unsigned long long)x->cp.size);
+	x->sig = al_sign_buf(sec, x->cp_text, strlen(x->cp_text), comment, "airlock audit export", err);
+	al_snprintf(path, sizeof path, "%s/host.pub", x->home);
+	if (x->sig == NULL || al_read_file(AT_FDCWD, path, 4096, &x->pub_text, &x->pub_len, err) < 0 ||
+	    al_pubkey_parse(x->pub_text, x->pub_len, path, &pub, err) < 0)
+		goto out;
+	al_keyid_hex(pub.keyid, x->keyid);
+	ret = 0;
+out:
+	al_seckey_free(sec);
+	return ret;
+}
+
+/* The archive, written beside out and renamed into place when whole. */
+static int export_write(struct export *x, const struct al_audit_range *range, const char *out,
+                        struct al_err *err)
+{
+	int64_t now = al_now_us() / 1000000;
+	char *vtxt = verify_txt(&x->cp, x->keyid, x->segs, x->nsegs, range, x->first_seq);
+	struct al_tarzst t;
+	int ret = -1;
+
+	if (vtxt == NULL)
+		return al_err_sys(err, "cannot allocate memory");
+	if (al_tarzst_open(&t, out, 3, err) < 0)
+		goto out;
+	if (al_tarzst_add(&t, "VERIFY.txt", vtxt, strlen(vtxt), 0644, now, err) < 0 ||
+	    al_tarzst_add(&t, "FORMAT.md", al_audit_format_md, strlen(al_audit_format_md), 0644, now,
+	                  err) < 0 ||
+	    al_tarzst_add(&t, "host.pub", x->pub_text, x->pub_len, 0644, now, err) < 0 ||
+	    al_tarzst_add(&t, "checkpoint.txt", x->cp_text, strlen(x->cp_text), 0644, now, err) < 0 ||
+	    al_tarzst_add(&t, "checkpoint.txt.minisig", x->sig, strlen(x->sig), 0644, now, err) < 0)
+		goto fail;
+	for (long i = 0; i < x->nsegs; i++)
+		if (add_segment(&t, x->dirfd, &x->segs[i], now, err) < 0)
+			goto fail;
+	ret = al_tarzst_commit(&t, err);
+	goto out;
+fail:
+	al_tarzst_abort(&t);
+out:
 	free(vtxt);
+	return ret;
+}
+
+int al_audit_export(const char *home, const struct al_audit_range *range, const char *out,
+                    struct al_err *err)
+{
+	struct export x = {.home = home};
+	int ret = -1;
+
+	x.dirfd = audit_dir_open(home, err);
+	if (x.dirfd < 0)
+		return -1;
+	if (export_snapshot(&x, range, err) == 0 && export_checkpoint(&x, err) == 0 &&
+	    export_write(&x, range, out, err) == 0)
+		ret = 0;
+	close(x.dirfd);
+	free(x.segs);
+	free(x.line);
+	free(x.pub_text);
+	free(x.cp_text);
+	free(x.sig);
 	return ret;
 }

@@ -59,6 +59,36 @@ void al_err_clear(struct al_err *err);
 int al_code_for_errno(int e);
 
 /* ------------------------------------------------------------------ */
+/* An atomic tar.zst (tarzst.c).                                        */
+
+struct archive;
+
+/* A pax tar with a zstd filter, written to OUT.tmp.PID and renamed over
+ * OUT only by al_tarzst_commit: no half-written archive is ever under
+ * OUT. The same settings give the same bytes (bundles are reproducible). */
+struct al_tarzst {
+	struct archive *a;
+	int fd;
+	const char *out;      /* the caller's string */
+	char tmp[4200];       /* "" once renamed or removed */
+};
+
+int al_tarzst_open(struct al_tarzst *t, const char *out, int level, struct al_err *err);
+/* A regular file of n bytes from memory; from fd (exactly size bytes:
+ * fewer is "changed while it was read"). uid and gid are 0. */
+int al_tarzst_add(struct al_tarzst *t, const char *name, const void *data, size_t n,
+                  unsigned mode, int64_t mtime, struct al_err *err);
+int al_tarzst_add_fd(struct al_tarzst *t, const char *name, int fd, uint64_t size, unsigned mode,
+                     int64_t mtime, struct al_err *err);
+/* The libarchive handle, to copy members of another archive as they are. */
+struct archive *al_tarzst_archive(struct al_tarzst *t);
+/* Closes, fsyncs, renames into place, fsyncs the directory; then, or on
+ * failure, releases everything (the temporary file is removed). */
+int al_tarzst_commit(struct al_tarzst *t, struct al_err *err);
+/* Releases everything and removes the temporary file; errno is kept. */
+void al_tarzst_abort(struct al_tarzst *t);
+
+/* ------------------------------------------------------------------ */
 /* Identity.                                                           */
 
 /* The name of the real uid's passwd entry, or NULL when it has none (a

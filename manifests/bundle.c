@@ -51,15 +51,16 @@ int al_bundle_add_signature(const char *bundle, const char *sig_text, size_t sig
                             const char *sig_name, struct al_err *err)
 {
 	struct bundle_reader *r = NULL;
-	struct archive *a = NULL;
+	struct al_tarzst t = {.fd = -1};
+	struct archive *a;
 	struct archive_entry *e;
 	struct al_manifest *m = NULL;
 	struct al_sig parsed;
 	struct sig sigs[SIGS_MAX + 1];
 	size_t nsigs = 0, mlen = 0;
-	char keyid[AL_KEYID_HEX], tmp[PATH_MAX + 32], *manifest = NULL, *buf = malloc(BUNDLE_CHUNK);
+	char keyid[AL_KEYID_HEX], *manifest = NULL, *buf = malloc(BUNDLE_CHUNK);
 	int64_t mtime;
-	int ofd = -1, ret = -1, more;
+	int ret = -1, more;
 
 	if (buf == NULL)
 		return al_err_sys(err, "cannot allocate memory");
@@ -103,20 +104,13 @@ int al_bundle_add_signature(const char *bundle, const char *sig_text, size_t sig
 		goto out;
 	qsort(sigs, nsigs, sizeof *sigs, cmp_sig);
 
-	if (al_snprintf(tmp, sizeof tmp, "%s.tmp.%ld", bundle, (long)getpid()) < 0) {
-		al_err_set(err, AL_EUSAGE, "%s: path too long", bundle);
+	if (al_tarzst_open(&t, bundle, 9, err) < 0)
 		goto out;
-	}
-	ofd = al_openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (ofd < 0) {
-		al_err_sys(err, "%s", tmp);
-		goto out;
-	}
-	a = bundle_writer(&ofd, 9, err);
-	if (a == NULL || bundle_add(a, "manifest.json", manifest, mlen, 0644, mtime, err) < 0)
+	a = al_tarzst_archive(&t);
+	if (al_tarzst_add(&t, "manifest.json", manifest, mlen, 0644, mtime, err) < 0)
 		goto fail;
 	for (size_t i = 0; i < nsigs; i++)
-		if (bundle_add(a, sigs[i].name, sigs[i].text, sigs[i].len, 0644, mtime, err) < 0)
+		if (al_tarzst_add(&t, sigs[i].name, sigs[i].text, sigs[i].len, 0644, mtime, err) < 0)
 			goto fail;
 	/* The files, as they are: copied member by member. */
 	while (more == 1) {
@@ -140,15 +134,11 @@ int al_bundle_add_signature(const char *bundle, const char *sig_text, size_t sig
 	}
 	if (more < 0)
 		goto fail;
-	ret = bundle_writer_finish(a, ofd, tmp, bundle, err);
+	ret = al_tarzst_commit(&t, err);
 	goto out;
 fail:
-	unlink(tmp);
+	al_tarzst_abort(&t);
 out:
-	if (a != NULL)
-		archive_write_free(a);
-	if (ofd >= 0)
-		close(ofd);
 	bundle_close(r);
 	al_manifest_free(m);
 	for (size_t i = 0; i < nsigs; i++)

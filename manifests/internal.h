@@ -48,16 +48,4 @@ void bundle_close(struct bundle_reader *r);
 /* "signatures/<KEYID>.minisig" -> the key id; NULL when not of that form. */
 int sig_member_keyid(const char *member, char keyid[AL_KEYID_HEX]);
 
-/* A libarchive writer over fd, through the system-call table, pax
- * restricted with zstd at level. */
-struct archive *bundle_writer(int *fd, int level, struct al_err *err);
-/* Ends a bundle written to tmp through a (bundle_writer over ofd): the
- * archive closed, the file fsynced and renamed over out, the directory
- * fsynced. On failure tmp is removed. a and ofd stay the caller's. */
-int bundle_writer_finish(struct archive *a, int ofd, const char *tmp, const char *out,
-                         struct al_err *err);
-/* Adds a member from memory. */
-int bundle_add(struct archive *a, const char *name, const void *data, size_t n, unsigned mode,
-               int64_t mtime, struct al_err *err);
-
 #endif

@@ -146,70 +146,30 @@ static int files_json(int dirfd, const char *root, struct walk *w, json_t *files
 static int write_bundle(int dirfd, const char *out, const char *manifest, size_t mlen,
                         const struct al_manifest *m, int64_t mtime, struct al_err *err)
 {
-	char tmp[PATH_MAX + 32], *buf = malloc(BUNDLE_CHUNK);
-	struct archive *a = NULL;
-	int ofd = -1, ret = -1;
+	struct al_tarzst t;
 
-	if (buf == NULL)
-		return al_err_sys(err, "cannot allocate memory");
-	if (al_snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid()) < 0) {
-		al_err_set(err, AL_EUSAGE, "%s: path too long", out);
-		goto out;
-	}
-	ofd = al_openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (ofd < 0) {
-		al_err_sys(err, "%s", tmp);
-		goto out;
-	}
-	a = bundle_writer(&ofd, PACK_LEVEL, err);
-	if (a == NULL || bundle_add(a, "manifest.json", manifest, mlen, 0644, mtime, err) < 0)
+	if (al_tarzst_open(&t, out, PACK_LEVEL, err) < 0)
+		return -1;
+	if (al_tarzst_add(&t, "manifest.json", manifest, mlen, 0644, mtime, err) < 0)
 		goto fail;
 	for (size_t i = 0; i < m->files_n; i++) {
 		const struct al_file *f = &m->files[i];
-		struct archive_entry *e = archive_entry_new();
-		uint64_t left = f->size;
 		int fd = openat(dirfd, f->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		int ok;
-
-		archive_entry_set_pathname(e, f->path);
-		archive_entry_set_filetype(e, AE_IFREG);
-		archive_entry_set_perm(e, f->mode);
-		archive_entry_set_size(e, (la_int64_t)f->size);
-		archive_entry_set_mtime(e, (time_t)mtime, 0);
-		archive_entry_set_uid(e, 0);
-		archive_entry_set_gid(e, 0);
-		ok = fd >= 0 && archive_write_header(a, e) == ARCHIVE_OK;
-		archive_entry_free(e);
-		while (ok && left > 0) {
-			ssize_t r = read(fd, buf, left < BUNDLE_CHUNK ? (size_t)left : BUNDLE_CHUNK);
-			if (r <= 0) {
-				ok = 0;
-				break;
-			}
-			ok = archive_write_data(a, buf, (size_t)r) == r;
-			left -= (uint64_t)r;
-		}
-		if (fd >= 0)
-			close(fd);
-		if (!ok) {
-			/* The file changed while we packed it, or the disk is full. */
-			al_err_set(err, AL_EENV, "%s: %s", f->path,
-			           fd < 0 ? strerror(errno) : archive_error_string(a) ? archive_error_string(a)
-			                                                              : "changed while packing");
+		int r;
+		if (fd < 0) {
+			al_err_sys(err, "%s", f->path);
 			goto fail;
 		}
+		/* The file changed while we packed it, or the disk is full. */
+		r = al_tarzst_add_fd(&t, f->path, fd, f->size, f->mode, mtime, err);
+		close(fd);
+		if (r < 0)
+			goto fail;
 	}
-	ret = bundle_writer_finish(a, ofd, tmp, out, err);
-	goto out;
+	return al_tarzst_commit(&t, err);
 fail:
-	unlink(tmp);
-out:
-	if (a != NULL)
-		archive_write_free(a);
-	if (ofd >= 0)
-		close(ofd);
-	free(buf);
-	return ret;
+	al_tarzst_abort(&t);
+	return -1;
 }
 
 /* The manifest of pipeline directory dir: airlock.json with created and
