@@ -357,7 +357,8 @@ FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined 
 FUZZ_PKG_CFLAGS := $(shell pkg-config --cflags libsodium libcrypto jansson sqlite3 libarchive libzstd 2>/dev/null)
 FUZZ_PKG_LIBS := -Wl,-Bdynamic -larchive -Wl,-Bstatic $(filter-out -larchive,$(LIB_NAMES)) -Wl,-Bdynamic -lm
 FUZZ_CFLAGS := $(WARN) -D_GNU_SOURCE -g -O1 -I. $(FUZZ_PKG_CFLAGS) -MMD -MP
-FUZZ_LIB_SRC := $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) steps/validate.c
+FUZZ_LIB_SRC := $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) steps/validate.c steps/schema.c \
+	steps/csv.c
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRC)) $(FUZZ_BUILD)/obj/audit/format_md.o
 FUZZ_TARGETS := manifest keys audit_line audit_verify checkpoint shards bundle validate
 FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
