@@ -118,4 +118,41 @@ int seg_tail_of(int dirfd, unsigned long n, struct seg_tail *t, struct al_err *e
  * for a line held without its "\n". */
 void line_hash(const char *line, size_t len, unsigned char out[AL_SHA256_LEN]);
 
+/* ---- the writer (writer.c), for init.c ---- */
+
+#define LOCK_NAME "lock"
+
+struct al_audit {
+	char *home;
+	int dirfd;  /* HOME/audit */
+	int lockfd; /* HOME/audit/lock, flock'd for each append */
+	int segfd;  /* the current segment, O_APPEND */
+	unsigned long segno;
+	uint64_t seg_size;      /* bytes of the current segment, as we wrote or read them */
+	int segment_line_due;   /* the current segment lacks its log.segment line */
+	uint64_t seq;           /* of the last entry; 0 before the first */
+	unsigned char last_hash[AL_SHA256_LEN];
+	char last_hex[65];
+	int64_t last_ts;
+	int last_is_seal;
+	char log_id[AL_AUDIT_LOG_ID_HEX];
+	struct al_audit_config cfg;
+	uint64_t seal_upto;     /* upto of the last seal (from fss.key) */
+	int failed;             /* a write failed: refuse everything (fail-closed) */
+	unsigned unsynced;      /* entries appended since the last fdatasync */
+	unsigned since_space;   /* appends since free space was last looked at */
+	int space_alerted;      /* audit-space-low said once by this process */
+};
+
+struct al_audit *writer_alloc(const char *home, struct al_err *err);
+void writer_free(struct al_audit *log);
+/* The log's lock, for one append (or init's first entries). */
+int writer_lock(struct al_audit *log, struct al_err *err);
+/* Builds and writes one entry (FORMAT.md §2); lead_nl puts a "\n" before
+ * it in the same write (the torn-tail repair). */
+int writer_append(struct al_audit *log, const char *event, const json_t *fields, int sync,
+                  int lead_nl, struct al_err *err);
+/* Appends a seal of what is unsealed and evolves the key, under the lock. */
+int writer_seal(struct al_audit *log, struct al_err *err);
+
 #endif

@@ -17,30 +17,7 @@
 #include <sodium.h>
 #include <zstd.h>
 
-#define LOCK_NAME "lock"
 #define LOCK_WAIT_MS 120000
-
-struct al_audit {
-	char *home;
-	int dirfd;  /* HOME/audit */
-	int lockfd; /* HOME/audit/lock, flock'd for each append */
-	int segfd;  /* the current segment, O_APPEND */
-	unsigned long segno;
-	uint64_t seg_size;      /* bytes of the current segment, as we wrote or read them */
-	int segment_line_due;   /* the current segment lacks its log.segment line */
-	uint64_t seq;           /* of the last entry; 0 before the first */
-	unsigned char last_hash[AL_SHA256_LEN];
-	char last_hex[65];
-	int64_t last_ts;
-	int last_is_seal;
-	char log_id[AL_AUDIT_LOG_ID_HEX];
-	struct al_audit_config cfg;
-	uint64_t seal_upto;     /* upto of the last seal (from fss.key) */
-	int failed;             /* a write failed: refuse everything (fail-closed) */
-	unsigned unsynced;      /* entries appended since the last fdatasync */
-	unsigned since_space;   /* appends since free space was last looked at */
-	int space_alerted;      /* audit-space-low said once by this process */
-};
 
 static const char zero_hex[65] =
 	"0000000000000000000000000000000000000000000000000000000000000000";
@@ -63,7 +40,7 @@ const char *al_audit_log_id(const struct al_audit *log)
 
 /* ---- locking ---- */
 
-static int lock_take(struct al_audit *log, struct al_err *err)
+int writer_lock(struct al_audit *log, struct al_err *err)
 {
 	struct timespec pause = {0, 2000000};
 
@@ -114,8 +91,6 @@ static int state_from_tail(struct al_audit *log, const struct seg_tail *t, const
 
 static int write_line(struct al_audit *log, const char *line, size_t len, int sync,
                       const char *what, struct al_err *err);
-static int append_entry(struct al_audit *log, const char *event, const json_t *fields,
-                        int sync, int lead_nl, struct al_err *err);
 
 /* A fragment after the last line (a write cut by a power loss): a complete
  * entry that lacks only its "\n" gets it (returns 1); anything else becomes
@@ -144,7 +119,7 @@ static int repair_torn_tail(struct al_audit *log, const struct seg_tail *t, int 
 	 * continues from the last complete entry. */
 	line_hash(t->frag, t->frag_len, log->last_hash);
 	al_hex(log->last_hash, AL_SHA256_LEN, log->last_hex);
-	ret = append_entry(log, "log.torn_tail", fields, 1, 1, err);
+	ret = writer_append(log, "log.torn_tail", fields, 1, 1, err);
 	json_decref(fields);
 	return ret;
 }
@@ -398,8 +373,8 @@ static json_t *entry_head(const struct al_audit *log, const char *event, const c
 /* Builds and writes one entry. lead_nl puts a "\n" before it in the same
  * write(): the torn-tail repair ends the fragment and adds its
  * log.torn_tail at once, so no crash can leave one without the other. */
-static int append_entry(struct al_audit *log, const char *event, const json_t *fields, int sync,
-                        int lead_nl, struct al_err *err)
+int writer_append(struct al_audit *log, const char *event, const json_t *fields, int sync,
+                  int lead_nl, struct al_err *err)
 {
 	char ts[AL_TS_LEN], *text;
 	int64_t now = al_now_us();
@@ -420,7 +395,7 @@ static int append_entry(struct al_audit *log, const char *event, const json_t *f
 		json_t *f;
 		al_ts_format(log->last_ts, last);
 		f = json_pack("{s:s}", "last_ts", last);
-		ret = append_entry(log, "clock.backwards", f, 0, 0, err);
+		ret = writer_append(log, "clock.backwards", f, 0, 0, err);
 		json_decref(f);
 		if (ret < 0)
 			return -1;
@@ -470,7 +445,7 @@ static int append_entry(struct al_audit *log, const char *event, const json_t *f
 
 /* ---- seals ---- */
 
-static int seal_locked(struct al_audit *log, struct al_err *err)
+int writer_seal(struct al_audit *log, struct al_err *err)
 {
 	struct fss_state st;
 	char mac[65];
@@ -483,7 +458,7 @@ static int seal_locked(struct al_audit *log, struct al_err *err)
 	seal_mac(st.key, st.epoch, upto, log->last_hex, mac);
 	fields = json_pack("{s:I,s:I,s:s}", "epoch", (json_int_t)st.epoch, "upto", (json_int_t)upto,
 	                   "mac", mac);
-	if (append_entry(log, "seal", fields, 1, 0, err) < 0)
+	if (writer_append(log, "seal", fields, 1, 0, err) < 0)
 		goto out;
 	al_kill_point("seal-evolve");
 	/* The seal is durable; now the key moves on and the old one is gone.
@@ -616,7 +591,7 @@ static int rotate(struct al_audit *log, struct al_err *err)
 static int segment_line(struct al_audit *log, struct al_err *err)
 {
 	json_t *f = json_pack("{s:I,s:s}", "segment", (json_int_t)log->segno, "log_id", log->log_id);
-	int ret = append_entry(log, "log.segment", f, 1, 0, err);
+	int ret = writer_append(log, "log.segment", f, 1, 0, err);
 
 	json_decref(f);
 	if (ret == 0) {
@@ -654,7 +629,7 @@ static int space_check(struct al_audit *log, struct al_err *err)
 	f = json_pack("{s:s,s:I,s:I,s:s}", "kind", "audit-space-low", "free_bytes",
 	              (json_int_t)free_bytes, "threshold", (json_int_t)threshold, "message",
 	              "the audit log's file system is nearly full: when it is full, airlock stops starting work");
-	ret = append_entry(log, "alert", f, 1, 0, err);
+	ret = writer_append(log, "alert", f, 1, 0, err);
 	json_decref(f);
 	return ret;
 }
@@ -672,10 +647,10 @@ static int append_locked(struct al_audit *log, const char *event, const json_t *
 		return -1;
 	if (++log->since_space >= 256 && space_check(log, err) < 0)
 		return -1;
-	if (append_entry(log, event, fields, (flags & AL_AUDIT_SYNC) != 0, 0, err) < 0)
+	if (writer_append(log, event, fields, (flags & AL_AUDIT_SYNC) != 0, 0, err) < 0)
 		return -1;
 	if (log->seq - log->seal_upto >= log->cfg.seal_every + 1)
-		return seal_locked(log, err);
+		return writer_seal(log, err);
 	return 0;
 }
 
@@ -688,7 +663,7 @@ int al_audit_append(struct al_audit *log, const char *event, const json_t *field
 		return al_err_set(err, AL_EENV,
 		                  "%s/audit: the audit log refuses entries after an earlier write failure",
 		                  log->home);
-	if (lock_take(log, err) < 0)
+	if (writer_lock(log, err) < 0)
 		return -1;
 	ret = append_locked(log, event, fields, flags, err);
 	lock_release(log);
@@ -703,12 +678,12 @@ int al_audit_seal(struct al_audit *log, struct al_err *err)
 		return al_err_set(err, AL_EENV,
 		                  "%s/audit: the audit log refuses entries after an earlier write failure",
 		                  log->home);
-	if (lock_take(log, err) < 0)
+	if (writer_lock(log, err) < 0)
 		return -1;
 	if (refresh(log, err) < 0 || (log->segment_line_due && segment_line(log, err) < 0))
 		ret = -1;
 	else if (!log->last_is_seal)
-		ret = seal_locked(log, err);
+		ret = writer_seal(log, err);
 	lock_release(log);
 	return ret;
 }
@@ -726,7 +701,7 @@ int al_audit_sync(struct al_audit *log, struct al_err *err)
 	return 0;
 }
 
-static void audit_free(struct al_audit *log)
+void writer_free(struct al_audit *log)
 {
 	if (log->segfd >= 0)
 		close(log->segfd);
@@ -746,11 +721,11 @@ int al_audit_close(struct al_audit *log, struct al_err *err)
 		return 0;
 	if (!log->failed)
 		ret = al_audit_sync(log, err);
-	audit_free(log);
+	writer_free(log);
 	return ret;
 }
 
-static struct al_audit *audit_alloc(const char *home, struct al_err *err)
+struct al_audit *writer_alloc(const char *home, struct al_err *err)
 {
 	struct al_audit *log;
 
@@ -776,24 +751,24 @@ static struct al_audit *audit_alloc(const char *home, struct al_err *err)
 	}
 	return log;
 fail:
-	audit_free(log);
+	writer_free(log);
 	return NULL;
 }
 
 struct al_audit *al_audit_open(const char *home, struct al_err *err)
 {
-	struct al_audit *log = audit_alloc(home, err);
+	struct al_audit *log = writer_alloc(home, err);
 	int ret;
 
 	if (log == NULL)
 		return NULL;
-	if (lock_take(log, err) < 0)
+	if (writer_lock(log, err) < 0)
 		goto fail;
 	ret = reload(log, err);
 	if (ret == 0 && log->segment_line_due)
 		ret = segment_line(log, err);
 	if (ret == 0)
-		ret = append_entry(log, "log.resume", NULL, 1, 0, err); /* its pid is stamped */
+		ret = writer_append(log, "log.resume", NULL, 1, 0, err); /* its pid is stamped */
 	if (ret == 0)
 		ret = space_check(log, err);
 	lock_release(log);
@@ -801,161 +776,6 @@ struct al_audit *al_audit_open(const char *home, struct al_err *err)
 		goto fail;
 	return log;
 fail:
-	audit_free(log);
+	writer_free(log);
 	return NULL;
-}
-
-/* ---- init ---- */
-
-static int host_key_ensure(const char *home, char keyid[AL_KEYID_HEX], struct al_err *err)
-{
-	char sec_path[PATH_MAX], pub_path[PATH_MAX], *sec_text = NULL, *pub_text = NULL;
-	struct al_seckey *sec = NULL;
-	struct al_pubkey pub;
-	int ret = -1;
-
-	if (al_snprintf(sec_path, sizeof sec_path, "%s/host.key", home) < 0 ||
-	    al_snprintf(pub_path, sizeof pub_path, "%s/host.pub", home) < 0)
-		return al_err_set(err, AL_EUSAGE, "%s: path too long", home);
-	if (access(sec_path, F_OK) == 0) {
-		if (al_pubkey_load(pub_path, &pub, err) < 0)
-			return -1;
-		al_keyid_hex(pub.keyid, keyid);
-		return 0;
-	}
-	if (al_keypair_generate(&pub, &sec, err) < 0)
-		return -1;
-	/* The host key signs checkpoints unattended: it cannot ask for a
-	 * passphrase. Its protection is the file mode and the host. */
-	sec_text = al_seckey_format(sec, NULL, "airlock host key", err);
-	pub_text = al_pubkey_format(&pub, NULL);
-	if (sec_text == NULL || pub_text == NULL)
-		goto out;
-	/* The public half first: a host.key is only ever there with its
-	 * host.pub, and a host.pub alone is replaced on the next try. */
-	if (al_write_file_atomic(pub_path, pub_text, strlen(pub_text), 0644, err) < 0 ||
-	    al_write_file_atomic(sec_path, sec_text, strlen(sec_text), 0600, err) < 0)
-		goto out;
-	al_keyid_hex(pub.keyid, keyid);
-	ret = 0;
-out:
-	al_secret_free(sec_text);
-	free(pub_text);
-	al_seckey_free(sec);
-	return ret;
-}
-
-/* Writes k0 to a file that must not exist: it is handed over once. */
-static int k0_write(const char *path, const unsigned char *k0, struct al_err *err)
-{
-	char text[66];
-	int fd, ret = 0;
-
-	al_hex(k0, AL_SHA256_LEN, text);
-	text[64] = '\n';
-	text[65] = '\0';
-	fd = al_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	if (fd < 0) {
-		sodium_memzero(text, sizeof text);
-		if (errno == EEXIST)
-			return al_err_set(err, AL_EUSAGE, "%s already exists: the seal key is written once, to a new file",
-			                  path);
-		return al_err_sys(err, "%s", path);
-	}
-	if (al_write_all(fd, text, 65) < 0 || al_sys_fsync(fd) < 0)
-		ret = al_err_sys(err, "%s: write", path);
-	sodium_memzero(text, sizeof text);
-	if (close(fd) < 0 && ret == 0)
-		ret = al_err_sys(err, "%s: close", path);
-	if (ret == 0)
-		ret = al_fsync_parent(path, err);
-	if (ret < 0)
-		unlink(path);
-	return ret;
-}
-
-int al_audit_init(const char *home, const char *seal_key_out, const struct al_audit_config *cfg,
-                  struct al_err *err)
-{
-	char path[PATH_MAX], keyid[AL_KEYID_HEX], name[SEG_NAME_MAX];
-	unsigned char id[16], *k0 = NULL;
-	struct fss_state st = {0};
-	struct al_audit *log = NULL;
-	json_t *f = NULL;
-	int dirfd = -1, fd, ret = -1, k0_written = 0;
-	struct stat sb;
-
-	if (al_snprintf(path, sizeof path, "%s/" AUDIT_DIR, home) < 0)
-		return al_err_set(err, AL_EUSAGE, "%s: path too long", home);
-	if (al_crypto_init(err) < 0)
-		return -1;
-	seg_name(1, 0, name);
-	if (al_mkdirs(home, 0700, err) < 0)
-		return -1;
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return al_err_sys(err, "%s", path);
-	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return al_err_sys(err, "%s", path);
-	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 ||
-	    fstatat(dirfd, "fss.key", &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-		al_err_set(err, AL_EUSAGE, "%s: an audit log exists already", path);
-		goto out;
-	}
-	k0 = sodium_malloc(AL_SHA256_LEN);
-	if (k0 == NULL) {
-		al_err_sys(err, "cannot allocate secure memory");
-		goto out;
-	}
-	randombytes_buf(k0, AL_SHA256_LEN);
-	if (k0_write(seal_key_out, k0, err) < 0)
-		goto out;
-	k0_written = 1;
-	if (host_key_ensure(home, keyid, err) < 0 || audit_config_store(dirfd, cfg, err) < 0)
-		goto out;
-	st.key = k0;
-	if (fss_store(dirfd, &st, err) < 0)
-		goto out;
-	fd = al_openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0600);
-	if (fd < 0) {
-		al_err_sys(err, "%s/%s", path, name);
-		goto out;
-	}
-	close(fd);
-	if (al_fsync_dir(dirfd, path, err) < 0)
-		goto out;
-
-	/* The first entries, written like any others. */
-	log = audit_alloc(home, err);
-	if (log == NULL || lock_take(log, err) < 0)
-		goto out;
-	log->segno = 1;
-	log->segfd = al_openat(dirfd, name, O_RDWR | O_APPEND, 0600);
-	if (log->segfd < 0) {
-		al_err_sys(err, "%s/%s", path, name);
-		goto out;
-	}
-	randombytes_buf(id, sizeof id);
-	al_hex(id, sizeof id, log->log_id);
-	/* host, like user, uid and pid, is stamped by append_entry */
-	f = json_pack("{s:s,s:s,s:s,s:i}", "log_id", log->log_id, "host_key", keyid, "airlock",
-	              AL_VERSION, "fss_epoch", 0);
-	if (append_entry(log, "log.open", f, 1, 0, err) < 0 || seal_locked(log, err) < 0)
-		goto out;
-	ret = 0;
-out:
-	json_decref(f);
-	if (log != NULL)
-		audit_free(log);
-	if (ret < 0 && k0_written) {
-		/* Nothing half-made: without a log, the k0 file is of no use. */
-		(void)unlink(seal_key_out);
-		(void)unlinkat(dirfd, name, 0);
-		(void)unlinkat(dirfd, "fss.key", 0);
-	}
-	if (k0 != NULL)
-		sodium_free(k0);
-	if (dirfd >= 0)
-		close(dirfd);
-	return ret;
 }
