@@ -1,7 +1,7 @@
 /* verify.c - the streaming verifier (FORMAT.md §3, §5, §6, §7): a
  * directory of segments or an evidence export, line by line, in constant
  * memory; the first failing line is reported with its place and reason. */
-#include "internal.h"
+#include "verify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,53 +13,7 @@
 #include <archive_entry.h>
 #include <sodium.h>
 
-struct verifier {
-	const struct al_verify_opts *o;
-	struct al_verify_summary *sum;
-
-	/* where we are */
-	unsigned long segno;     /* current segment number */
-	unsigned long first_segno;
-	char segname[SEG_NAME_MAX];
-	uint64_t line, seg_line;
-
-	/* the chain */
-	int have_prev;           /* prev_hash holds the previous line's hash */
-	unsigned char prev_hash[AL_SHA256_LEN];
-	uint64_t expect_seq;     /* 0 until the first entry */
-	int64_t last_ts;
-	int have_ts;
-
-	/* a line that failed checks 2-4: a torn line if log.torn_tail follows */
-	int pending;
-	uint64_t pend_line, pend_seg_line;
-	char pend_seg[SEG_NAME_MAX];
-	unsigned char pend_hash[AL_SHA256_LEN];
-	char pend_why[sizeof ((struct al_err *)0)->msg];
-
-	/* seals */
-	int64_t expect_epoch;    /* -1: the first seal decides */
-	unsigned char *key;      /* k_{key_epoch}, sodium_malloc'd, when a seal key was given */
-	uint64_t key_epoch;
-	uint64_t last_seal_seq;
-
-	/* the log's id, from log.open or the first log.segment */
-	char log_id[AL_AUDIT_LOG_ID_HEX];
-
-	/* checkpoints to meet on the way: an anchor, an export's own */
-	struct al_checkpoint cps[2];
-	const char *cp_name[2];
-	int ncp, cp_met[2];
-
-	int failed; /* a finding of level error was reported */
-	char msg[1536];
-};
-
-static void report(struct verifier *v, enum al_finding_level level, uint64_t line,
-                   const char *seg, uint64_t seg_line, uint64_t seq, const char *fmt, ...)
-	AL_PRINTF(7, 8);
-
-static void report(struct verifier *v, enum al_finding_level level, uint64_t line,
+void vf_report(struct verifier *v, enum al_finding_level level, uint64_t line,
                    const char *seg, uint64_t seg_line, uint64_t seq, const char *fmt, ...)
 {
 	struct al_finding f = {level, line, seg, seg_line, seq, v->msg};
@@ -75,9 +29,6 @@ static void report(struct verifier *v, enum al_finding_level level, uint64_t lin
 	if (v->o->report != NULL)
 		v->o->report(v->o->ctx, &f);
 }
-
-/* An error at the current line. */
-#define HERE(v, seq) (v)->line, (v)->segname, (v)->seg_line, (seq)
 
 static json_t *parse_full(const char *line, size_t len)
 {
@@ -103,28 +54,28 @@ static int check_seal(struct verifier *v, const struct al_line *l, const char *l
 	if (!json_is_integer(je) || !json_is_integer(ju) || mac == NULL || strlen(mac) != 64 ||
 	    json_integer_value(je) < 0) {
 		json_decref(obj);
-		report(v, AL_FINDING_ERROR, HERE(v, l->seq), "seal without a valid epoch, upto and mac");
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq), "seal without a valid epoch, upto and mac");
 		return -1;
 	}
 	epoch = json_integer_value(je);
 	upto = json_integer_value(ju);
 	if ((uint64_t)upto != l->seq - 1) {
 		json_decref(obj);
-		report(v, AL_FINDING_ERROR, HERE(v, l->seq),
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq),
 		       "seal upto %lld is not the entry before it (%llu)", (long long)upto,
 		       (unsigned long long)(l->seq - 1));
 		return -1;
 	}
 	if (v->expect_epoch < 0 && v->first_segno == 1 && epoch != 0) {
 		json_decref(obj);
-		report(v, AL_FINDING_ERROR, HERE(v, l->seq),
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq),
 		       "the log's first seal has epoch %lld, not 0 (history re-sealed with a later key?)",
 		       (long long)epoch);
 		return -1;
 	}
 	if (v->expect_epoch >= 0 && epoch != v->expect_epoch) {
 		json_decref(obj);
-		report(v, AL_FINDING_ERROR, HERE(v, l->seq),
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq),
 		       "seal epoch %lld where %lld was due (a seal removed, or history re-sealed with a later key)",
 		       (long long)epoch, (long long)v->expect_epoch);
 		return -1;
@@ -133,7 +84,7 @@ static int check_seal(struct verifier *v, const struct al_line *l, const char *l
 		char want[65], prev_hex[65];
 		if ((uint64_t)epoch < v->key_epoch) { /* cannot happen: epochs only go up */
 			json_decref(obj);
-			report(v, AL_FINDING_ERROR, HERE(v, l->seq), "seal epoch goes back");
+			vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq), "seal epoch goes back");
 			return -1;
 		}
 		while (v->key_epoch < (uint64_t)epoch) {
@@ -144,7 +95,7 @@ static int check_seal(struct verifier *v, const struct al_line *l, const char *l
 		seal_mac(v->key, (uint64_t)epoch, (uint64_t)upto, prev_hex, want);
 		if (strcmp(want, mac) != 0) {
 			json_decref(obj);
-			report(v, AL_FINDING_ERROR, HERE(v, l->seq),
+			vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq),
 			       "seal mac is wrong for epoch %lld (the sealed entries were changed, or the seal forged)",
 			       (long long)epoch);
 			return -1;
@@ -172,25 +123,25 @@ static int check_structure(struct verifier *v, const struct al_line *l, const ch
 	const char *id;
 
 	if (first_of_log && v->first_segno == 1 && !is_open) {
-		report(v, AL_FINDING_ERROR, HERE(v, l->seq), "the log does not start with log.open");
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq), "the log does not start with log.open");
 		return -1;
 	}
 	if (first_of_segment && !first_of_log && !is_segment) {
-		report(v, AL_FINDING_ERROR, HERE(v, l->seq), "segment %lu does not start with log.segment",
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq), "segment %lu does not start with log.segment",
 		       v->segno);
 		return -1;
 	}
 	if (first_of_log && v->first_segno > 1 && !is_segment) {
-		report(v, AL_FINDING_ERROR, HERE(v, l->seq), "segment %lu does not start with log.segment",
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq), "segment %lu does not start with log.segment",
 		       v->segno);
 		return -1;
 	}
 	if (is_open && !(first_of_log && v->first_segno == 1)) {
-		report(v, AL_FINDING_ERROR, HERE(v, l->seq), "log.open after the first line");
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq), "log.open after the first line");
 		return -1;
 	}
 	if (is_segment && !first_of_segment) {
-		report(v, AL_FINDING_ERROR, HERE(v, l->seq), "log.segment inside a segment");
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq), "log.segment inside a segment");
 		return -1;
 	}
 	if (!is_open && !is_segment)
@@ -199,19 +150,19 @@ static int check_structure(struct verifier *v, const struct al_line *l, const ch
 	id = json_string_value(json_object_get(obj, "log_id"));
 	if (id == NULL || strlen(id) != 32) {
 		json_decref(obj);
-		report(v, AL_FINDING_ERROR, HERE(v, l->seq), "%s without a log_id", l->event);
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq), "%s without a log_id", l->event);
 		return -1;
 	}
 	if (is_segment && json_integer_value(json_object_get(obj, "segment")) != (json_int_t)v->segno) {
 		json_decref(obj);
-		report(v, AL_FINDING_ERROR, HERE(v, l->seq),
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq),
 		       "log.segment says segment %lld, but it opens segment %lu",
 		       (long long)json_integer_value(json_object_get(obj, "segment")), v->segno);
 		return -1;
 	}
 	if (v->log_id[0] != '\0' && strcmp(v->log_id, id) != 0) {
 		json_decref(obj);
-		report(v, AL_FINDING_ERROR, HERE(v, l->seq), "log_id %s is not the log's (%s)", id,
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq), "log_id %s is not the log's (%s)", id,
 		       v->log_id);
 		return -1;
 	}
@@ -240,11 +191,11 @@ static int check_torn_tail(struct verifier *v, const struct al_line *l, const ch
 	     l->seq == v->expect_seq;
 	json_decref(obj);
 	if (!ok) {
-		report(v, AL_FINDING_ERROR, HERE(v, l->seq),
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l->seq),
 		       "log.torn_tail that does not follow a torn line as FORMAT.md §5 says");
 		return -1;
 	}
-	report(v, AL_FINDING_WARNING, v->pend_line, v->pend_seg, v->pend_seg_line, 0,
+	vf_report(v, AL_FINDING_WARNING, v->pend_line, v->pend_seg, v->pend_seg_line, 0,
 	       "torn line (a write cut short by a crash: %s), repaired by log.torn_tail at line %llu",
 	       v->pend_why, (unsigned long long)v->line);
 	v->pending = 0;
@@ -257,7 +208,7 @@ static void meet_checkpoints(struct verifier *v, uint64_t seq, const unsigned ch
 		if (v->cps[i].size != seq)
 			continue;
 		if (memcmp(v->cps[i].hash, hash, AL_SHA256_LEN) != 0) {
-			report(v, AL_FINDING_ERROR, HERE(v, seq),
+			vf_report(v, AL_FINDING_ERROR, HERE(v, seq),
 			       "entry %llu differs from %s (history before it was rewritten)",
 			       (unsigned long long)seq, v->cp_name[i]);
 			return;
@@ -279,11 +230,11 @@ static int verify_line(struct verifier *v, const char *line, size_t len, int has
 	v->seg_line++;
 	v->sum->lines++;
 	if (len + 1 > AL_AUDIT_LINE_MAX) {
-		report(v, AL_FINDING_ERROR, HERE(v, 0), "line longer than %u bytes", AL_AUDIT_LINE_MAX);
+		vf_report(v, AL_FINDING_ERROR, HERE(v, 0), "line longer than %u bytes", AL_AUDIT_LINE_MAX);
 		return -1;
 	}
 	if (!has_nl) {
-		report(v, AL_FINDING_WARNING, HERE(v, 0),
+		vf_report(v, AL_FINDING_WARNING, HERE(v, 0),
 		       "torn tail: the last line lacks its newline (a write cut short; the next append repairs it)");
 		return 0;
 	}
@@ -301,7 +252,7 @@ static int verify_line(struct verifier *v, const char *line, size_t len, int has
 	}
 	if (perr.msg[0] != '\0') {
 		if (v->pending) {
-			report(v, AL_FINDING_ERROR, v->pend_line, v->pend_seg, v->pend_seg_line, 0, "%s",
+			vf_report(v, AL_FINDING_ERROR, v->pend_line, v->pend_seg, v->pend_seg_line, 0, "%s",
 			       v->pend_why);
 			return -1;
 		}
@@ -318,26 +269,26 @@ static int verify_line(struct verifier *v, const char *line, size_t len, int has
 		torn_ok = check_torn_tail(v, &l, line, len);
 		if (torn_ok <= 0) {
 			if (torn_ok == 0)
-				report(v, AL_FINDING_ERROR, v->pend_line, v->pend_seg, v->pend_seg_line, 0,
+				vf_report(v, AL_FINDING_ERROR, v->pend_line, v->pend_seg, v->pend_seg_line, 0,
 				       "%s", v->pend_why);
 			return -1;
 		}
 	} else if (strcmp(l.event, "log.torn_tail") == 0) {
-		report(v, AL_FINDING_ERROR, HERE(v, l.seq), "log.torn_tail without a torn line before it");
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l.seq), "log.torn_tail without a torn line before it");
 		return -1;
 	}
 	if (v->expect_seq == 0) {
 		if (v->first_segno == 1 && l.seq != 1) {
-			report(v, AL_FINDING_ERROR, HERE(v, l.seq), "the first entry has seq %llu, not 1",
+			vf_report(v, AL_FINDING_ERROR, HERE(v, l.seq), "the first entry has seq %llu, not 1",
 			       (unsigned long long)l.seq);
 			return -1;
 		}
 		if (v->first_segno == 1 && strcmp(l.prev, "0000000000000000000000000000000000000000000000000000000000000000") != 0) {
-			report(v, AL_FINDING_ERROR, HERE(v, l.seq), "the first entry's prev is not 64 zeros");
+			vf_report(v, AL_FINDING_ERROR, HERE(v, l.seq), "the first entry's prev is not 64 zeros");
 			return -1;
 		}
 		if (v->first_segno > 1)
-			report(v, AL_FINDING_INFO, HERE(v, l.seq),
+			vf_report(v, AL_FINDING_INFO, HERE(v, l.seq),
 			       "starts at segment %lu (seq %llu): the entry its prev names is not here",
 			       v->segno, (unsigned long long)l.seq);
 		v->sum->first_seq = l.seq;
@@ -345,7 +296,7 @@ static int verify_line(struct verifier *v, const char *line, size_t len, int has
 	if (check_structure(v, &l, line, len) < 0)
 		return -1;
 	if (v->have_ts && l.ts_us < v->last_ts && strcmp(l.event, "clock.backwards") != 0)
-		report(v, AL_FINDING_WARNING, HERE(v, l.seq), "ts %s is earlier than the entry before",
+		vf_report(v, AL_FINDING_WARNING, HERE(v, l.seq), "ts %s is earlier than the entry before",
 		       l.ts);
 	if (strcmp(l.event, "seal") == 0 && check_seal(v, &l, line, len) < 0)
 		return -1;
@@ -362,7 +313,7 @@ static int verify_line(struct verifier *v, const char *line, size_t len, int has
 
 /* Verifies each line of a source; last tells whether this is the log's
  * last segment (where a line without "\n" may end it). */
-static int verify_source(struct verifier *v, struct al_stream *src, int last, struct al_err *err)
+int vf_verify_source(struct verifier *v, struct al_stream *src, int last, struct al_err *err)
 {
 	struct line_reader r;
 	const char *line;
@@ -374,7 +325,7 @@ static int verify_source(struct verifier *v, struct al_stream *src, int last, st
 		if (!nl && !last) {
 			v->line++;
 			v->seg_line++;
-			report(v, AL_FINDING_ERROR, HERE(v, 0), "a closed segment does not end with a newline");
+			vf_report(v, AL_FINDING_ERROR, HERE(v, 0), "a closed segment does not end with a newline");
 			ret = 1;
 			break;
 		}
@@ -387,7 +338,7 @@ static int verify_source(struct verifier *v, struct al_stream *src, int last, st
 		if (err->code == AL_EVERIFY && strstr(err->msg, "too long") != NULL) {
 			v->line++;
 			v->seg_line++;
-			report(v, AL_FINDING_ERROR, HERE(v, 0), "line longer than %u bytes", AL_AUDIT_LINE_MAX);
+			vf_report(v, AL_FINDING_ERROR, HERE(v, 0), "line longer than %u bytes", AL_AUDIT_LINE_MAX);
 			ret = 1;
 		} else {
 			ret = -1;
@@ -398,10 +349,10 @@ static int verify_source(struct verifier *v, struct al_stream *src, int last, st
 }
 
 /* A segment begins: numbers must be consecutive. */
-static int segment_begin(struct verifier *v, unsigned long n, int zst)
+int vf_segment_begin(struct verifier *v, unsigned long n, int zst)
 {
 	if (v->sum->segments > 0 && n != v->segno + 1) {
-		report(v, AL_FINDING_ERROR, v->line + 1, NULL, 0, 0,
+		vf_report(v, AL_FINDING_ERROR, v->line + 1, NULL, 0, 0,
 		       "segment %06lu follows segment %06lu: a segment is missing", n, v->segno);
 		return -1;
 	}
@@ -415,10 +366,10 @@ static int segment_begin(struct verifier *v, unsigned long n, int zst)
 }
 
 /* After the last line: what the whole log must satisfy. */
-static int finish(struct verifier *v)
+int vf_finish(struct verifier *v)
 {
 	if (v->pending) {
-		report(v, AL_FINDING_ERROR, v->pend_line, v->pend_seg, v->pend_seg_line, 0, "%s",
+		vf_report(v, AL_FINDING_ERROR, v->pend_line, v->pend_seg, v->pend_seg_line, 0, "%s",
 		       v->pend_why);
 		return 1;
 	}
@@ -426,35 +377,35 @@ static int finish(struct verifier *v)
 		if (v->cp_met[i])
 			continue;
 		if (v->cps[i].size > v->sum->last_seq)
-			report(v, AL_FINDING_ERROR, 0, NULL, 0, 0,
+			vf_report(v, AL_FINDING_ERROR, 0, NULL, 0, 0,
 			       "%s covers %llu entries but the log ends at %llu: the log was truncated",
 			       v->cp_name[i], (unsigned long long)v->cps[i].size,
 			       (unsigned long long)v->sum->last_seq);
 		else
-			report(v, AL_FINDING_ERROR, 0, NULL, 0, 0,
+			vf_report(v, AL_FINDING_ERROR, 0, NULL, 0, 0,
 			       "%s names entry %llu, which is not in this log (it starts at %llu)",
 			       v->cp_name[i], (unsigned long long)v->cps[i].size,
 			       (unsigned long long)v->sum->first_seq);
 		return 1;
 	}
 	if (v->ncp > 0 && strcmp(v->cps[0].log_id, v->log_id) != 0) {
-		report(v, AL_FINDING_ERROR, 0, NULL, 0, 0, "%s is for log %s, this log is %s",
+		vf_report(v, AL_FINDING_ERROR, 0, NULL, 0, 0, "%s is for log %s, this log is %s",
 		       v->cp_name[0], v->cps[0].log_id, v->log_id);
 		return 1;
 	}
 	if (v->sum->entries == 0) {
-		report(v, AL_FINDING_ERROR, 0, NULL, 0, 0, "the log has no entries");
+		vf_report(v, AL_FINDING_ERROR, 0, NULL, 0, 0, "the log has no entries");
 		return 1;
 	}
 	v->sum->unsealed = v->sum->last_seq - (v->last_seal_seq ? v->last_seal_seq : v->sum->first_seq - 1);
 	if (v->o->seal_key != NULL && v->sum->seals == 0) {
-		report(v, AL_FINDING_ERROR, 0, NULL, 0, 0,
+		vf_report(v, AL_FINDING_ERROR, 0, NULL, 0, 0,
 		       "the log has %llu entries and no seal at all",
 		       (unsigned long long)v->sum->entries);
 		return 1;
 	}
 	if (v->sum->unsealed > 0) {
-		report(v, v->o->strict ? AL_FINDING_ERROR : AL_FINDING_WARNING, 0, NULL, 0, 0,
+		vf_report(v, v->o->strict ? AL_FINDING_ERROR : AL_FINDING_WARNING, 0, NULL, 0, 0,
 		       "unsealed tail: %llu entries after the last seal",
 		       (unsigned long long)v->sum->unsealed);
 		if (v->o->strict)
@@ -465,7 +416,7 @@ static int finish(struct verifier *v)
 }
 
 /* Loads and checks a checkpoint (text + .minisig) against a host key. */
-static int checkpoint_add(struct verifier *v, const char *text, size_t len, const char *sig_text,
+int vf_checkpoint_add(struct verifier *v, const char *text, size_t len, const char *sig_text,
                           size_t sig_len, const struct al_pubkey *pub, const char *name,
                           struct al_err *err)
 {
@@ -485,7 +436,7 @@ static int checkpoint_add(struct verifier *v, const char *text, size_t len, cons
 	if (al_sig_parse(sig_text, sig_len, sig_name, &sig, err) < 0)
 		return -1;
 	if (al_sig_verify_buf(pub, &sig, text, len, sig_name, &verr) < 0) {
-		report(v, AL_FINDING_ERROR, 0, NULL, 0, 0, "%s", verr.msg);
+		vf_report(v, AL_FINDING_ERROR, 0, NULL, 0, 0, "%s", verr.msg);
 		return 1;
 	}
 	v->cp_name[i] = name;
@@ -523,7 +474,7 @@ static int pub_find(const char *given, const char *dir, struct al_pubkey *pub, i
 	return 0;
 }
 
-static int anchor_add(struct verifier *v, const struct al_pubkey *pub, int have_pub,
+int vf_anchor_add(struct verifier *v, const struct al_pubkey *pub, int have_pub,
                       struct al_err *err)
 {
 	char *text = NULL, *sig = NULL, sig_path[PATH_MAX + 8];
@@ -537,7 +488,7 @@ static int anchor_add(struct verifier *v, const struct al_pubkey *pub, int have_
 		free(text);
 		return -1;
 	}
-	ret = checkpoint_add(v, text, len, sig, sig_len, have_pub ? pub : NULL, v->o->anchor, err);
+	ret = vf_checkpoint_add(v, text, len, sig, sig_len, have_pub ? pub : NULL, v->o->anchor, err);
 	if (ret == 0)
 		v->sum->anchor_checked = 1;
 	free(text);
@@ -558,7 +509,7 @@ static int verify_dir(struct verifier *v, const char *dir, struct al_err *err)
 	if (v->o->anchor != NULL) {
 		if (pub_find(v->o->host_pub, dir, &pub, &have_pub, err) < 0)
 			goto out;
-		ret = anchor_add(v, &pub, have_pub, err);
+		ret = vf_anchor_add(v, &pub, have_pub, err);
 		if (ret != 0)
 			goto out;
 		ret = -1;
@@ -575,7 +526,7 @@ static int verify_dir(struct verifier *v, const char *dir, struct al_err *err)
 		char name[SEG_NAME_MAX];
 		int fd, r;
 
-		if (segment_begin(v, nums[i], zsts[i]) < 0) {
+		if (vf_segment_begin(v, nums[i], zsts[i]) < 0) {
 			ret = 1;
 			goto out;
 		}
@@ -591,235 +542,18 @@ static int verify_dir(struct verifier *v, const char *dir, struct al_err *err)
 		src = al_stream_fd(fd, zsts[i], v->segname, err);
 		if (src == NULL)
 			goto out;
-		r = verify_source(v, src, i == count - 1, err);
+		r = vf_verify_source(v, src, i == count - 1, err);
 		src->close(src);
 		if (r != 0) {
 			ret = r;
 			goto out;
 		}
 	}
-	ret = finish(v);
+	ret = vf_finish(v);
 out:
 	free(nums);
 	free(zsts);
 	close(dirfd);
-	return ret;
-}
-
-/* ---- exports ---- */
-
-struct archive_ctx {
-	struct al_stream *outer; /* the decompressed .tar.zst */
-	char buf[128 << 10];
-	struct al_err *err;
-	int failed;
-};
-
-static la_ssize_t archive_read_cb(struct archive *a, void *data, const void **out)
-{
-	struct archive_ctx *c = data;
-	size_t got;
-
-	(void)a;
-	if (c->outer->read(c->outer, c->buf, sizeof c->buf, &got, c->err) < 0) {
-		c->failed = 1;
-		return -1;
-	}
-	*out = c->buf;
-	return (la_ssize_t)got;
-}
-
-struct entry_impl {
-	struct archive *a;
-};
-
-static int entry_read(struct al_stream *src, void *buf, size_t n, size_t *got,
-                      struct al_err *err)
-{
-	struct entry_impl *e = src->impl;
-	la_ssize_t r = archive_read_data(e->a, buf, n);
-
-	if (r < 0)
-		return al_err_set(err, AL_EVERIFY, "%s: %s", src->name, archive_error_string(e->a));
-	*got = (size_t)r;
-	return 0;
-}
-
-static void entry_close(struct al_stream *src)
-{
-	free(src);
-}
-
-/* Reads a small archive member whole. */
-static int entry_slurp(struct archive *a, const char *name, char **text, size_t *len,
-                       struct al_err *err)
-{
-	size_t cap = 65536, used = 0;
-	char *buf = malloc(cap + 1);
-
-	if (buf == NULL)
-		return al_err_sys(err, "cannot allocate memory");
-	for (;;) {
-		la_ssize_t r = archive_read_data(a, buf + used, cap - used);
-		if (r < 0) {
-			free(buf);
-			return al_err_set(err, AL_EVERIFY, "%s: %s", name, archive_error_string(a));
-		}
-		if (r == 0)
-			break;
-		used += (size_t)r;
-		if (used == cap) {
-			free(buf);
-			return al_err_set(err, AL_EVERIFY, "%s: larger than %zu bytes", name, cap);
-		}
-	}
-	buf[used] = '\0';
-	*text = buf;
-	*len = used;
-	return 0;
-}
-
-static int verify_export(struct verifier *v, const char *path, struct al_err *err)
-{
-	struct archive_ctx *ctx = calloc(1, sizeof *ctx);
-	struct archive *a = archive_read_new();
-	struct archive_entry *e;
-	char *pub_text = NULL, *cp_text = NULL, *cp_sig = NULL;
-	size_t pub_len = 0, cp_len = 0, cp_sig_len = 0;
-	struct al_pubkey pub;
-	int have_pub = 0, ret = -1, fd, segments_started = 0, cp_added = 0;
-
-	if (ctx == NULL || a == NULL) {
-		al_err_sys(err, "cannot allocate memory");
-		goto out;
-	}
-	ctx->err = err;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		al_err_sys(err, "%s", path);
-		goto out;
-	}
-	/* Our zstd reader, bounded window, under libarchive's tar reader. */
-	ctx->outer = al_stream_fd(fd, 1, path, err);
-	if (ctx->outer == NULL)
-		goto out;
-	archive_read_support_format_tar(a);
-	if (archive_read_open(a, ctx, NULL, archive_read_cb, NULL) != ARCHIVE_OK) {
-		if (!ctx->failed)
-			al_err_set(err, AL_EVERIFY, "%s: %s", path, archive_error_string(a));
-		goto out;
-	}
-	if (v->o->host_pub != NULL) {
-		if (al_pubkey_load(v->o->host_pub, &pub, err) < 0)
-			goto out;
-		have_pub = 1;
-	}
-	for (;;) {
-		int r = archive_read_next_header(a, &e), zst;
-		const char *name;
-		unsigned long n;
-
-		if (r == ARCHIVE_EOF)
-			break;
-		if (r != ARCHIVE_OK) {
-			if (!ctx->failed)
-				al_err_set(err, AL_EVERIFY, "%s: %s", path, archive_error_string(a));
-			goto out;
-		}
-		name = archive_entry_pathname(e);
-		if (name == NULL || archive_entry_filetype(e) != AE_IFREG || strchr(name, '/') != NULL) {
-			al_err_set(err, AL_EVERIFY, "%s: member %s is not a plain file of an export", path,
-			           name != NULL ? name : "(no name)");
-			goto out;
-		}
-		n = seg_parse(name, &zst);
-		if (n == 0) {
-			char **dst = NULL;
-			size_t *dlen = NULL;
-			if (segments_started) {
-				al_err_set(err, AL_EVERIFY, "%s: member %s after the segments", path, name);
-				goto out;
-			}
-			if (strcmp(name, "host.pub") == 0)
-				dst = &pub_text, dlen = &pub_len;
-			else if (strcmp(name, "checkpoint.txt") == 0)
-				dst = &cp_text, dlen = &cp_len;
-			else if (strcmp(name, "checkpoint.txt.minisig") == 0)
-				dst = &cp_sig, dlen = &cp_sig_len;
-			if (dst == NULL || *dst != NULL)
-				continue; /* VERIFY.txt, FORMAT.md: for people */
-			if (entry_slurp(a, name, dst, dlen, err) < 0)
-				goto out;
-			continue;
-		}
-		if (!segments_started) {
-			/* Everything the segments are checked against is in hand. */
-			segments_started = 1;
-			if (!have_pub && pub_text != NULL) {
-				if (al_pubkey_parse(pub_text, pub_len, "host.pub", &pub, err) < 0)
-					goto out;
-				have_pub = 1;
-			}
-			if (v->o->anchor != NULL) {
-				ret = anchor_add(v, &pub, have_pub, err);
-				if (ret != 0)
-					goto out;
-				ret = -1;
-			}
-			if (cp_text != NULL) {
-				ret = checkpoint_add(v, cp_text, cp_len, cp_sig, cp_sig_len,
-				                     have_pub ? &pub : NULL, "the export's checkpoint.txt", err);
-				if (ret != 0)
-					goto out;
-				ret = -1;
-				cp_added = 1;
-				v->sum->checkpoint_checked = 1;
-			}
-		}
-		if (segment_begin(v, n, zst) < 0) {
-			ret = 1;
-			goto out;
-		}
-		{
-			struct al_stream *src = calloc(1, sizeof *src + sizeof(struct entry_impl));
-			int rr;
-			if (src == NULL) {
-				al_err_sys(err, "cannot allocate memory");
-				goto out;
-			}
-			src->impl = src + 1;
-			((struct entry_impl *)src->impl)->a = a;
-			src->read = entry_read;
-			src->close = entry_close;
-			src->name = v->segname;
-			if (zst && (src = al_stream_zstd(src, AL_ZSTD_WINDOW_LOG_MAX, err)) == NULL)
-				goto out;
-			/* Whether this is the last segment is not known while
-			 * streaming; a missing final newline in a closed segment is
-			 * still caught: the next segment's first line would fail. */
-			rr = verify_source(v, src, 1, err);
-			src->close(src);
-			if (rr != 0) {
-				ret = rr;
-				goto out;
-			}
-		}
-	}
-	if (!segments_started) {
-		al_err_set(err, AL_EUSAGE, "%s: no audit segments in this export", path);
-		goto out;
-	}
-	if (!cp_added)
-		report(v, AL_FINDING_WARNING, 0, NULL, 0, 0, "the export holds no checkpoint");
-	ret = finish(v);
-out:
-	archive_read_free(a);
-	if (ctx != NULL && ctx->outer != NULL)
-		ctx->outer->close(ctx->outer);
-	free(ctx);
-	free(pub_text);
-	free(cp_text);
-	free(cp_sig);
 	return ret;
 }
 
@@ -848,7 +582,7 @@ int al_audit_verify(const char *path, const struct al_verify_opts *opts,
 	{
 		size_t n = strlen(path);
 		int is_export = n > 8 && strcmp(path + n - 8, ".tar.zst") == 0;
-		ret = is_export ? verify_export(v, path, err) : verify_dir(v, path, err);
+		ret = is_export ? vf_verify_export(v, path, err) : verify_dir(v, path, err);
 	}
 	if (ret == 0 && v->failed)
 		ret = 1;
@@ -857,3 +591,4 @@ int al_audit_verify(const char *path, const struct al_verify_opts *opts,
 	free(v);
 	return ret;
 }
+

@@ -1,0 +1,70 @@
+/* verify.h - what the verifier's two files share (verify.c: lines,
+ * segments, seals, checkpoints and a directory; verify_export.c: an
+ * evidence export, read from its tar.zst), and nothing else sees. */
+#ifndef AIRLOCK_AUDIT_VERIFY_H
+#define AIRLOCK_AUDIT_VERIFY_H
+
+#include "internal.h"
+
+struct verifier {
+	const struct al_verify_opts *o;
+	struct al_verify_summary *sum;
+
+	/* where we are */
+	unsigned long segno;     /* current segment number */
+	unsigned long first_segno;
+	char segname[SEG_NAME_MAX];
+	uint64_t line, seg_line;
+
+	/* the chain */
+	int have_prev;           /* prev_hash holds the previous line's hash */
+	unsigned char prev_hash[AL_SHA256_LEN];
+	uint64_t expect_seq;     /* 0 until the first entry */
+	int64_t last_ts;
+	int have_ts;
+
+	/* a line that failed checks 2-4: a torn line if log.torn_tail follows */
+	int pending;
+	uint64_t pend_line, pend_seg_line;
+	char pend_seg[SEG_NAME_MAX];
+	unsigned char pend_hash[AL_SHA256_LEN];
+	char pend_why[sizeof ((struct al_err *)0)->msg];
+
+	/* seals */
+	int64_t expect_epoch;    /* -1: the first seal decides */
+	unsigned char *key;      /* k_{key_epoch}, sodium_malloc'd, when a seal key was given */
+	uint64_t key_epoch;
+	uint64_t last_seal_seq;
+
+	/* the log's id, from log.open or the first log.segment */
+	char log_id[AL_AUDIT_LOG_ID_HEX];
+
+	/* checkpoints to meet on the way: an anchor, an export's own */
+	struct al_checkpoint cps[2];
+	const char *cp_name[2];
+	int ncp, cp_met[2];
+
+	int failed; /* a finding of level error was reported */
+	char msg[1536];
+};
+
+/* An error at the current line. */
+#define HERE(v, seq) (v)->line, (v)->segname, (v)->seg_line, (seq)
+
+/* verify.c */
+void vf_report(struct verifier *v, enum al_finding_level level, uint64_t line,
+               const char *seg, uint64_t seg_line, uint64_t seq, const char *fmt, ...)
+	AL_PRINTF(7, 8);
+int vf_verify_source(struct verifier *v, struct al_stream *src, int last, struct al_err *err);
+int vf_segment_begin(struct verifier *v, unsigned long n, int zst);
+int vf_finish(struct verifier *v);
+int vf_checkpoint_add(struct verifier *v, const char *text, size_t len, const char *sig_text,
+                          size_t sig_len, const struct al_pubkey *pub, const char *name,
+                          struct al_err *err);
+int vf_anchor_add(struct verifier *v, const struct al_pubkey *pub, int have_pub,
+                      struct al_err *err);
+
+/* verify_export.c */
+int vf_verify_export(struct verifier *v, const char *path, struct al_err *err);
+
+#endif

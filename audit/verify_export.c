@@ -1,0 +1,231 @@
+/* verify_export.c - verifying an evidence export (FORMAT.md §7) as it
+ * is, without unpacking it: its members read in one pass from the
+ * tar.zst (zstd with a bounded window), the small ones (host.pub, the
+ * checkpoint and its signature) first, then every segment, in order,
+ * through the same line verifier as a directory. */
+#include "verify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <sodium.h>
+
+struct archive_ctx {
+	struct al_stream *outer; /* the decompressed .tar.zst */
+	char buf[128 << 10];
+	struct al_err *err;
+	int failed;
+};
+
+static la_ssize_t archive_read_cb(struct archive *a, void *data, const void **out)
+{
+	struct archive_ctx *c = data;
+	size_t got;
+
+	(void)a;
+	if (c->outer->read(c->outer, c->buf, sizeof c->buf, &got, c->err) < 0) {
+		c->failed = 1;
+		return -1;
+	}
+	*out = c->buf;
+	return (la_ssize_t)got;
+}
+
+struct entry_impl {
+	struct archive *a;
+};
+
+static int entry_read(struct al_stream *src, void *buf, size_t n, size_t *got,
+                      struct al_err *err)
+{
+	struct entry_impl *e = src->impl;
+	la_ssize_t r = archive_read_data(e->a, buf, n);
+
+	if (r < 0)
+		return al_err_set(err, AL_EVERIFY, "%s: %s", src->name, archive_error_string(e->a));
+	*got = (size_t)r;
+	return 0;
+}
+
+static void entry_close(struct al_stream *src)
+{
+	free(src);
+}
+
+/* Reads a small archive member whole. */
+static int entry_slurp(struct archive *a, const char *name, char **text, size_t *len,
+                       struct al_err *err)
+{
+	size_t cap = 65536, used = 0;
+	char *buf = malloc(cap + 1);
+
+	if (buf == NULL)
+		return al_err_sys(err, "cannot allocate memory");
+	for (;;) {
+		la_ssize_t r = archive_read_data(a, buf + used, cap - used);
+		if (r < 0) {
+			free(buf);
+			return al_err_set(err, AL_EVERIFY, "%s: %s", name, archive_error_string(a));
+		}
+		if (r == 0)
+			break;
+		used += (size_t)r;
+		if (used == cap) {
+			free(buf);
+			return al_err_set(err, AL_EVERIFY, "%s: larger than %zu bytes", name, cap);
+		}
+	}
+	buf[used] = '\0';
+	*text = buf;
+	*len = used;
+	return 0;
+}
+
+int vf_verify_export(struct verifier *v, const char *path, struct al_err *err)
+{
+	struct archive_ctx *ctx = calloc(1, sizeof *ctx);
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	char *pub_text = NULL, *cp_text = NULL, *cp_sig = NULL;
+	size_t pub_len = 0, cp_len = 0, cp_sig_len = 0;
+	struct al_pubkey pub;
+	int have_pub = 0, ret = -1, fd, segments_started = 0, cp_added = 0;
+
+	if (ctx == NULL || a == NULL) {
+		al_err_sys(err, "cannot allocate memory");
+		goto out;
+	}
+	ctx->err = err;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		al_err_sys(err, "%s", path);
+		goto out;
+	}
+	/* Our zstd reader, bounded window, under libarchive's tar reader. */
+	ctx->outer = al_stream_fd(fd, 1, path, err);
+	if (ctx->outer == NULL)
+		goto out;
+	archive_read_support_format_tar(a);
+	if (archive_read_open(a, ctx, NULL, archive_read_cb, NULL) != ARCHIVE_OK) {
+		if (!ctx->failed)
+			al_err_set(err, AL_EVERIFY, "%s: %s", path, archive_error_string(a));
+		goto out;
+	}
+	if (v->o->host_pub != NULL) {
+		if (al_pubkey_load(v->o->host_pub, &pub, err) < 0)
+			goto out;
+		have_pub = 1;
+	}
+	for (;;) {
+		int r = archive_read_next_header(a, &e), zst;
+		const char *name;
+		unsigned long n;
+
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r != ARCHIVE_OK) {
+			if (!ctx->failed)
+				al_err_set(err, AL_EVERIFY, "%s: %s", path, archive_error_string(a));
+			goto out;
+		}
+		name = archive_entry_pathname(e);
+		if (name == NULL || archive_entry_filetype(e) != AE_IFREG || strchr(name, '/') != NULL) {
+			al_err_set(err, AL_EVERIFY, "%s: member %s is not a plain file of an export", path,
+			           name != NULL ? name : "(no name)");
+			goto out;
+		}
+		n = seg_parse(name, &zst);
+		if (n == 0) {
+			char **dst = NULL;
+			size_t *dlen = NULL;
+			if (segments_started) {
+				al_err_set(err, AL_EVERIFY, "%s: member %s after the segments", path, name);
+				goto out;
+			}
+			if (strcmp(name, "host.pub") == 0)
+				dst = &pub_text, dlen = &pub_len;
+			else if (strcmp(name, "checkpoint.txt") == 0)
+				dst = &cp_text, dlen = &cp_len;
+			else if (strcmp(name, "checkpoint.txt.minisig") == 0)
+				dst = &cp_sig, dlen = &cp_sig_len;
+			if (dst == NULL || *dst != NULL)
+				continue; /* VERIFY.txt, FORMAT.md: for people */
+			if (entry_slurp(a, name, dst, dlen, err) < 0)
+				goto out;
+			continue;
+		}
+		if (!segments_started) {
+			/* Everything the segments are checked against is in hand. */
+			segments_started = 1;
+			if (!have_pub && pub_text != NULL) {
+				if (al_pubkey_parse(pub_text, pub_len, "host.pub", &pub, err) < 0)
+					goto out;
+				have_pub = 1;
+			}
+			if (v->o->anchor != NULL) {
+				ret = vf_anchor_add(v, &pub, have_pub, err);
+				if (ret != 0)
+					goto out;
+				ret = -1;
+			}
+			if (cp_text != NULL) {
+				ret = vf_checkpoint_add(v, cp_text, cp_len, cp_sig, cp_sig_len,
+				                     have_pub ? &pub : NULL, "the export's checkpoint.txt", err);
+				if (ret != 0)
+					goto out;
+				ret = -1;
+				cp_added = 1;
+				v->sum->checkpoint_checked = 1;
+			}
+		}
+		if (vf_segment_begin(v, n, zst) < 0) {
+			ret = 1;
+			goto out;
+		}
+		{
+			struct al_stream *src = calloc(1, sizeof *src + sizeof(struct entry_impl));
+			int rr;
+			if (src == NULL) {
+				al_err_sys(err, "cannot allocate memory");
+				goto out;
+			}
+			src->impl = src + 1;
+			((struct entry_impl *)src->impl)->a = a;
+			src->read = entry_read;
+			src->close = entry_close;
+			src->name = v->segname;
+			if (zst && (src = al_stream_zstd(src, AL_ZSTD_WINDOW_LOG_MAX, err)) == NULL)
+				goto out;
+			/* Whether this is the last segment is not known while
+			 * streaming; a missing final newline in a closed segment is
+			 * still caught: the next segment's first line would fail. */
+			rr = vf_verify_source(v, src, 1, err);
+			src->close(src);
+			if (rr != 0) {
+				ret = rr;
+				goto out;
+			}
+		}
+	}
+	if (!segments_started) {
+		al_err_set(err, AL_EUSAGE, "%s: no audit segments in this export", path);
+		goto out;
+	}
+	if (!cp_added)
+		vf_report(v, AL_FINDING_WARNING, 0, NULL, 0, 0, "the export holds no checkpoint");
+	ret = vf_finish(v);
+out:
+	archive_read_free(a);
+	if (ctx != NULL && ctx->outer != NULL)
+		ctx->outer->close(ctx->outer);
+	free(ctx);
+	free(pub_text);
+	free(cp_text);
+	free(cp_sig);
+	return ret;
+}
