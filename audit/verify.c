@@ -14,7 +14,7 @@
 #include <sodium.h>
 
 void vf_report(struct verifier *v, enum al_finding_level level, uint64_t line,
-                   const char *seg, uint64_t seg_line, uint64_t seq, const char *fmt, ...)
+               const char *seg, uint64_t seg_line, uint64_t seq, const char *fmt, ...)
 {
 	struct al_finding f = {level, line, seg, seg_line, seq, v->msg};
 	va_list ap;
@@ -417,8 +417,8 @@ int vf_finish(struct verifier *v)
 
 /* Loads and checks a checkpoint (text + .minisig) against a host key. */
 int vf_checkpoint_add(struct verifier *v, const char *text, size_t len, const char *sig_text,
-                          size_t sig_len, const struct al_pubkey *pub, const char *name,
-                          struct al_err *err)
+                      size_t sig_len, const struct al_pubkey *pub, const char *name,
+                      struct al_err *err)
 {
 	struct al_sig sig;
 	struct al_err verr = {0};
@@ -449,33 +449,8 @@ static int read_small(const char *path, char **text, size_t *len, struct al_err 
 	return al_read_file(AT_FDCWD, path, 65536, text, len, err);
 }
 
-/* The host public key: the one given, or host.pub beside the log. */
-static int pub_find(const char *given, const char *dir, struct al_pubkey *pub, int *have,
-                    struct al_err *err)
-{
-	char path[PATH_MAX];
-
-	*have = 0;
-	if (given != NULL) {
-		if (al_pubkey_load(given, pub, err) < 0)
-			return -1;
-		*have = 1;
-		return 0;
-	}
-	for (int up = 0; up < 2; up++) {
-		al_snprintf(path, sizeof path, up ? "%s/../host.pub" : "%s/host.pub", dir);
-		if (access(path, F_OK) == 0) {
-			if (al_pubkey_load(path, pub, err) < 0)
-				return -1;
-			*have = 1;
-			return 0;
-		}
-	}
-	return 0;
-}
-
 int vf_anchor_add(struct verifier *v, const struct al_pubkey *pub, int have_pub,
-                      struct al_err *err)
+                  struct al_err *err)
 {
 	char *text = NULL, *sig = NULL, sig_path[PATH_MAX + 8];
 	size_t len, sig_len = 0;
@@ -495,100 +470,3 @@ int vf_anchor_add(struct verifier *v, const struct al_pubkey *pub, int have_pub,
 	free(sig);
 	return ret;
 }
-
-static int verify_dir(struct verifier *v, const char *dir, struct al_err *err)
-{
-	unsigned long *nums = NULL;
-	int *zsts = NULL, dirfd, ret = -1, have_pub;
-	struct al_pubkey pub;
-	long count;
-
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return al_err_sys(err, "%s", dir);
-	if (v->o->anchor != NULL) {
-		if (pub_find(v->o->host_pub, dir, &pub, &have_pub, err) < 0)
-			goto out;
-		ret = vf_anchor_add(v, &pub, have_pub, err);
-		if (ret != 0)
-			goto out;
-		ret = -1;
-	}
-	count = seg_list(dirfd, dir, &nums, &zsts, err);
-	if (count < 0)
-		goto out;
-	if (count == 0) {
-		al_err_set(err, AL_EUSAGE, "%s: no audit segments (audit-NNNNNN.jsonl) here", dir);
-		goto out;
-	}
-	for (long i = 0; i < count; i++) {
-		struct al_stream *src;
-		char name[SEG_NAME_MAX];
-		int fd, r;
-
-		if (vf_segment_begin(v, nums[i], zsts[i]) < 0) {
-			ret = 1;
-			goto out;
-		}
-		seg_name(nums[i], zsts[i], name);
-		fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0) {
-			al_err_sys(err, "%s/%s", dir, name);
-			goto out;
-		}
-		/* Read once, front to back: a larger readahead for a log not in
-		 * the page cache. Advice only; its failure changes nothing. */
-		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-		src = al_stream_fd(fd, zsts[i], v->segname, err);
-		if (src == NULL)
-			goto out;
-		r = vf_verify_source(v, src, i == count - 1, err);
-		src->close(src);
-		if (r != 0) {
-			ret = r;
-			goto out;
-		}
-	}
-	ret = vf_finish(v);
-out:
-	free(nums);
-	free(zsts);
-	close(dirfd);
-	return ret;
-}
-
-int al_audit_verify(const char *path, const struct al_verify_opts *opts,
-                    struct al_verify_summary *sum, struct al_err *err)
-{
-	struct verifier *v = calloc(1, sizeof *v);
-	struct al_verify_opts none = {0};
-	int ret;
-
-	if (v == NULL)
-		return al_err_sys(err, "cannot allocate memory");
-	memset(sum, 0, sizeof *sum);
-	sum->first_epoch = sum->last_epoch = -1;
-	v->o = opts != NULL ? opts : &none;
-	v->sum = sum;
-	v->expect_epoch = -1;
-	if (v->o->seal_key != NULL) {
-		v->key = sodium_malloc(AL_SHA256_LEN);
-		if (v->key == NULL) {
-			free(v);
-			return al_err_sys(err, "cannot allocate secure memory");
-		}
-		memcpy(v->key, v->o->seal_key, AL_SHA256_LEN);
-	}
-	{
-		size_t n = strlen(path);
-		int is_export = n > 8 && strcmp(path + n - 8, ".tar.zst") == 0;
-		ret = is_export ? vf_verify_export(v, path, err) : verify_dir(v, path, err);
-	}
-	if (ret == 0 && v->failed)
-		ret = 1;
-	if (v->key != NULL)
-		sodium_free(v->key);
-	free(v);
-	return ret;
-}
-

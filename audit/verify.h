@@ -1,6 +1,7 @@
-/* verify.h - what the verifier's two files share (verify.c: lines,
- * segments, seals, checkpoints and a directory; verify_export.c: an
- * evidence export, read from its tar.zst), and nothing else sees. */
+/* verify.h - what the verifier's two files share, and nothing else
+ * sees: verify.c checks lines, segments, seals and checkpoints as they
+ * come; verify_input.c (al_audit_verify) feeds it a directory or an
+ * evidence export. */
 #ifndef AIRLOCK_AUDIT_VERIFY_H
 #define AIRLOCK_AUDIT_VERIFY_H
 
@@ -59,12 +60,9 @@ int vf_verify_source(struct verifier *v, struct al_stream *src, int last, struct
 int vf_segment_begin(struct verifier *v, unsigned long n, int zst);
 int vf_finish(struct verifier *v);
 int vf_checkpoint_add(struct verifier *v, const char *text, size_t len, const char *sig_text,
-                          size_t sig_len, const struct al_pubkey *pub, const char *name,
-                          struct al_err *err);
-int vf_anchor_add(struct verifier *v, const struct al_pubkey *pub, int have_pub,
+                      size_t sig_len, const struct al_pubkey *pub, const char *name,
                       struct al_err *err);
-
-/* verify_export.c */
-int vf_verify_export(struct verifier *v, const char *path, struct al_err *err);
+int vf_anchor_add(struct verifier *v, const struct al_pubkey *pub, int have_pub,
+                  struct al_err *err);
 
 #endif

@@ -1,7 +1,7 @@
-/* parse.h - what the two files of the manifest parser share
- * (manifest.c: the whole, paths, files, secrets, resources; steps.c: the
- * steps, their defaults and the dependency rules), and nothing else
- * sees. */
+/* parse.h - what the files of the manifest parser share, and nothing
+ * else sees. From the bottom up: fields.c (members by allow-list, names
+ * and paths), steps.c (the steps, their defaults and the dependency
+ * rules), manifest.c (the whole: files, secrets, resources). */
 #ifndef AIRLOCK_MANIFESTS_PARSE_H
 #define AIRLOCK_MANIFESTS_PARSE_H
 
@@ -24,7 +24,7 @@ void mf_bad_report(struct vctx *v, const char *path, const char *fmt, ...) AL_PR
  * and the analyzer: `return bad(...)` after a check. */
 #define bad(...) (mf_bad_report(__VA_ARGS__), -1)
 
-/* manifest.c */
+/* fields.c */
 void mf_child(char *out, size_t n, const char *path, const char *key);
 void mf_elem(char *out, size_t n, const char *path, size_t i);
 int mf_only(struct vctx *v, json_t *obj, const char *path, const char *const *allowed);

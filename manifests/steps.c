@@ -278,7 +278,7 @@ static int parse_kind_fields(struct vctx *v, json_t *obj, const char *path, stru
 }
 
 int mf_parse_step(struct vctx *v, struct al_manifest *m, json_t *obj, size_t idx,
-                      const struct al_step *defaults, json_t *secrets, json_t *resources)
+                  const struct al_step *defaults, json_t *secrets, json_t *resources)
 {
 	struct al_step *st = &m->steps[idx];
 	char path[64], p[512], ep[520];
@@ -618,4 +618,16 @@ int mf_parse_defaults(struct vctx *v, json_t *def, struct al_step *d)
 		return -1;
 	d->on_failure = (enum al_on_failure)fail;
 	return 0;
+}
+
+long al_manifest_step(const struct al_manifest *m, const char *id)
+{
+	if (m->step_ids != NULL) {
+		json_t *k = json_object_get(m->step_ids, id);
+		return k != NULL ? (long)json_integer_value(k) : -1;
+	}
+	for (size_t i = 0; i < m->steps_n; i++)
+		if (m->steps[i].id != NULL && strcmp(m->steps[i].id, id) == 0)
+			return (long)i;
+	return -1;
 }

@@ -1,7 +1,8 @@
-/* internal.h - what the files of the HTML report share (report.c: the
- * run's model from the log and the page's sections; html.c: the page
- * buffer, escaping and its common elements; timeline.c: the timeline
- * and the steps table), and nothing else sees. */
+/* internal.h - what the files of the HTML report share, and nothing
+ * else sees. From the bottom up: model.c, the run's model from the log;
+ * html.c, the page buffer, escaping and its common elements; timeline.c,
+ * the timeline and the steps table; report.c, the page's sections and
+ * al_report_html. */
 #ifndef AIRLOCK_REPORT_INTERNAL_H
 #define AIRLOCK_REPORT_INTERNAL_H
 
@@ -73,7 +74,8 @@ struct report {
  * of them and such spans stays far inside int64_t. */
 #define MS_MAX ((int64_t)100 * 366 * 86400 * 1000)
 
-/* report.c */
+/* model.c */
+int rp_model_load(const char *home, const char *run, struct report *r, struct al_err *err);
 const char *rp_jstr(const json_t *o, const char *k);
 long long rp_jint(const json_t *o, const char *k, long long def);
 int64_t rp_ms_to_us(long long ms);

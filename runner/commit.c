@@ -205,7 +205,7 @@ int eng_commit_intact(const char *dir, json_t *files, json_t *phantoms, char *wh
 }
 
 int eng_add_inputs(const struct run *r, const char *const *argv, json_t *inputs, char *reason,
-                      size_t rlen)
+                   size_t rlen)
 {
 	for (size_t i = 0; argv != NULL && argv[i] != NULL; i++) {
 		const char *file;
@@ -543,7 +543,7 @@ fail:
 }
 
 int eng_commit(struct run *r, struct step_rt *s, json_t *files,
-                  const struct al_attempt_row *a)
+               const struct al_attempt_row *a)
 {
 	char dest[PATH_MAX * 2], *text;
 	struct al_commit_row c = {0};

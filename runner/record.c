@@ -67,7 +67,7 @@ void eng_tx_flush(struct run *r)
 }
 
 void eng_step_row(const struct run *r, const struct step_rt *s, struct al_step_row *row,
-                     const char *state)
+                  const char *state)
 {
 	memset(row, 0, sizeof *row);
 	al_snprintf(row->step, sizeof row->step, "%s", s->def->id);

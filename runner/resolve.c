@@ -144,7 +144,7 @@ static void env_add(json_t *env, const char *name, const char *value)
 }
 
 char **eng_make_env(const struct run *r, const struct step_rt *s, const char *stage,
-                       const char *quarantine)
+                    const char *quarantine)
 {
 	json_t *env = json_object(), *v, *sec = json_object_get(r->m->root, "secrets");
 	json_t *step_env = json_object_get(s->def->json, "env");

@@ -1,5 +1,7 @@
-/* validate.h - what the three files of the validate built-in share
- * (schema.c, csv.c, validate.c) and nothing else sees. */
+/* validate.h - what the files of the validate built-in share, and
+ * nothing else sees. From the bottom up: schema.c (the schema, the
+ * checks of a value, how bytes are shown), records.c (writers, rejects),
+ * csv.c (CSV records), validate.c (the stream, JSONL, al_validate). */
 #ifndef AIRLOCK_STEPS_VALIDATE_H
 #define AIRLOCK_STEPS_VALIDATE_H
 
@@ -102,9 +104,15 @@ int val_bounds_double(const struct column *c, const char *s, size_t n, double v,
 int val_bounds_int(const struct column *c, const char *s, size_t n, int64_t v, char *why);
 int val_text_check(const struct column *c, const char *s, size_t n, char *why);
 int val_missing_check(const struct column *c, char *why);
-/* validate.c: the writers and the rejects */
+/* records.c: the writers and the rejects */
+int val_bufw_open(struct bufw *w, int fd, const char *display, struct al_sha256 *hash,
+                  struct al_err *err);
+int val_bufw_flush(struct bufw *w, struct al_err *err);
 char *val_bufw_room(struct bufw *w, size_t n, struct al_err *err);
+int val_bufw_put(struct bufw *w, const void *p, size_t n, struct al_err *err);
 int val_reject_csv(struct vctx *x, int64_t line, const char *reason);
+int val_reject_line(struct vctx *x, int64_t line, const char *reason, const char *s,
+                    size_t n);
 /* csv.c: CSV records, through libcsv */
 int val_csv_start(struct vctx *x);
 int val_csv_block(struct vctx *x, const char *buf, size_t n);
