@@ -142,7 +142,7 @@ struct al_verify_opts {
 	const char *anchor;            /* checkpoint.txt of an anchor, or NULL */
 	const char *host_pub;          /* key for checkpoint signatures, or NULL */
 	int strict;                    /* an unsealed tail fails */
-	void (*report)(void *ctx, const struct al_finding *f);
+	void (*on_finding)(void *ctx, const struct al_finding *f);
 	void *ctx;
 };
 
@@ -157,7 +157,7 @@ struct al_verify_summary {
 
 /* Verifies a log: PATH is a directory of segments or an evidence export
  * (.tar.zst). Streams: memory does not grow with the log. Every finding
- * goes to opts->report. Returns 0 intact, 1 tampered (the first failing
+ * goes to opts->on_finding. Returns 0 intact, 1 tampered (the first failing
  * line was reported), -1 when it could not verify (err says why). */
 int al_audit_verify(const char *path, const struct al_verify_opts *opts,
                     struct al_verify_summary *sum, struct al_err *err);

@@ -26,8 +26,8 @@ void vf_report(struct verifier *v, enum al_finding_level level, uint64_t line,
 		v->sum->warnings++;
 	if (level == AL_FINDING_ERROR)
 		v->failed = 1;
-	if (v->o->report != NULL)
-		v->o->report(v->o->ctx, &f);
+	if (v->o->on_finding != NULL)
+		v->o->on_finding(v->o->ctx, &f);
 }
 
 static json_t *parse_full(const char *line, size_t len)

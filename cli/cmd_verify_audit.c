@@ -64,7 +64,7 @@ static int verify_one(struct al_cli *cli, const char *path, const struct al_veri
 	struct al_err err = {0};
 	int r;
 
-	o.report = verify_report;
+	o.on_finding = verify_report;
 	o.ctx = &out;
 	r = al_audit_verify(path, &o, &sum, &err);
 	if (r < 0) {
@@ -307,7 +307,7 @@ static int verify_shard_log(struct al_cli *cli, const char *path, const struct a
 	char anchor[4200], pub[4200];
 	int r, i, k = -1;
 
-	o.report = quiet_report;
+	o.on_finding = quiet_report;
 	o.anchor = NULL;
 	(void)al_audit_verify(path, &o, &sum, &err);
 	for (i = 0; i < sh->n && sum.log_id[0] != '\0'; i++)

@@ -62,7 +62,8 @@ struct archive *al_tarzst_archive(struct al_tarzst *t)
 	return t->a;
 }
 
-static struct archive_entry *entry(const char *name, uint64_t size, unsigned mode, int64_t mtime)
+static struct archive_entry *tar_entry(const char *name, uint64_t size, unsigned mode,
+                                       int64_t mtime)
 {
 	struct archive_entry *e = archive_entry_new();
 
@@ -81,7 +82,7 @@ static struct archive_entry *entry(const char *name, uint64_t size, unsigned mod
 int al_tarzst_add(struct al_tarzst *t, const char *name, const void *data, size_t n,
                   unsigned mode, int64_t mtime, struct al_err *err)
 {
-	struct archive_entry *e = entry(name, n, mode, mtime);
+	struct archive_entry *e = tar_entry(name, n, mode, mtime);
 	int ok = e != NULL && archive_write_header(t->a, e) == ARCHIVE_OK &&
 	         (n == 0 || archive_write_data(t->a, data, n) == (la_ssize_t)n);
 
@@ -94,7 +95,7 @@ int al_tarzst_add(struct al_tarzst *t, const char *name, const void *data, size_
 int al_tarzst_add_fd(struct al_tarzst *t, const char *name, int fd, uint64_t size, unsigned mode,
                      int64_t mtime, struct al_err *err)
 {
-	struct archive_entry *e = entry(name, size, mode, mtime);
+	struct archive_entry *e = tar_entry(name, size, mode, mtime);
 	char *buf = malloc(CHUNK);
 	int ret = -1;
 

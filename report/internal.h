@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "report/report.h"
+#include "core/core.h"
 
 /* Appends cannot fail visibly: the first allocation failure sets failed,
  * later appends do nothing, and the builder checks once at the end (the

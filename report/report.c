@@ -4,6 +4,7 @@
  * over the run's model (model.c), with the pieces html.c and
  * timeline.c draw. */
 #include "report/internal.h"
+#include "report/report.h"
 
 #include <stdarg.h>
 #include <stdint.h>

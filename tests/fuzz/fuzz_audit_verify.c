@@ -33,7 +33,7 @@ static void report_none(void *ctx, const struct al_finding *f)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t zstd_magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
-	struct al_verify_opts o = {.report = report_none};
+	struct al_verify_opts o = {.on_finding = report_none};
 	struct al_verify_summary sum;
 	struct al_err err = {0};
 	const char *path;

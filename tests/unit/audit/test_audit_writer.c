@@ -85,7 +85,7 @@ static int teardown(void **state)
 static int verify(struct fx *f, struct counts *c, struct al_verify_summary *sum)
 {
 	char dir[4200];
-	struct al_verify_opts o = {.seal_key = f->k0, .report = count, .ctx = c};
+	struct al_verify_opts o = {.seal_key = f->k0, .on_finding = count, .ctx = c};
 	struct al_err err = {0};
 	int r;
 
