@@ -1,6 +1,6 @@
 /* scan.c - reading the lines of a log in order, for a reader who has
  * verified it and wants its content: the shard identity check of
- * airlock-verify audit --shards (runner/cmd_verify_audit.c). Nothing is
+ * airlock-verify audit --shards (cli/cmd_verify_audit.c). Nothing is
  * checked here but the framing; memory is one line at a time. */
 #include "internal.h"
 

@@ -1,5 +1,5 @@
 /* cmd_run.c - airlock run, resume, status, runs and logs: the command
- * layer over the run engine (run.c) and the state store (state.c). */
+ * layer over the run engine (runner/) and the state store (runner/state.c). */
 #include "cli/cli.h"
 #include "report/report.h"
 #include "runner/runner.h"

@@ -3,13 +3,8 @@
  * leaves N audit logs, one per shard's home, each with its own log_id and
  * host key. Each shard ends with `airlock audit checkpoint -o DIR`; the
  * coordinator gathers those directories and signs one file that binds
- * them together:
- *
- *     airlock.shards/1 NAME
- *     N
- *     I LOG_ID SIZE HEAD TS HOST_KEYID      (one line a shard, I from 0)
- *
- * and beside it, for each shard, shard-I/ with the shard's checkpoint.txt,
+ * them together, airlock.shards/1 (audit/shards.c writes it; FORMAT.md
+ * §11), and beside it, for each shard, shard-I/ with the shard's checkpoint.txt,
  * its signature and host.pub. `airlock-verify audit --shards shards.txt
  * --shards-key PUB LOG...` then checks every log, that each holds its
  * shard's signed checkpoint, that the host key is the one the summary

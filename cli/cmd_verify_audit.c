@@ -110,7 +110,7 @@ static int verify_one(struct al_cli *cli, const char *path, const struct al_veri
 	return r;
 }
 
-/* ---- several logs of a sharded run (cmd_shards.c writes the summary) ---- */
+/* ---- several logs of a sharded run (audit/shards.c reads the summary) ---- */
 
 struct shard {
 	char log_id[AL_AUDIT_LOG_ID_HEX];
