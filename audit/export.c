@@ -337,17 +337,24 @@ static int export_checkpoint(struct export *x, struct al_err *err)
 	struct al_seckey *sec = NULL;
 	struct al_pubkey pub;
 	struct al_line l;
-	char path[PATH_MAX], comment[128];
+	char path[PATH_MAX], comment[128], log_id[AL_AUDIT_LOG_ID_HEX];
+	unsigned char head[AL_SHA256_LEN];
+	uint64_t first_seq;
 	int ret = -1;
 
 	if (al_line_parse(x->line, x->len, &l, err) < 0) {
 		al_err_prefix(err, "the last exported line");
 		return -1;
 	}
-	x->cp.size = l.seq;
-	line_hash(x->line, x->len, x->cp.hash);
-	if (seg_log_id(x->dirfd, x->segs[0].n, x->segs[0].zst, x->cp.log_id, &x->first_seq, err) < 0)
+	/* into locals: a pointer into x given away would make x's other
+	 * members unknown to the static analyzer */
+	line_hash(x->line, x->len, head);
+	if (seg_log_id(x->dirfd, x->segs[0].n, x->segs[0].zst, log_id, &first_seq, err) < 0)
 		return -1;
+	x->cp.size = l.seq;
+	memcpy(x->cp.hash, head, sizeof head);
+	memcpy(x->cp.log_id, log_id, sizeof log_id);
+	x->first_seq = first_seq;
 	al_ts_format(al_now_us(), x->cp.ts);
 	x->cp_text = al_checkpoint_format(&x->cp);
 	al_snprintf(path, sizeof path, "%s/host.key", x->home);

@@ -83,11 +83,14 @@ static int verify_bundle_target(struct al_cli *cli, const char *home, const char
 static int run_engine(struct al_run_opts *o)
 {
 	struct al_run_observer obs;
+	int code;
 
 	al_report_observer(&obs);
 	o->kinds = al_step_kinds;
 	o->observer = &obs;
-	return al_run(o);
+	code = al_run(o);
+	o->observer = NULL; /* obs ends here */
+	return code;
 }
 
 enum {

@@ -140,13 +140,18 @@ void al_step_output(struct al_step_ctx *c, const char *empty)
 
 /* ---- observers ---- */
 
-/* The view of the run as it stands; steps is malloc'd (free it). */
-static int view(struct run *r, struct al_run_view *v)
+/* The view of the run as it stands (malloc'd, with its steps: view_free),
+ * or NULL when out of memory. */
+static struct al_run_view *view(struct run *r)
 {
 	struct al_step_view *sv = calloc(r->n ? r->n : 1, sizeof *sv);
+	struct al_run_view *v = malloc(sizeof *v);
 
-	if (sv == NULL)
-		return -1;
+	if (sv == NULL || v == NULL) {
+		free(sv);
+		free(v);
+		return NULL;
+	}
 	for (size_t i = 0; i < r->n; i++) {
 		const struct step_rt *s = &r->steps[i];
 		struct al_step_view *o = &sv[i];
@@ -181,31 +186,38 @@ static int view(struct run *r, struct al_run_view *v)
 	v->alerts = r->alerts;
 	v->steps_n = r->n;
 	v->steps = sv;
-	return 0;
+	return v;
+}
+
+static void view_free(struct al_run_view *v)
+{
+	if (v != NULL)
+		free((void *)v->steps);
+	free(v);
 }
 
 void eng_observe(struct run *r, int final)
 {
 	const struct al_run_observer *obs = r->o->observer;
-	struct al_run_view v;
+	struct al_run_view *v;
 
 	r->metrics_us = al_now_us();
-	if (obs == NULL || obs->changed == NULL || view(r, &v) < 0)
+	if (obs == NULL || obs->changed == NULL || (v = view(r)) == NULL)
 		return;
-	obs->changed(obs->ctx, &v, final);
-	free((void *)v.steps);
+	obs->changed(obs->ctx, v, final);
+	view_free(v);
 }
 
 json_t *al_step_summary(struct al_step_ctx *c)
 {
 	struct run *r = run_of(c);
 	const struct al_run_observer *obs = r->o->observer;
-	struct al_run_view v;
+	struct al_run_view *v;
 	json_t *sum;
 
-	if (obs == NULL || obs->summary == NULL || view(r, &v) < 0)
+	if (obs == NULL || obs->summary == NULL || (v = view(r)) == NULL)
 		return NULL;
-	sum = obs->summary(obs->ctx, &v);
-	free((void *)v.steps);
+	sum = obs->summary(obs->ctx, v);
+	view_free(v);
 	return sum;
 }
