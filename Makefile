@@ -124,9 +124,11 @@ TEST_HELPERS := $(BUILD)/tests/mklog $(BUILD)/tests/flipbyte $(BUILD)/tests/forg
 
 .PHONY: all deps check demo bench clean install help lint static check-static check-reproducible test-helpers
 .DEFAULT_GOAL := all
-# Unit-test objects are intermediate; keep them so that a rebuild is
-# incremental and `make check` ends with the test totals, not an `rm`.
-.SECONDARY:
+# Unit-test and fixture objects are intermediate; keep them so that a
+# rebuild is incremental and `make check` ends with the test totals, not
+# an `rm`. (Not every target: a library's object that is missing must be
+# made, even when the library is newer than the object's new source.)
+.SECONDARY: $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC) $(wildcard tests/fixtures/*.c))
 
 # `make V=1` shows the full commands.
 ifeq ($(V),1)
@@ -357,8 +359,9 @@ FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined 
 FUZZ_PKG_CFLAGS := $(shell pkg-config --cflags libsodium libcrypto jansson sqlite3 libarchive libzstd 2>/dev/null)
 FUZZ_PKG_LIBS := -Wl,-Bdynamic -larchive -Wl,-Bstatic $(filter-out -larchive,$(LIB_NAMES)) -Wl,-Bdynamic -lm
 FUZZ_CFLAGS := $(WARN) -D_GNU_SOURCE -g -O1 -I. $(FUZZ_PKG_CFLAGS) -MMD -MP
-FUZZ_LIB_SRC := $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) steps/validate.c steps/schema.c \
-	steps/csv.c
+# validate's library code (steps/validate.h), without the step kinds
+VALIDATE_SRC := steps/schema.c steps/records.c steps/csv.c steps/validate.c
+FUZZ_LIB_SRC := $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) $(VALIDATE_SRC)
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRC)) $(FUZZ_BUILD)/obj/audit/format_md.o
 FUZZ_TARGETS := manifest keys audit_line audit_verify checkpoint shards bundle validate
 FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
