@@ -137,9 +137,11 @@ int al_shards_parse(const char *text, size_t len, const char *name, struct al_sh
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t ll;
 		line_no++;
-		if (nl == NULL)
-			return al_err_set(err, AL_EVERIFY, "%s: line %d does not end with a newline", name,
-			                  line_no);
+		if (nl == NULL) {
+			al_err_set(err, AL_EVERIFY, "%s: line %d does not end with a newline", name,
+			           line_no);
+			goto fail;
+		}
 		ll = (size_t)(nl - p);
 		if (ll == 0 || memchr(p, '\r', ll) != NULL || memchr(p, '\0', ll) != NULL) {
 			al_err_set(err, AL_EVERIFY, "%s: line %d is empty or holds a CR or NUL", name,
