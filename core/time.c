@@ -174,6 +174,8 @@ int al_duration_parse(const char *s, int64_t *ms, struct al_err *err)
 	const char *p = s;
 	int64_t n = 0;
 
+	if (s == NULL)
+		return al_err_set(err, AL_EUSAGE, "a duration is missing");
 	if (!isdigit((unsigned char)*p))
 		goto bad;
 	while (isdigit((unsigned char)*p)) {

@@ -38,11 +38,15 @@ static void expand_date(const char *date, const char *in, char *out, size_t n)
 	out[o] = '\0';
 }
 
+/* A duration member in ms; 0 when absent (poll.then and poll.after are
+ * optional: a poll of "every" alone crashed on a NULL here before). */
 static int64_t field_ms(const json_t *obj, const char *key)
 {
+	const char *s = json_string_value(json_object_get(obj, key));
 	int64_t v = 0;
 
-	(void)al_duration_parse(json_string_value(json_object_get(obj, key)), &v, NULL);
+	if (s != NULL)
+		(void)al_duration_parse(s, &v, NULL);
 	return v;
 }
 
