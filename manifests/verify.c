@@ -277,8 +277,10 @@ static int member_data(struct pass *p, const struct al_file *f, const char *name
 		/* Start writing it to disk now, while the next files are read and
 		 * hashed: the final syncfs then waits for little. */
 		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-		/* read-only once installed: 0500 for programs, 0400 for data */
-		int fail = fchmod(fd, (f->mode & 0100) ? 0500 : 0400) < 0;
+		/* read-only once installed, and readable by the steps' own uid
+		 * (the home above is 0700: only a step given the bundle as its
+		 * /airlock/bundle reaches it): 0555 programs, 0444 data */
+		int fail = fchmod(fd, (f->mode & 0100) ? 0555 : 0444) < 0;
 		if (close(fd) < 0 || fail)
 			return al_err_sys(p->err, "%s: close", f->path);
 	}
@@ -333,7 +335,8 @@ static int write_metadata(struct pass *p)
 	return ret;
 }
 
-/* Directories read-only (0500), from the bottom up. */
+/* Directories read-only (0555: a confined step, of another uid, walks
+ * them), from the bottom up. */
 static int seal_dirs(int fd)
 {
 	DIR *d;
@@ -356,7 +359,7 @@ static int seal_dirs(int fd)
 			close(sub);
 	}
 	closedir(d);
-	if (fchmod(fd, 0500) < 0)
+	if (fchmod(fd, 0555) < 0)
 		ret = -1;
 	return ret;
 }

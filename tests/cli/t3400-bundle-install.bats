@@ -33,10 +33,13 @@ installed_version() {
 	[[ $target =~ ^\.\./bundles/[0-9a-f]{64}$ ]]
 	sha=${target#../bundles/}
 	[ "$(sha256sum <home/pipelines/demo/manifest.json | cut -c1-64)" = "$sha" ]
-	[ "$(stat -c %a home/pipelines/demo/bin/hello)" = 500 ]
-	[ "$(stat -c %a home/pipelines/demo/data/input.csv)" = 400 ]
-	[ "$(stat -c %a home/bundles/$sha)" = 500 ]
-	[ "$(stat -c %a home/bundles/$sha/data)" = 500 ]
+	# read-only for everyone: a confined step runs as another uid and sees
+	# the bundle through its view; the home (0700) keeps other users out
+	[ "$(stat -c %a home/pipelines/demo/bin/hello)" = 555 ]
+	[ "$(stat -c %a home/pipelines/demo/data/input.csv)" = 444 ]
+	[ "$(stat -c %a home/bundles/$sha)" = 555 ]
+	[ "$(stat -c %a home/bundles/$sha/data)" = 555 ]
+	[ "$(stat -c %a home)" = 700 ]
 	cmp home/pipelines/demo/data/input.csv p42/data/input.csv
 	# the audit says what, who signed, and that it was installed
 	run -0 jq -c 'select(.event == "bundle.verified" or .event == "pipeline.installed") | [.event, .pipeline, .version]' home/audit/audit-000001.jsonl
