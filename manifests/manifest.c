@@ -270,6 +270,8 @@ void al_manifest_free(struct al_manifest *m)
 		free(m->steps[i].needs);
 		free(m->steps[i].secrets);
 		free(m->steps[i].outputs);
+		free(m->steps[i].mounts);
+		free(m->steps[i].syscalls);
 	}
 	free(m->steps);
 	free(m->files);

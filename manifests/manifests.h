@@ -45,6 +45,13 @@ struct al_output {
 	int64_t min_bytes, min_rows; /* -1: not set */
 };
 
+/* A host path a step declares it needs (FORMAT.md, "Isolation"). */
+struct al_mount {
+	const char *host;    /* absolute, normalised */
+	const char *at;      /* under /airlock/mnt/ */
+	int rw;              /* mode "rw" (else "ro") */
+};
+
 /* One step; strings point into the manifest's JSON (valid while it lives). */
 struct al_step {
 	const char *id;
@@ -61,8 +68,13 @@ struct al_step {
 	const char **secrets; /* NULL-terminated names */
 	int network_host;     /* network: "host" */
 	int64_t limit_cpu_s, limit_memory, limit_files, limit_procs; /* -1: not set */
+	int64_t limit_cpus_milli; /* "cpus" x 1000 (cgroup cpu.max); -1: not set */
 	struct al_output *outputs;
 	size_t outputs_n;
+	int isolation_strict; /* "isolation": "strict": refuse to run without every layer */
+	struct al_mount *mounts;
+	size_t mounts_n;
+	const char **syscalls; /* NULL-terminated names taken off the deny list, or NULL */
 	json_t *json;         /* the step's object: env and the kind's own fields */
 };
 

@@ -77,15 +77,24 @@ static int parse_retries(struct vctx *v, json_t *obj, const char *path, struct a
 
 static int parse_limits(struct vctx *v, json_t *obj, const char *path, struct al_step *st)
 {
-	static const char *const allowed[] = {"cpu", "memory", "files", "procs", NULL};
+	static const char *const allowed[] = {"cpu", "cpus", "memory", "files", "procs", NULL};
 	const char *mem;
 	char p[512];
 	uint64_t bytes;
+	json_t *cpus;
 
 	if (obj == NULL)
 		return 0;
 	if (mf_only(v, obj, path, allowed) < 0)
 		return -1;
+	if ((cpus = json_object_get(obj, "cpus")) != NULL) {
+		/* a share of the machine (cgroup cpu.max), not a total like "cpu" */
+		double n = json_is_number(cpus) ? json_number_value(cpus) : -1;
+		mf_child(p, sizeof p, path, "cpus");
+		if (!(n >= 0.01 && n <= 1024))
+			return bad(v, p, "not a number of CPUs from 0.01 to 1024 (0.5, 2)");
+		st->limit_cpus_milli = (int64_t)(n * 1000 + 0.5);
+	}
 	if (json_object_get(obj, "cpu") != NULL) {
 		int64_t ms = 0;
 		if (mf_want_duration(v, obj, "cpu", path, 1, &ms) < 0)
@@ -137,13 +146,91 @@ static int parse_outputs(struct vctx *v, json_t *arr, const char *path, struct a
 	return 0;
 }
 
+static const char *const isolations[] = {"default", "strict", NULL};
+
+/* "mounts": [{"host", "at", "mode"}]: host paths a step needs, each
+ * where the step sees it (under /airlock/mnt/) and whether it may write
+ * there. Normalised, no "..", no two at one place or one inside
+ * another: the view is built without following a link, and a nested
+ * mount would be made through the outer one, in a host directory. */
+static int parse_mounts(struct vctx *v, json_t *arr, const char *path, struct al_step *st)
+{
+	static const char *const fields[] = {"host", "at", "mode", NULL};
+	static const char *const modes[] = {"ro", "rw", NULL};
+	static const char prefix[] = "/airlock/mnt/";
+	char ep[600], p[640];
+	json_t *o;
+	size_t i;
+
+	if (arr == NULL)
+		return 0;
+	if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 64)
+		return bad(v, path, "must be an array of 1 to 64 {host, at, mode}");
+	st->mounts = calloc(json_array_size(arr), sizeof *st->mounts);
+	if (st->mounts == NULL)
+		return al_err_sys(v->err, "cannot allocate memory");
+	json_array_foreach(arr, i, o) {
+		struct al_mount *mt = &st->mounts[i];
+		int mode = 0;
+		mf_elem(ep, sizeof ep, path, i);
+		if (!json_is_object(o))
+			return bad(v, ep, "must be {\"host\": PATH, \"at\": PATH, \"mode\": \"ro\" or \"rw\"}");
+		if (mf_only(v, o, ep, fields) < 0 || mf_want_string(v, o, "host", ep, 1, &mt->host) < 0 ||
+		    mf_want_string(v, o, "at", ep, 1, &mt->at) < 0 ||
+		    mf_want_enum(v, o, "mode", ep, modes, &mode) < 0)
+			return -1;
+		mt->rw = mode == 1;
+		mf_child(p, sizeof p, ep, "host");
+		if (mt->host[0] != '/' || (mt->host[1] != '\0' && mf_path_problem(mt->host + 1) != NULL))
+			return bad(v, p, "\"%s\": an absolute, normalised path without \"..\"", mt->host);
+		mf_child(p, sizeof p, ep, "at");
+		if (strncmp(mt->at, prefix, sizeof prefix - 1) != 0 ||
+		    mf_path_problem(mt->at + sizeof prefix - 1) != NULL)
+			return bad(v, p, "\"%s\": a normalised path under %s, without \"..\"", mt->at,
+			           prefix);
+		for (size_t k = 0; k < i; k++) {
+			size_t a = strlen(st->mounts[k].at), b = strlen(mt->at);
+			size_t n = a < b ? a : b;
+			if (strncmp(st->mounts[k].at, mt->at, n) == 0 &&
+			    (a == b || (a < b ? mt->at[n] : st->mounts[k].at[n]) == '/'))
+				return bad(v, p, "\"%s\": at or inside mounts[%zu]'s %s", mt->at, k,
+				           st->mounts[k].at);
+		}
+		st->mounts_n++;
+	}
+	return 0;
+}
+
+/* "syscalls": system calls a step may make although airlock's filter
+ * refuses them, by name only (the engine refuses a name its filter does
+ * not know). */
+static int parse_syscalls(struct vctx *v, json_t *obj, const char *path, struct al_step *st)
+{
+	char sp[600], p[640];
+	size_t i;
+	json_t *n;
+
+	if (mf_want_argv(v, obj, "syscalls", path, 0, &st->syscalls) < 0)
+		return -1;
+	mf_child(sp, sizeof sp, path, "syscalls");
+	json_array_foreach(json_object_get(obj, "syscalls"), i, n) {
+		const char *s = json_string_value(n);
+		mf_elem(p, sizeof p, sp, i);
+		if (!mf_name_ok(s, 64, 0))
+			return bad(v, p, "\"%s\": not a system call's name", s);
+	}
+	return 0;
+}
+
 /* Allowed members by kind, beyond the ones every step has. */
 static const char *const common_fields[] = {"id", "kind", "needs", "when", "timeout", "retries",
                                             "on_failure", NULL};
 static const char *const exec_fields[] = {"run", "resource", "env", "secrets", "network", "limits",
-                                          "verify", "outputs", "fan_out", NULL};
+                                          "verify", "outputs", "fan_out", "isolation", "mounts",
+                                          "syscalls", NULL};
 static const char *const notify_fields[] = {"run", "resource", "env", "secrets", "network",
-                                            "limits", "verify", NULL};
+                                            "limits", "verify", "isolation", "mounts",
+                                            "syscalls", NULL};
 static const char *const await_fields[] = {"path", "marker", "max_age", "poll", NULL};
 static const char *const validate_fields[] = {"input", "schema", "max_reject", "output", NULL};
 
@@ -293,6 +380,7 @@ int mf_parse_step(struct vctx *v, struct al_manifest *m, json_t *obj, size_t idx
 	st->needs = NULL;
 	st->json = obj;
 	st->limit_cpu_s = st->limit_memory = st->limit_files = st->limit_procs = -1;
+	st->limit_cpus_milli = -1;
 	if (!json_is_object(obj))
 		return bad(v, path, "not an object");
 	if (mf_want_string(v, obj, "id", path, 1, &st->id) < 0 ||
@@ -339,6 +427,16 @@ int mf_parse_step(struct vctx *v, struct al_manifest *m, json_t *obj, size_t idx
 		if (strcmp(net, "none") != 0 && strcmp(net, "host") != 0)
 			return bad(v, p, "\"%s\": must be none or host", net);
 		st->network_host = strcmp(net, "host") == 0;
+	}
+	{
+		int iso = st->isolation_strict;
+		mf_child(p, sizeof p, path, "mounts");
+		if (mf_want_enum(v, obj, "isolation", path, isolations, &iso) < 0 ||
+		    parse_mounts(v, json_object_get(obj, "mounts"), p, st) < 0)
+			return -1;
+		st->isolation_strict = iso;
+		if (parse_syscalls(v, obj, path, st) < 0)
+			return -1;
 	}
 	if (st->resource != NULL && json_object_get(resources, st->resource) == NULL) {
 		mf_child(p, sizeof p, path, "resource");
@@ -601,8 +699,8 @@ out:
 
 int mf_parse_defaults(struct vctx *v, json_t *def, struct al_step *d)
 {
-	static const char *const allowed[] = {"timeout", "retries", "on_failure", NULL};
-	int fail = AL_FAIL_ABORT;
+	static const char *const allowed[] = {"timeout", "retries", "on_failure", "isolation", NULL};
+	int fail = AL_FAIL_ABORT, iso = 0;
 
 	memset(d, 0, sizeof *d);
 	d->retries.max = 0;
@@ -614,9 +712,11 @@ int mf_parse_defaults(struct vctx *v, json_t *def, struct al_step *d)
 	if (mf_only(v, def, "defaults", allowed) < 0 ||
 	    mf_want_duration(v, def, "timeout", "defaults", 0, &d->timeout_ms) < 0 ||
 	    mf_want_enum(v, def, "on_failure", "defaults", failures, &fail) < 0 ||
+	    mf_want_enum(v, def, "isolation", "defaults", isolations, &iso) < 0 ||
 	    parse_retries(v, json_object_get(def, "retries"), "defaults.retries", &d->retries) < 0)
 		return -1;
 	d->on_failure = (enum al_on_failure)fail;
+	d->isolation_strict = iso;
 	return 0;
 }
 

@@ -110,6 +110,12 @@ refused() {
 	refused "resources.ml-api.breaker.failures: must be an integer from 1 to 1000"
 	mkpipe pipe && edit '.steps[0].limits = {"memory": "12x"}'
 	refused 'steps[0].limits.memory: "12x": not a size'
+	for c in 0 0.001 2000 '"2"' true; do
+		mkpipe pipe && edit ".steps[0].limits = {\"cpus\": $c}"
+		refused 'steps[0].limits.cpus: not a number of CPUs from 0.01 to 1024'
+	done
+	mkpipe pipe && edit '.steps[0].limits = {"cpus": 0.5, "cpu": "1m", "memory": "64M", "procs": 10}'
+	run -0 airlock pack pipe -o ok.tar.zst
 	mkpipe pipe && edit '.steps[0].outputs = [{"path": "../x"}]'
 	refused 'steps[0].outputs[0].path: "../x": has a'
 	mkpipe pipe && edit '.steps[0].network = "internet"'
@@ -158,7 +164,19 @@ refused() {
 	airlock pack pipe -o b.tar.zst
 	airlock manifest b.tar.zst >manifest.json
 	check manifest.json
-	edit '.steps[0].retriez = 1'
+	# the confinement members (runner/README.md, "Confinement")
+	edit '.defaults.isolation = "strict" | .steps[0] += {"isolation": "default", "mounts": [{"host": "/srv/drop", "at": "/airlock/mnt/drop"}, {"host": "/srv/outbox", "at": "/airlock/mnt/outbox", "mode": "rw"}], "syscalls": ["ptrace"]}'
+	check pipe/airlock.json
+	run -0 airlock pack pipe -o b2.tar.zst
+	edit '.steps[0].mounts[0].at = "/etc/x"'
+	run check pipe/airlock.json
+	[ "$status" -ne 0 ]
+	run -2 airlock pack pipe -o b3.tar.zst
+	edit '.steps[0].mounts[0].at = "/airlock/mnt/drop" | .steps[0].isolation = "paranoid"'
+	run check pipe/airlock.json
+	[ "$status" -ne 0 ]
+	run -2 airlock pack pipe -o b3.tar.zst
+	edit 'del(.steps[0].isolation) | .steps[0].retriez = 1'
 	run check pipe/airlock.json
 	[ "$status" -ne 0 ]
 }
