@@ -10,9 +10,11 @@ STATIC ?= 0
 
 # Every Debian package that building, testing, benchmarking, the static
 # build and the demo need: the one list `make deps` installs and CI uses.
+# libseccomp-dev: the steps' system-call filter; gperf: libseccomp's own
+# build (the static one); bubblewrap: the baseline of bench/isolation.
 DEB_PACKAGES := gcc make pkg-config libc6-dev \
 	libsodium-dev libssl-dev libjansson-dev libsqlite3-dev libarchive-dev \
-	libzstd-dev libcsv-dev libcmocka-dev \
+	libzstd-dev libcsv-dev libcmocka-dev libseccomp-dev gperf bubblewrap \
 	bats minisign jq sqlite3 zstd hyperfine openssl file coreutils util-linux \
 	clang-tidy cppcheck shellcheck python3-jsonschema \
 	musl-tools dpkg-dev debian-archive-keyring xz-utils perl tcl python3 \
@@ -20,7 +22,7 @@ DEB_PACKAGES := gcc make pkg-config libc6-dev \
 	autoconf automake libtool \
 	libfuzzer-14-dev clang
 
-LIB_NAMES := -larchive -lzstd -lsqlite3 -ljansson -lsodium -lcrypto -lcsv
+LIB_NAMES := -larchive -lzstd -lsqlite3 -ljansson -lsodium -lcrypto -lcsv -lseccomp
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral
 
@@ -31,7 +33,11 @@ ifeq ($(STATIC),1)
 BUILD := build/static
 CC := musl-gcc
 VENDOR_ROOT := $(BUILD)/vendor/root/airlock-vendor
-PKG_CFLAGS := -I$(VENDOR_ROOT)/include
+# The libraries' headers are system headers (SCMP_A0's initializers would
+# trip -Wextra in our files); seccomp.h includes the kernel's headers,
+# which musl's do not: the links vendor/build made to Debian's
+# (linux-libc-dev), searched after musl's.
+PKG_CFLAGS := -isystem $(VENDOR_ROOT)/include -idirafter $(BUILD)/vendor/kernel-headers
 PKG_LIBS := -L$(VENDOR_ROOT)/lib $(LIB_NAMES)
 HARDEN := -fstack-protector-strong
 SAN :=
@@ -60,7 +66,7 @@ HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2
 SAN :=
 OPT := -O2
 endif
-PKGS := libsodium libcrypto jansson sqlite3 libarchive libzstd
+PKGS := libsodium libcrypto jansson sqlite3 libarchive libzstd libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # The libraries come from Debian's packages. By default they are linked
 # from the packages' static archives, except libarchive, and libc stays
@@ -97,7 +103,7 @@ REPORT_SRC := $(wildcard report/*.c)
 VERIFY_CLI_SRC := cli/cli.c cli/cmd_verify.c cli/cmd_misc.c cli/cmd_verify_audit.c \
 	cli/cmd_verify_bundle.c
 CLI_SRC := $(VERIFY_CLI_SRC) cli/cmd_keys.c cli/cmd_audit.c cli/cmd_bundle.c cli/cmd_run.c \
-	cli/cmd_report.c cli/cmd_shards.c
+	cli/cmd_report.c cli/cmd_shards.c cli/cmd_doctor.c
 AIRLOCK_SRC := cli/airlock.c $(CLI_SRC)
 VERIFY_SRC := cli/airlock_verify.c $(VERIFY_CLI_SRC)
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
@@ -119,7 +125,8 @@ AIRLOCK_LINK := $(AIRLOCK_LIBS)
 BINS := $(BUILD)/airlock $(BUILD)/airlock-verify
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Helpers the CLI tests and benchmarks run (fixture generators in C).
-TEST_HELPERS := $(BUILD)/tests/mklog $(BUILD)/tests/flipbyte $(BUILD)/tests/forge \
+TEST_HELPERS := $(BUILD)/tests/mklog $(BUILD)/tests/flipbyte $(BUILD)/tests/forge $(BUILD)/tests/hostile \
+	$(BUILD)/tests/nouserns \
 	$(BUILD)/tests/validate_file
 
 .PHONY: all deps check demo bench clean install help lint static check-static check-reproducible test-helpers
@@ -356,7 +363,7 @@ export FUZZ_CHECK_SECONDS
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # The dynamic build's libraries, whatever STATIC or SHARED_LIBS say: the
 # static archives of Debian's packages, libarchive and libc shared.
-FUZZ_PKG_CFLAGS := $(shell pkg-config --cflags libsodium libcrypto jansson sqlite3 libarchive libzstd 2>/dev/null)
+FUZZ_PKG_CFLAGS := $(shell pkg-config --cflags libsodium libcrypto jansson sqlite3 libarchive libzstd libseccomp 2>/dev/null)
 FUZZ_PKG_LIBS := -Wl,-Bdynamic -larchive -Wl,-Bstatic $(filter-out -larchive,$(LIB_NAMES)) -Wl,-Bdynamic -lm
 FUZZ_CFLAGS := $(WARN) -D_GNU_SOURCE -g -O1 -I. $(FUZZ_PKG_CFLAGS) -MMD -MP
 # validate's library code (steps/validate.h), without the step kinds

@@ -50,7 +50,7 @@ static const struct al_command commands[] = {
 	 "run PIPELINE|BUNDLE|DIR [--unsigned] [--date YYYY-MM-DD] [--jobs N] [--only STEP...]\n"
 	 "            [--from STEP] [--force STEP...] [--dry-run] [--allow-network]\n"
 	 "            [--kill-grace DURATION] [--log-cap SIZE] [--keys DIR] [--max-size SIZE]\n"
-	 "            [--shard I/N]",
+	 "            [--shard I/N] [--step-user USER|UID[:GID]]",
 	 "run a pipeline: installed, a bundle (verified first) or a directory (--unsigned)",
 	 "  --date D         logical date (default: today, UTC): outputs go to\n"
 	 "                   outputs/<pipeline>/<date>/<step>/\n"
@@ -68,10 +68,16 @@ static const struct al_command commands[] = {
 	 "  --max-size SIZE  a bundle target's limit on its files together (4G)\n"
 	 "  --shard I/N      shard I (0 to N-1) of N: each fan_out step gets the items\n"
 	 "                   whose index modulo N is I (AIRLOCK_ITEMS); one home per shard\n"
+	 "  --step-user U    as root, the user steps run as (default airlock-step, else\n"
+	 "                   nobody; never root, never the home's owner)\n"
+	 "Steps run confined (their own namespaces, a view of /airlock/..., a system-call\n"
+	 "filter, Landlock, a cgroup where one is delegated): airlock doctor says what\n"
+	 "this host can give; step.start records what each step got.\n"
 	 "A rerun for the same date skips the steps whose committed outputs are intact.\n"
 	 "Exit status: 0 ok, 1 failed, 2 usage or manifest, 3 verification, 4 audit log\n"
 	 "or environment, 75 the pipeline is running already, 130 interrupted.\n"},
-	{"resume", al_cmd_resume, "resume RUN [--jobs N] [--allow-network] [--kill-grace DURATION]",
+	{"resume", al_cmd_resume,
+	 "resume RUN [--jobs N] [--allow-network] [--step-user USER] [--kill-grace DURATION]",
 	 "resume an interrupted or failed run (same manifest and date)", NULL},
 	{"status", al_cmd_status, "status [RUN]",
 	 "a run's steps: state, attempts, duration, exit (default: the newest run)", NULL},
@@ -82,6 +88,11 @@ static const struct al_command commands[] = {
 	 "a self-contained HTML report of a run: timeline, attempts, alerts, outputs", NULL},
 	{"breaker", al_cmd_breaker, "breaker list | reset RESOURCE",
 	 "circuit breakers: their state, and a reset (audited)", NULL},
+	{"doctor", al_cmd_doctor, "doctor",
+	 "what this host can give a confined step, layer by layer, and why not",
+	 "Namespaces (user, mount, PID, IPC, UTS, network), the system-call filter,\n"
+	 "Landlock and a delegated cgroup v2: each yes or no, with the call that failed.\n"
+	 "A step with \"isolation\": \"strict\" needs all but IPC, UTS and cgroup.\n"},
 	{"keys", al_cmd_keys, "keys add PUB [--name N] | list | remove KEYID | threshold N",
 	 "the trust policy: release officers' keys and how many must sign", NULL},
 	{"audit", al_cmd_audit, "audit COMMAND [ARGS]",

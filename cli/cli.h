@@ -84,6 +84,7 @@ int al_cmd_runs(struct al_cli *cli, int argc, char **argv);
 int al_cmd_logs(struct al_cli *cli, int argc, char **argv);
 int al_cmd_report(struct al_cli *cli, int argc, char **argv);
 int al_cmd_breaker(struct al_cli *cli, int argc, char **argv);
+int al_cmd_doctor(struct al_cli *cli, int argc, char **argv);
 
 /* Reading the audit log is itself logged (PCI DSS 10.2.1.3): appends
  * audit.accessed {user, uid, command} durably, or fails (cmd_audit.c). */

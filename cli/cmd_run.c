@@ -106,6 +106,8 @@ enum {
 	OPT_KEYS,
 	OPT_MAX_SIZE,
 	OPT_SHARD,
+	OPT_STEP_USER,
+	OPT_UNCONFINED,
 };
 
 static const struct option run_opts[] = {
@@ -122,6 +124,9 @@ static const struct option run_opts[] = {
 	{"keys", required_argument, NULL, OPT_KEYS},
 	{"max-size", required_argument, NULL, OPT_MAX_SIZE},
 	{"shard", required_argument, NULL, OPT_SHARD},
+	{"step-user", required_argument, NULL, OPT_STEP_USER},
+	/* for benchmarks and tests only (recorded in every step.start) */
+	{"unconfined-for-benchmarks", no_argument, NULL, OPT_UNCONFINED},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -199,6 +204,8 @@ int al_cmd_run(struct al_cli *cli, int argc, char **argv)
 				goto out;
 			}
 			break;
+		case OPT_STEP_USER: o.step_user = optarg; break;
+		case OPT_UNCONFINED: o.unconfined = 1; break;
 		case OPT_SHARD:
 			if (shard_arg(optarg, &o.shard_i, &o.shard_n) < 0) {
 				code = al_cli_usage(cli, "--shard %s: I/N, shard I (0 to N-1) of N (1 to 100000)",
@@ -263,14 +270,15 @@ int al_cmd_resume(struct al_cli *cli, int argc, char **argv)
 				return al_cli_usage(cli, "--jobs %s: a number from 1 to 1024", optarg);
 			break;
 		case OPT_ALLOW_NET: o.allow_network = 1; break;
+		case OPT_STEP_USER: o.step_user = optarg; break;
 		case OPT_GRACE:
 			if (al_duration_parse(optarg, &o.kill_grace_ms, &err) < 0)
 				return al_cli_usage(cli, "--kill-grace %s: not a duration", optarg);
 			break;
 		case 'h': return AL_OK; /* al_cli_getopt printed it */
 		default:
-			return al_cli_usage(cli, "resume takes a run id, --jobs, --allow-network and "
-			                         "--kill-grace");
+			return al_cli_usage(cli, "resume takes a run id, --jobs, --allow-network, "
+			                         "--step-user and --kill-grace");
 		}
 	}
 	if (optind + 1 != argc)

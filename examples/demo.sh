@@ -98,6 +98,12 @@ step "Tonight's inputs: a drop folder with _SUCCESS (3 bad rows of 203), a token
 today=$(date -u +%F)
 show "$here/nightly/stubs/make-drop" "$base/drop/$today" --rows 200 --bad 3
 show "$here/nightly/stubs/make-token" "$base/secrets/ml_token" --expires-in 36000
+# the summary step writes the outbox through the mount it declares, as the
+# uid confined steps run as (as root: airlock-step, else nobody)
+mkdir -p "$base/outbox"
+if [ "$(id -u)" = 0 ]; then
+	chown "$(id -u airlock-step 2>/dev/null || echo 65534)" "$base/outbox"
+fi
 "$here/nightly/stubs/scoring-service" --port "$port" --mode flaky --state-dir "$work/svc" \
 	>"$work/svc.out" 2>"$work/svc.err" &
 svc=$!
@@ -117,8 +123,17 @@ show grep -E '^airlock_(run_last_status|step_attempts_total)' "$AIRLOCK_HOME/met
 show airlock report "$run" -o report.html
 echo "report.html: $(wc -c <report.html) bytes, self-contained"
 
+step "Each step was confined; step.start records the layers it got (airlock doctor: what this host gives)"
+show airlock doctor
+printf '$ airlock --json audit query --event step.start --run %s | jq ...\n' "$run"
+airlock --json audit query --event step.start --run "$run" |
+	jq -c '{step, isolation: (.isolation | if .confined then {confined, uid, mountns, pidns, netns, seccomp, landlock} + (if .mounts then {mounts} else {} end) else {confined, why} end)}' |
+	awk '!seen[$0]++'
+
 step "A rerun is safe: committed steps are skipped; a changed output is rerun"
 show airlock -q run nightly-risk
+# committed outputs are read-only: whoever changes one must make it writable first
+chmod u+w "$AIRLOCK_HOME/outputs/nightly-risk/$today/publish/results.csv"
 echo 'ACC999999,XS0000000000,0.5' >>"$AIRLOCK_HOME/outputs/nightly-risk/$today/publish/results.csv"
 show airlock -q run nightly-risk
 show airlock audit query --event output.phantom

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define NOTE_RUNNING_US 50000
 
@@ -48,6 +49,22 @@ int64_t al_retry_delay_ms(const char *key, int n, int64_t base_ms, int64_t cap_m
 	return (int64_t)(x % (bound + 1));
 }
 
+/* step.start said which layers the step would get (from the host
+ * probe); should the spawn have applied others, the evidence says so. */
+static void isolation_applied(struct run *r, struct step_rt *s)
+{
+	json_t *planned = eng_isolation_json(r, s, "");
+	json_t *applied = eng_isolation_applied(r, s, &s->proc.cp.layers);
+
+	if (!json_equal(planned, applied))
+		(void)eng_audit(r, "step.isolation",
+		                json_pack("{s:s,s:s,s:i,s:O}", "run", r->id, "step", s->def->id, "attempt",
+		                          s->attempt, "isolation", applied),
+		                0);
+	json_decref(planned);
+	json_decref(applied);
+}
+
 /* Starts the process of the attempt's phase: its kind's command, or the
  * step's verify command. */
 static int spawn_phase(struct run *r, struct step_rt *s, struct al_err *err)
@@ -56,17 +73,28 @@ static int spawn_phase(struct run *r, struct step_rt *s, struct al_err *err)
 	char outp[PATH_MAX + 16], errp[PATH_MAX + 16];
 	char **envp = NULL;
 	struct al_proc_spec spec = {0};
+	struct eng_view *view = NULL;
 	int ret = -1;
 
+	if (s->confined) {
+		view = malloc(sizeof *view);
+		if (view == NULL) {
+			al_err_sys(err, "cannot allocate memory");
+			return -1;
+		}
+		if (eng_view_build(r, s, view, err) < 0)
+			goto out;
+		spec.confine = &view->spec;
+	}
 	al_snprintf(outp, sizeof outp, "%s%s.out", s->ctx.logs, s->phase ? ".verify" : "");
 	al_snprintf(errp, sizeof errp, "%s%s.err", s->ctx.logs, s->phase ? ".verify" : "");
 	if (s->phase == 0) {
 		if (s->kind->launch(&s->ctx, &l, err) < 0)
 			goto out;
-	} else if ((l.argv = eng_resolve_argv(r, s->def->verify, err)) == NULL) {
+	} else if ((l.argv = eng_resolve_argv(r, s->def->verify, s->confined, err)) == NULL) {
 		goto out;
 	}
-	envp = eng_make_env(r, s, s->ctx.stage, s->ctx.quarantine);
+	envp = eng_make_env(r, s, s->ctx.stage, s->ctx.quarantine, s->confined);
 	if (envp == NULL) {
 		al_err_sys(err, "cannot allocate memory");
 		goto out;
@@ -85,12 +113,18 @@ static int spawn_phase(struct run *r, struct step_rt *s, struct al_err *err)
 	spec.cap = r->o->log_cap ? r->o->log_cap : AL_LOG_CAP;
 	if (al_proc_spawn(&s->proc, &spec, err) < 0)
 		goto out;
+	if (s->confined && s->phase == 0)
+		isolation_applied(r, s);
 	s->running = 1;
 	s->timed_out = s->term_sent = s->kill_sent = 0;
 	s->deadline_us = s->def->timeout_ms > 0 ? s->proc.start_us + s->def->timeout_ms * 1000 : 0;
 	s->kill_at_us = 0;
 	ret = 0;
 out:
+	if (view != NULL) {
+		eng_view_free(view); /* the secrets' bytes are wiped */
+		free(view);
+	}
 	eng_free_argv(l.argv);
 	free(l.stdin_path);
 	eng_free_argv(envp);
@@ -117,7 +151,7 @@ void eng_note_running(struct run *r, struct step_rt *s)
 
 void eng_start_attempt(struct run *r, struct step_rt *s)
 {
-	char stage[PATH_MAX];
+	char stage[PATH_MAX], why[400];
 	struct al_err err = {0};
 	json_t *f;
 
@@ -140,12 +174,26 @@ void eng_start_attempt(struct run *r, struct step_rt *s)
 		al_snprintf(s->reason, sizeof s->reason, "%s", err.msg);
 		return;
 	}
-	f = json_pack("{s:s,s:s,s:i,s:o,s:s,s:O}", "run", r->id, "step", s->def->id, "attempt",
+	s->confined = eng_confine_decide(r, s, why, sizeof why);
+	/* Its own stage: as root a confined step writes as its own uid. */
+	if (s->confined && r->host.root && chown(stage, r->step_uid, r->step_gid) < 0) {
+		al_err_sys(&err, "%s: cannot give the stage to the step's uid %u", stage,
+		           (unsigned)r->step_uid);
+		al_oplog("error", r->id, s->def->id, s->attempt, NULL, "%s", err.msg);
+		s->attempt--;
+		r->failed = 1;
+		r->aborting = 1;
+		s->state = S_FAILED;
+		al_snprintf(s->reason, sizeof s->reason, "%s", err.msg);
+		return;
+	}
+	f = json_pack("{s:s,s:s,s:i,s:o,s:s,s:O,s:o}", "run", r->id, "step", s->def->id, "attempt",
 	              s->attempt, "argv",
 	              (s->kind->flags & AL_KIND_BUILTIN)
 	                  ? json_pack("[s,s,s]", "airlock", "__builtin", s->kind->name)
 	                  : eng_argv_json(s->def->run),
-	              "idempotency_key", s->key, "inputs", s->inputs);
+	              "idempotency_key", s->key, "inputs", s->inputs, "isolation",
+	              eng_isolation_json(r, s, why));
 	if (s->rerun_reason[0] != '\0')
 		json_object_set_new(f, "rerun_reason", json_string(s->rerun_reason));
 	/* Durable before the process exists: no step runs unaudited. */

@@ -46,7 +46,10 @@ static int count_rows(int fd, int64_t *rows)
 	return 0;
 }
 
-/* Every regular file under dirfd (recursively), hashed and fsynced;
+/* Every regular file under dirfd (recursively), made read-only (0444,
+ * or 0555 with an execute bit; directories 0755) so that later steps, of
+ * another uid as root, read what they are given of it and no one writes
+ * it again through the mode, hashed and fsynced;
  * anything else (a symbolic link, a FIFO...) is refused. */
 static int walk_stage(int dirfd, const char *prefix, struct walk *w)
 {
@@ -76,6 +79,11 @@ static int walk_stage(int dirfd, const char *prefix, struct walk *w)
 			if (sub < 0) {
 				al_snprintf(w->reason, sizeof w->reason, "output %s: %s", rel, strerror(errno));
 				ret = -1;
+			} else if (fchmod(sub, 0755) < 0) {
+				al_snprintf(w->reason, sizeof w->reason, "output %s: chmod: %s", rel,
+				            strerror(errno));
+				ret = -1;
+				close(sub);
 			} else {
 				ret = walk_stage(sub, rel, w);
 				if (ret == 0 && al_sys_fsync(sub) < 0) {
@@ -95,7 +103,8 @@ static int walk_stage(int dirfd, const char *prefix, struct walk *w)
 			uint64_t size;
 			struct al_err err = {0};
 			int f = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-			if (f < 0 || al_sha256_fd(f, rel, sum, &size, &err) < 0 || al_sys_fsync(f) < 0) {
+			if (f < 0 || fchmod(f, (st.st_mode & 0111) ? 0555 : 0444) < 0 ||
+			    al_sha256_fd(f, rel, sum, &size, &err) < 0 || al_sys_fsync(f) < 0) {
 				al_snprintf(w->reason, sizeof w->reason, "output %s: %s", rel,
 				         err.msg[0] ? err.msg : strerror(errno));
 				ret = -1;
@@ -303,7 +312,8 @@ int eng_shard_items(struct run *r, struct step_rt *s)
 			break;
 		s->items_n++;
 	}
-	if (ferror(in) || fflush(o) != 0 || ferror(o)) {
+	/* read-only, and readable by a confined step's uid */
+	if (ferror(in) || fflush(o) != 0 || ferror(o) || fchmod(fileno(o), 0444) < 0) {
 		al_snprintf(s->reason, sizeof s->reason, "fan_out items %s: cannot write %s", ref, out);
 		goto done;
 	}
@@ -474,7 +484,7 @@ int eng_stage_check(struct run *r, struct step_rt *s, json_t **files, char *reas
 
 	eng_stage_path(r, s, stage, sizeof stage);
 	fd = open(stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
+	if (fd < 0 || fchmod(fd, 0755) < 0) {
 		al_snprintf(w.reason, sizeof w.reason, "%s: %s", stage, strerror(errno));
 	} else if (walk_stage(fd, "", &w) == 0 &&
 	           check_outputs(s, fd, w.files, w.reason, sizeof w.reason) == 0) {

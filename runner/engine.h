@@ -21,12 +21,34 @@
 #include <limits.h>
 
 #include "runner.h"
+#include "runner/exec.h"
 
 enum st { S_PENDING, S_WAITING, S_RUNNING, S_OK, S_FAILED, S_SKIPPED };
+
+/* The in-step view (QUEUE.md): where a confined step finds what it is
+ * given, the same on every host. */
+#define ENG_VIEW_BUNDLE "/airlock/bundle"   /* read-only */
+#define ENG_VIEW_OUT "/airlock/out"         /* its outputs: AIRLOCK_OUT, HOME */
+#define ENG_VIEW_IN "/airlock/in"           /* STEP/FILE: committed inputs, read-only */
+#define ENG_VIEW_SECRETS "/airlock/secrets" /* NAME: its own copy, read-only */
+#define ENG_VIEW_ITEMS "/airlock/items"     /* fan_out: this shard's items, read-only */
+
+/* One attempt's view (view.c): the spec al_confine_spawn takes, and the
+ * binds and files it points at (the secrets' bytes wiped by
+ * eng_view_free). */
+#define ENG_VIEW_BINDS_MAX 256
+struct eng_view {
+	struct al_confine_spec spec;
+	struct al_confine_bind binds[ENG_VIEW_BINDS_MAX];
+	size_t nbinds;
+	struct al_confine_file files[ENG_VIEW_BINDS_MAX];
+	size_t nfiles;
+};
 
 struct step_rt {
 	const struct al_step *def;
 	const struct al_kind *kind;
+	int confined;            /* this attempt runs in its own view (view.c) */
 	struct al_step_ctx ctx;  /* what the kind's hooks see */
 	size_t idx;
 	enum st state;
@@ -95,6 +117,10 @@ struct run {
 	int metrics_dirty;       /* a step ended since */
 	char cause[512];         /* the first failure's cause, for the summary */
 	int preflight_failed;    /* a secret failed its pre-flight: only notify steps run */
+	struct al_confine_host host; /* what this host can give a step (view.c) */
+	int host_ready;
+	uid_t step_uid, home_uid; /* as root: the steps' identity, and the home's owner */
+	gid_t step_gid;
 };
 
 /* record.c: the audit entry of a state change; fields are consumed.
@@ -116,12 +142,36 @@ extern const char *const eng_state_names[];
 void eng_idempotency_key(const struct run *r, const char *step, char out[AL_SHA256_HEX]);
 /* Whether arg is STEP:FILE naming a step of the manifest. */
 int eng_step_ref(const struct run *r, const char *arg, long *step, const char **file);
-char **eng_resolve_argv(const struct run *r, const char *const *argv, struct al_err *err);
+char **eng_resolve_argv(const struct run *r, const char *const *argv, int view,
+                        struct al_err *err);
 json_t *eng_argv_json(const char *const *argv);
 void eng_free_argv(char **argv);
-/* The environment of a step's process (malloc'd). */
+/* The environment of a step's process (malloc'd); view: as a confined
+ * step sees its paths. */
 char **eng_make_env(const struct run *r, const struct step_rt *s, const char *stage,
-                    const char *quarantine);
+                    const char *quarantine, int view);
+
+/* view.c: what a confined step is given, and the record of it. */
+int eng_step_identity(struct run *r, struct al_err *err);
+int eng_confine_prepare(struct run *r, struct al_err *err);
+/* 1: the step runs confined; 0: it runs as airlock's own code does, and
+ * why says why. */
+int eng_confine_decide(struct run *r, struct step_rt *s, char *why, size_t n);
+/* A step with "isolation": "strict": -1 (err) when this host cannot give
+ * it every layer. */
+int eng_strict_check(struct run *r, const struct step_rt *s, struct al_err *err);
+int eng_view_build(struct run *r, struct step_rt *s, struct eng_view *v, struct al_err *err);
+/* A secret's check command's view: the bundle, the secret's copy. */
+int eng_view_check(struct run *r, const char *name, const char *file, struct eng_view *v,
+                   struct al_err *err);
+/* Whether this run confines what runs bundle code (steps, checks). */
+int eng_confine_any(struct run *r, char *why, size_t n);
+void eng_view_free(struct eng_view *v);
+/* step.start's isolation: the layers planned (what the probe found);
+ * eng_isolation_applied: those a spawn applied. */
+json_t *eng_isolation_json(const struct run *r, const struct step_rt *s, const char *why);
+json_t *eng_isolation_applied(const struct run *r, const struct step_rt *s,
+                              const struct al_confine_layers *l);
 
 /* plan.c: the pipeline, the steps selected, what must hold before a run. */
 int eng_load_target(struct run *r, struct al_err *err);

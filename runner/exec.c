@@ -8,7 +8,8 @@
  * errno) in the memory it shares with airlock until exec, so that
  * "cannot enter a network namespace" reaches the operator as such rather
  * than as exit 127. */
-#include "runner.h"
+#include "runner/exec.h"
+#include "runner/runner.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -248,6 +249,37 @@ static void proc_close_all(struct al_proc *p)
 	}
 }
 
+/* A confined step (confine.h): its own namespaces and view, its init as
+ * PID 1, its stdio the same pipes (and stdin) as an unconfined one's.
+ * Returns the init's pid, or -1 with err. */
+static pid_t spawn_confined(struct al_proc *p, const struct al_proc_spec *s, int outw, int errw,
+                            struct al_err *err)
+{
+	struct al_confine_spec *c = s->confine;
+	int in = open(s->stdin_path != NULL ? s->stdin_path : "/dev/null",
+	              O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int r;
+
+	if (in < 0)
+		return al_err_sys(err, "%s", s->stdin_path != NULL ? s->stdin_path : "/dev/null");
+	c->argv = s->argv;
+	c->envp = s->envp;
+	c->stdin_fd = in;
+	c->out_fd = outw;
+	c->err_fd = errw;
+	c->net_none = s->net_none;
+	c->limit_cpu_s = s->limit_cpu_s;
+	c->limit_memory = s->limit_memory;
+	c->limit_files = s->limit_files;
+	c->limit_procs = s->limit_procs;
+	r = al_confine_spawn(c, &p->cp, err);
+	close(in);
+	if (r < 0)
+		return -1;
+	p->confined = 1;
+	return p->cp.pid;
+}
+
 int al_proc_spawn(struct al_proc *p, const struct al_proc_spec *s, struct al_err *err)
 {
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
@@ -282,8 +314,11 @@ int al_proc_spawn(struct al_proc *p, const struct al_proc_spec *s, struct al_err
 	ca.outw = outp[1];
 	ca.errw = errp[1];
 	/* Returns once the child has exec'd (or died trying). */
-	pid = al_sys_spawn(child_main, &ca);
-	if (pid < 0) {
+	if (s->confine != NULL) {
+		pid = spawn_confined(p, s, outp[1], errp[1], err);
+		if (pid < 0)
+			goto fail_hash;
+	} else if ((pid = al_sys_spawn(child_main, &ca)) < 0) {
 		al_err_sys(err, "cannot start a process");
 		goto fail_hash;
 	}
@@ -366,12 +401,31 @@ void al_proc_read(struct al_proc *p, struct al_capture *c)
 	}
 }
 
+void al_proc_signal(struct al_proc *p, int sig)
+{
+	struct al_err err = {0};
+
+	if (!p->confined)
+		(void)kill(-p->pid, sig);
+	else if (sig == SIGKILL)
+		(void)al_confine_kill(&p->cp, &err);
+	else
+		(void)kill(p->pid, sig);
+}
+
 void al_proc_exited(struct al_proc *p, int wstatus)
 {
 	p->exited = 1;
-	p->wstatus = wstatus;
 	p->end_us = al_now_us();
 	p->drain_until_us = p->end_us + DRAIN_MS * 1000;
+	if (p->confined) {
+		/* The init killed and reaped everything of the step before it
+		 * wrote the step's status; then it was reaped (by the caller). */
+		p->wstatus = al_confine_status(&p->cp, wstatus);
+		al_confine_reap(&p->cp);
+		return;
+	}
+	p->wstatus = wstatus;
 	/* Whatever the step left behind in its group dies with it. */
 	(void)kill(-p->pid, SIGKILL);
 }

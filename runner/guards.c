@@ -241,7 +241,7 @@ static int wait_check(struct run *r, struct al_proc *p, int64_t deadline_us)
 		if (!p->exited && waitpid(p->pid, &ws, WNOHANG) == p->pid)
 			al_proc_exited(p, ws);
 		if (!p->exited && (r->interrupted || al_now_us() > deadline_us)) {
-			(void)kill(-p->pid, SIGKILL);
+			al_proc_signal(p, SIGKILL);
 			if (waitpid(p->pid, &ws, 0) == p->pid)
 				al_proc_exited(p, ws);
 			return -1;
@@ -287,12 +287,14 @@ static int run_check(struct run *r, const char *name, const char *file, json_t *
 {
 	const char **argv = calloc(json_array_size(check) + 1, sizeof *argv);
 	char **rargv = NULL, *envp[8] = {0}, var[128], outp[PATH_MAX], errp[PATH_MAX], msg[300];
+	char where[300];
 	struct al_proc_spec spec = {0};
 	struct al_proc p;
 	struct al_err err = {0};
+	struct eng_view *view = NULL;
 	size_t i;
 	json_t *a;
-	int ret = -1, code;
+	int ret = -1, code, confined = eng_confine_any(r, where, sizeof where);
 
 	if (argv == NULL) {
 		al_snprintf(why, wlen, "cannot allocate memory");
@@ -301,10 +303,23 @@ static int run_check(struct run *r, const char *name, const char *file, json_t *
 	json_array_foreach(check, i, a) {
 		argv[i] = json_string_value(a);
 	}
-	rargv = eng_resolve_argv(r, argv, &err);
+	/* A check is the bundle's code, confined like a step: it sees the
+	 * bundle and its secret's copy, nothing of the home. */
+	if (confined && ((view = malloc(sizeof *view)) == NULL ||
+	                 eng_view_check(r, name, file, view, &err) < 0)) {
+		al_snprintf(why, wlen, "check: %s", err.msg[0] ? err.msg : "cannot allocate memory");
+		goto out;
+	}
+	if (confined) {
+		snprintf(where, sizeof where, ENG_VIEW_SECRETS "/%s", name);
+		file = where;
+		spec.confine = &view->spec;
+	}
+	rargv = eng_resolve_argv(r, argv, confined, &err);
 	env_var_name(name, var, sizeof var);
-	if (env_set(&envp[0], "PATH=%s%s/bin:/usr/bin:/bin", "", r->bundle_dir) < 0 ||
-	    env_set(&envp[1], "HOME=%s%s", r->run_dir, "") < 0 ||
+	if (env_set(&envp[0], "PATH=%s%s/bin:/usr/bin:/bin", "",
+	            confined ? ENG_VIEW_BUNDLE : r->bundle_dir) < 0 ||
+	    env_set(&envp[1], "HOME=%s%s", confined ? ENG_VIEW_OUT : r->run_dir, "") < 0 ||
 	    env_set(&envp[2], "%s%s", "TZ=UTC", "") < 0 || env_set(&envp[3], "%s%s", "LC_ALL=C", "") < 0 ||
 	    env_set(&envp[4], "AIRLOCK_RUN_ID=%s%s", r->id, "") < 0 ||
 	    env_set(&envp[5], "AIRLOCK_DATE=%s%s", r->date, "") < 0 ||
@@ -350,6 +365,10 @@ static int run_check(struct run *r, const char *name, const char *file, json_t *
 	al_snprintf(why, wlen, "check %s failed (exit %d); its output: runs/%s/logs/secret.%s.check.err",
 	            argv[0], code, r->id, name);
 out:
+	if (view != NULL) {
+		eng_view_free(view); /* the secret's bytes are wiped */
+		free(view);
+	}
 	for (i = 0; i < sizeof envp / sizeof envp[0]; i++)
 		free(envp[i]);
 	eng_free_argv(rargv);

@@ -88,7 +88,7 @@ void al_step_alert(struct al_step_ctx *c, const char *kind, const char *message,
 
 char **al_step_argv(const struct al_step_ctx *c, const char *const *argv, struct al_err *err)
 {
-	return eng_resolve_argv(run_of(c), argv, err);
+	return eng_resolve_argv(run_of(c), argv, step_of(c)->confined, err);
 }
 
 void al_step_argv_free(char **argv)

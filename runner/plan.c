@@ -118,6 +118,37 @@ int eng_select_steps(struct run *r, struct al_err *err)
 	return 0;
 }
 
+/* What the steps' confinement needs before a run starts: the host probe
+ * (when a step may be confined), the steps' identity, every strict step
+ * able to get all its layers, every widened system call known. */
+static int preflight_confine(struct run *r, struct al_err *err)
+{
+	struct stat st;
+	int any = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		any |= !(r->steps[i].kind->flags & AL_KIND_BUILTIN);
+	if (!any)
+		return 0;
+	if (stat(r->o->home, &st) < 0)
+		return al_err_sys(err, "%s", r->o->home);
+	r->home_uid = st.st_uid;
+	if (eng_step_identity(r, err) < 0)
+		return -1;
+	if (!r->o->unconfined && eng_confine_prepare(r, err) < 0)
+		return -1;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct step_rt *s = &r->steps[i];
+		if (eng_strict_check(r, s, err) < 0)
+			return -1;
+		if (s->def->syscalls != NULL && al_confine_allow_check(s->def->syscalls, err) < 0) {
+			al_err_prefix(err, "step %s: syscalls", s->def->id);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Problems that must stop a run before it starts. */
 int eng_preflight(struct run *r, struct al_err *err)
 {
@@ -151,7 +182,7 @@ int eng_preflight(struct run *r, struct al_err *err)
 	}
 	if (strcmp(r->source, "dir") != 0 && check_files(r, err) < 0)
 		return -1;
-	return 0;
+	return preflight_confine(r, err);
 }
 
 int eng_print_plan(struct run *r)

@@ -68,9 +68,14 @@ static int bundle_file(const struct run *r, const char *arg)
 }
 
 /* argv with programs, files of the bundle and step:file references
- * resolved to absolute paths. */
-char **eng_resolve_argv(const struct run *r, const char *const *argv, struct al_err *err)
+ * resolved to absolute paths: on the host, or in a confined step's view
+ * (QUEUE.md, "The in-step view": the bundle at /airlock/bundle, a
+ * STEP:FILE at /airlock/in/STEP/FILE; the host's /usr and /bin are the
+ * view's too). */
+char **eng_resolve_argv(const struct run *r, const char *const *argv, int view,
+                        struct al_err *err)
 {
+	const char *bundle = view ? ENG_VIEW_BUNDLE : r->bundle_dir;
 	size_t n = 0;
 	char **out;
 
@@ -86,22 +91,24 @@ char **eng_resolve_argv(const struct run *r, const char *const *argv, struct al_
 		const char *file;
 		long k;
 		if (eng_step_ref(r, argv[i], &k, &file)) {
-			al_snprintf(buf, sizeof buf, "%s/%s/%s", r->out_dir, r->m->steps[k].id, file);
+			al_snprintf(buf, sizeof buf, "%s/%s/%s", view ? ENG_VIEW_IN : r->out_dir,
+			            r->m->steps[k].id, file);
 		} else if ((i == 0 && argv[0][0] != '/' && strchr(argv[0], '/') != NULL) ||
 		           (i > 0 && bundle_file(r, argv[i]))) {
 			/* the program, or an argument naming a file of the bundle */
-			al_snprintf(buf, sizeof buf, "%s/%s", r->bundle_dir, argv[i]);
+			al_snprintf(buf, sizeof buf, "%s/%s", bundle, argv[i]);
 		} else if (i == 0 && argv[0][0] != '/') {
 			const char *dirs[3] = {NULL, "/usr/bin", "/bin"};
 			char bin[PATH_MAX + 8];
 			al_snprintf(bin, sizeof bin, "%s/bin", r->bundle_dir);
 			dirs[0] = bin;
 			al_snprintf(buf, sizeof buf, "%s", argv[0]);
+			/* looked for on the host, named as the step sees it */
 			for (int d = 0; d < 3; d++) {
 				char cand[PATH_MAX * 2];
 				al_snprintf(cand, sizeof cand, "%s/%s", dirs[d], argv[0]);
 				if (access(cand, X_OK) == 0) {
-					al_snprintf(buf, sizeof buf, "%s", cand);
+					al_snprintf(buf, sizeof buf, "%s/%s", d == 0 ? bundle : dirs[d], argv[0]);
 					break;
 				}
 			}
@@ -143,8 +150,12 @@ static void env_add(json_t *env, const char *name, const char *value)
 	json_object_set_new(env, name, json_string(value));
 }
 
+/* The environment of a step's process (DESIGN.md §8): the manifest's
+ * env, then airlock's variables, every path in them the host's or, for a
+ * confined step, the view's (no quarantine there: only validate writes
+ * one, and it is not confined). */
 char **eng_make_env(const struct run *r, const struct step_rt *s, const char *stage,
-                    const char *quarantine)
+                    const char *quarantine, int view)
 {
 	json_t *env = json_object(), *v, *sec = json_object_get(r->m->root, "secrets");
 	json_t *step_env = json_object_get(s->def->json, "env");
@@ -155,7 +166,9 @@ char **eng_make_env(const struct run *r, const struct step_rt *s, const char *st
 	json_object_foreach(step_env, k, v) {
 		env_add(env, k, json_string_value(v));
 	}
-	al_snprintf(buf, sizeof buf, "%s/bin:/usr/bin:/bin", r->bundle_dir);
+	if (view)
+		stage = ENG_VIEW_OUT;
+	al_snprintf(buf, sizeof buf, "%s/bin:/usr/bin:/bin", view ? ENG_VIEW_BUNDLE : r->bundle_dir);
 	env_add(env, "PATH", buf);
 	env_add(env, "HOME", stage);
 	env_add(env, "TZ", "UTC");
@@ -167,10 +180,11 @@ char **eng_make_env(const struct run *r, const struct step_rt *s, const char *st
 	env_add(env, "AIRLOCK_IDEMPOTENCY_KEY", s->key);
 	env_add(env, "AIRLOCK_DATE", r->date);
 	env_add(env, "AIRLOCK_OUT", stage);
-	env_add(env, "AIRLOCK_QUARANTINE", quarantine);
+	if (!view)
+		env_add(env, "AIRLOCK_QUARANTINE", quarantine);
 	if (s->items_path != NULL) {
 		al_snprintf(buf, sizeof buf, "%ld", s->items_n);
-		env_add(env, "AIRLOCK_ITEMS", s->items_path);
+		env_add(env, "AIRLOCK_ITEMS", view ? ENG_VIEW_ITEMS : s->items_path);
 		env_add(env, "AIRLOCK_ITEMS_COUNT", buf);
 		al_snprintf(buf, sizeof buf, "%d/%d", r->o->shard_n > 0 ? r->o->shard_i : 0,
 		            r->o->shard_n > 0 ? r->o->shard_n : 1);
@@ -186,6 +200,10 @@ char **eng_make_env(const struct run *r, const struct step_rt *s, const char *st
 		for (const char *c = name; *c != '\0' && p + 1 < sizeof var; c++)
 			var[p++] = (*c >= 'a' && *c <= 'z') ? (char)(*c - 'a' + 'A') : (*c == '-' ? '_' : *c);
 		var[p] = '\0';
+		if (view) {
+			al_snprintf(buf, sizeof buf, ENG_VIEW_SECRETS "/%s", name);
+			file = buf;
+		}
 		env_add(env, var, file != NULL ? file : "");
 	}
 	n = json_object_size(env);

@@ -361,6 +361,8 @@ static void run_free(struct run *r, int masked, const sigset_t *oldmask)
 		close(r->lockfd);
 	if (r->st != NULL)
 		eng_tx_flush(r);
+	if (r->host_ready)
+		al_confine_release(&r->host);
 	al_state_close(r->st);
 	al_manifest_free(r->m);
 	free(r->mtext);

@@ -149,52 +149,13 @@ int al_state_select(struct al_state *st, const char *sql,
 
 int al_state_commit_tx(struct al_state *st, struct al_err *err);
 
-/* ---- the executor ---- */
+/* ---- confinement (view.c) ---- */
 
-struct al_capture {
-	int pipe;        /* read end, -1 once closed */
-	int fd;          /* the log file, opened at the first byte; -1 before */
-	int failed;      /* the log could not be written: the rest is dropped */
-	char *path;      /* malloc'd; freed by al_proc_finish */
-	uint64_t stored, written;
-	int truncated;
-	struct al_sha256 hash;
-	unsigned char sum[AL_SHA256_LEN];
-};
-
-struct al_proc_spec {
-	const char *const *argv; /* argv[0] resolved to a path */
-	const char *const *envp;
-	const char *cwd;
-	int net_none;            /* new network namespace */
-	int64_t limit_cpu_s, limit_memory, limit_files, limit_procs; /* -1: not set */
-	const char *out_path, *err_path;
-	const char *stdin_path;  /* NULL: /dev/null (notify: the run summary) */
-	uint64_t cap;
-};
-
-struct al_proc {
-	pid_t pid;               /* also the process group */
-	uint64_t cap;            /* bytes kept of stdout, and of stderr */
-	struct al_capture out, err;
-	int64_t start_us, end_us;
-	int exited, wstatus;
-	int64_t drain_until_us;  /* after exit: stop waiting for the pipes' EOF */
-};
-
-/* Starts a process as DESIGN.md §8 describes. The child's setup failing
- * (chdir, exec, the namespace) is reported here, with what failed. */
-int al_proc_spawn(struct al_proc *p, const struct al_proc_spec *s, struct al_err *err);
-/* Reads what is available on one of the process's pipes into its log. */
-void al_proc_read(struct al_proc *p, struct al_capture *c);
-/* Marks the process exited with wstatus; kills what is left of its group. */
-void al_proc_exited(struct al_proc *p, int wstatus);
-/* True once exited and both pipes are closed (or the drain time passed). */
-int al_proc_done(struct al_proc *p, int64_t now_us);
-/* Closes the logs and hashes; the capture sums are final. */
-void al_proc_finish(struct al_proc *p);
-/* Whether a new network namespace can be made here (a child tries). */
-int al_netns_probe(struct al_err *err);
+/* What this host can give a step, for airlock doctor: {root, confined
+ * (steps can run in their own view here), why (when not), strict (every
+ * layer "isolation": "strict" demands), layers: {NAME: {available, why,
+ * hint, abi, limits}}}. NULL with err when the host cannot be probed. */
+json_t *al_isolation_report(struct al_err *err);
 
 /* ---- installing a bundle (install.c) ---- */
 
@@ -375,6 +336,8 @@ struct al_run_opts {
 	int json;                 /* --json: the summary on stdout */
 	int quiet;
 	int shard_i, shard_n;     /* --shard I/N; shard_n 0: not sharded */
+	const char *step_user;    /* as root: the steps' user (NULL: airlock-step, else nobody) */
+	int unconfined;           /* --unconfined-for-benchmarks: no step is confined (recorded) */
 	const struct al_kind *const *kinds;   /* NULL-terminated: the step kinds */
 	const struct al_run_observer *observer; /* or NULL */
 };

@@ -177,7 +177,7 @@ static void signal_all(struct run *r, int sig)
 		struct step_rt *s = &r->steps[i];
 		if (!s->running || s->proc.exited)
 			continue;
-		(void)kill(-s->proc.pid, sig);
+		al_proc_signal(&s->proc, sig);
 		if (sig == SIGTERM && !s->term_sent) {
 			s->term_sent = 1;
 			s->kill_at_us = now + r->grace_ms * 1000;
@@ -219,7 +219,7 @@ static void check_timers(struct run *r, int64_t now)
 			eng_note_running(r, s);
 		if (s->deadline_us && now >= s->deadline_us && !s->timed_out) {
 			s->timed_out = 1;
-			(void)kill(-s->proc.pid, SIGTERM);
+			al_proc_signal(&s->proc, SIGTERM);
 			s->term_sent = 1;
 			s->kill_at_us = now + r->grace_ms * 1000;
 			al_oplog("warn", r->id, s->def->id, s->attempt, NULL,
@@ -228,7 +228,7 @@ static void check_timers(struct run *r, int64_t now)
 		}
 		if (s->kill_at_us && now >= s->kill_at_us && !s->kill_sent) {
 			s->kill_sent = 1;
-			(void)kill(-s->proc.pid, SIGKILL);
+			al_proc_signal(&s->proc, SIGKILL);
 		}
 	}
 }

@@ -120,7 +120,8 @@ setup() {
 	run -0 airlock runs
 	out_has "$id"
 	run -0 airlock logs "$id" b
-	out_has "b read $AIRLOCK_HOME/outputs/p/$DATE/a/out.txt"
+	# a confined step reads its input where its view has it
+	out_has "b read /airlock/in/a/out.txt"
 	run -0 --separate-stderr airlock logs "$id" a
 	# shellcheck disable=SC2154 # set by bats' run --separate-stderr
 	[ "$stderr" = "a ran" ]

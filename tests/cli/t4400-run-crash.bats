@@ -10,9 +10,21 @@ DATE=2026-11-25
 setup() {
 	common_setup
 	mkhome
+	# the slow step says it started in ./ctl (its /airlock/mnt/ctl)
+	mount=$(ctl_mount)
 	steps p p '[
 	  {"id": "a", "run": ["sh", "-c", "echo a >a.txt"], "outputs": [{"path": "a.txt"}]},
-	  {"id": "slow", "needs": ["a"], "run": ["sh", "-c", "sleep 30 & echo $! >'"$PWD"'/sleep.pid; touch '"$PWD"'/slow.started; wait; echo s >s.txt"], "outputs": [{"path": "s.txt"}]},
+	  {"id": "slow", "needs": ["a"], "run": ["sh", "-c", "sleep 30.4400 & touch /airlock/mnt/ctl/slow.started; wait; echo s >s.txt"], "outputs": [{"path": "s.txt"}], '"$mount"'},
+	  {"id": "c", "needs": ["slow"], "run": ["sh", "-c", "echo c >c.txt"], "outputs": [{"path": "c.txt"}]}
+	]'
+}
+
+# unconfined_slow: the slow step as on a host that cannot confine steps
+# (--unconfined-for-benchmarks): it writes its sleep's pid in ./ctl.
+unconfined_slow() {
+	steps p p '[
+	  {"id": "a", "run": ["sh", "-c", "echo a >a.txt"], "outputs": [{"path": "a.txt"}]},
+	  {"id": "slow", "needs": ["a"], "run": ["sh", "-c", "sleep 30.4400 & echo $! >'"$PWD"'/ctl/sleep.pid; touch '"$PWD"'/ctl/slow.started; wait; echo s >s.txt"], "outputs": [{"path": "s.txt"}]},
 	  {"id": "c", "needs": ["slow"], "run": ["sh", "-c", "echo c >c.txt"], "outputs": [{"path": "c.txt"}]}
 	]'
 }
@@ -20,9 +32,9 @@ setup() {
 # killed_run: a run killed with SIGKILL while its slow step runs; its id
 # in $old.
 killed_run() {
-	airlock run --unsigned p --date $DATE 2>/dev/null &
+	airlock run --unsigned p --date $DATE "$@" 2>/dev/null &
 	local pid=$!
-	wait_for slow.started
+	wait_for ctl/slow.started
 	old=$(airlock --json runs | jq -r '.[0].run')
 	kill -KILL "$pid"
 	wait "$pid" || true
@@ -36,7 +48,7 @@ wait_for() {
 @test 'a second run of the same pipeline exits 75 naming the holder' {
 	airlock run --unsigned p --date $DATE 2>/dev/null &
 	pid=$!
-	wait_for slow.started
+	wait_for ctl/slow.started
 	run -75 airlock run --unsigned p --date $DATE
 	id=$(airlock --json runs | jq -r '.[0].run')
 	out_has "running already" "pid $pid" "run $id"
@@ -44,17 +56,35 @@ wait_for() {
 	wait "$pid" || true
 }
 
-@test 'kill -9 mid-run: the next run records it interrupted, kills its leftovers, resumes' {
+@test 'kill -9 mid-run: the confined step dies with airlock; the next run records it, resumes' {
 	killed_run
 	run -0 airlock status "$old"
 	out_has "interrupted (not yet recorded)"
-	# the step's shell died with airlock (PR_SET_PDEATHSIG); its sleep lives on
-	leftover=$(cat sleep.pid)
-	kill -0 "$leftover"
-	rm slow.started
+	# the step's init died with airlock (PR_SET_PDEATHSIG): its PID
+	# namespace, the sleep its shell left included, went with it
+	for _ in $(seq 50); do pgrep -f 'sleep 30.4400' >/dev/null || break; sleep 0.1; done
+	run ! pgrep -f 'sleep 30.4400'
+	rm ctl/slow.started
 	airlock run --unsigned p --date $DATE --kill-grace 100ms 2>next.err &
 	next=$!
-	wait_for slow.started
+	wait_for ctl/slow.started
+	audit_events '.event=="run.end"' | jq -e --arg o "$old" '.run == $o and .status == "interrupted" and .recorded_by != null'
+	audit_events '.event=="run.start"' | tail -1 | jq -e --arg o "$old" '.resume_of == $o'
+	audit_events '.event=="run.end"' | jq -e --arg o "$old" 'select(.run == $o) | .killed_leftovers == 0'
+	kill -TERM "$next"
+	wait "$next" || true
+}
+
+@test 'kill -9 mid-run of an unconfined step: the next run kills its leftovers, resumes' {
+	unconfined_slow
+	killed_run --unconfined-for-benchmarks
+	# the step's shell died with airlock (PR_SET_PDEATHSIG); its sleep lives on
+	leftover=$(cat ctl/sleep.pid)
+	kill -0 "$leftover"
+	rm ctl/slow.started
+	airlock run --unsigned p --date $DATE --kill-grace 100ms --unconfined-for-benchmarks 2>next.err &
+	next=$!
+	wait_for ctl/slow.started
 	audit_events '.event=="run.end"' | jq -e --arg o "$old" '.run == $o and .status == "interrupted" and .recorded_by != null'
 	audit_events '.event=="run.start"' | tail -1 | jq -e --arg o "$old" '.resume_of == $o'
 	# the old attempt's leftover was killed (gone, or a zombie of init's)
@@ -66,11 +96,10 @@ wait_for() {
 
 @test 'airlock resume RUN resumes an interrupted run with the same manifest and date' {
 	killed_run
-	pkill -KILL -f "sleep 30" || true
 	airlock resume "$old" --kill-grace 100ms 2>resume.err &
 	rpid=$!
-	rm -f slow.started
-	wait_for slow.started
+	rm -f ctl/slow.started
+	wait_for ctl/slow.started
 	audit_events '.event=="run.end" and .status=="interrupted"' | jq -e --arg o "$old" '.run == $o'
 	audit_events '.event=="run.start"' | tail -1 | jq -e --arg o "$old" '.resume_of == $o'
 	# a was committed by the old run: not run again
@@ -89,7 +118,7 @@ wait_for() {
 @test 'SIGTERM to airlock is forwarded to the running step; the run ends interrupted' {
 	airlock run --unsigned p --date $DATE 2>/dev/null &
 	pid=$!
-	wait_for slow.started
+	wait_for ctl/slow.started
 	kill -TERM "$pid"
 	rc=0
 	wait "$pid" || rc=$?
@@ -109,7 +138,7 @@ wait_for() {
 	done
 	[ "$(count_events '.event=="step.start"')" = 0 ]
 	# once the log can be written, the next run records it and runs
-	sed -i 's/sleep 30/sleep 0/' p/airlock.json
+	sed -i 's/sleep 30.4400/sleep 0/' p/airlock.json
 	run -0 airlock run --unsigned p --date $DATE
 	run -0 airlock audit verify --seal-key k0.txt
 }
@@ -117,43 +146,44 @@ wait_for() {
 @test 'the audit log failing mid-run: the running step finishes, nothing new starts' {
 	steps p p '[
 	  {"id": "a", "run": ["sh", "-c", "echo a >a.txt"], "outputs": [{"path": "a.txt"}]},
-	  {"id": "b", "needs": ["a"], "run": ["sh", "-c", "touch '"$PWD"'/b.ran"]}
+	  {"id": "b", "needs": ["a"], "run": ["sh", "-c", "touch /airlock/mnt/ctl/b.ran"], '"$mount"'}
 	]'
 	# fdatasyncs: log.resume, run.start, a step.start, output.staged, b step.start
 	AIRLOCK_FAULTS='fdatasync@5+=EIO' run -4 airlock run --unsigned p --date $DATE
 	[ -f "$(out_file a a.txt)" ]
-	[ ! -e b.ran ]
+	[ ! -e ctl/b.ran ]
 	[ "$(count_events '.event=="step.start"')" = 1 ]
 }
 
 @test 'a full audit file system: exit 4, and no step without its step.start' {
 	[ "$(id -u)" = 0 ] || skip "mounting a tmpfs needs root"
 	steps p p '[
-	  {"id": "a", "run": ["sh", "-c", "echo a >a.txt; touch '"$PWD"'/a.ran"], "outputs": [{"path": "a.txt"}]},
-	  {"id": "b", "needs": ["a"], "run": ["sh", "-c", "touch '"$PWD"'/b.ran"]},
-	  {"id": "c", "needs": ["b"], "run": ["sh", "-c", "touch '"$PWD"'/c.ran"]}
+	  {"id": "a", "run": ["sh", "-c", "echo a >a.txt; touch /airlock/mnt/ctl/a.ran"], "outputs": [{"path": "a.txt"}], '"$mount"'},
+	  {"id": "b", "needs": ["a"], "run": ["sh", "-c", "touch /airlock/mnt/ctl/b.ran"], '"$mount"'},
+	  {"id": "c", "needs": ["b"], "run": ["sh", "-c", "touch /airlock/mnt/ctl/c.ran"], '"$mount"'}
 	]'
 	cp -a home/audit saved
-	mount -t tmpfs -o size=64k tmpfs home/audit || skip "cannot mount a tmpfs here"
+	# room for the rest of the run once the filler is gone (its index included)
+	mount -t tmpfs -o size=256k tmpfs home/audit || skip "cannot mount a tmpfs here"
 	cp -a saved/. home/audit/
 	# full: only the slack of the segment's last page is left
 	dd if=/dev/zero of=home/audit/filler bs=4k count=100 2>/dev/null || true
 	run -4 airlock run --unsigned p --date $DATE
 	out_has "audit log cannot be written"
 	for s in a b c; do
-		if [ -e $s.ran ]; then
+		if [ -e ctl/$s.ran ]; then
 			[ "$(count_events ".event==\"step.start\" and .step==\"$s\"")" = 1 ]
 		fi
 	done
-	[ ! -e c.ran ]
+	[ ! -e ctl/c.ran ]
 	rm -f home/audit/filler
 	run -0 airlock audit verify
 	run -0 airlock run --unsigned p --date $DATE
-	[ -e c.ran ]
+	[ -e ctl/c.ran ]
 }
 
 teardown() {
-	pkill -KILL -f "^sleep 30$" || true
+	pkill -KILL -f "^sleep 30.4400$" || true
 	if mountpoint -q home/audit 2>/dev/null; then
 		umount home/audit
 	fi

@@ -13,20 +13,21 @@ DATE=2026-11-25
 setup() {
 	common_setup
 	mkhome
-	# bin/call fails while ./fail exists in the test's directory
-	script p call "[ -e '$PWD/fail' ] && { echo 'service down' >&2; exit 75; }; echo ok >\"\$AIRLOCK_OUT/r.txt\""
+	# bin/call fails while ./ctl/fail exists (the step sees /airlock/mnt/ctl)
+	script p call "[ -e /airlock/mnt/ctl/fail ] && { echo 'service down' >&2; exit 75; }; echo ok >\"\$AIRLOCK_OUT/r.txt\""
+	mount=$(ctl_mount ro)
 	cat >p/airlock.json <<-JSON
 	{"format": "airlock.manifest/1", "pipeline": "p", "version": 1, "expires": "2099-01-01T00:00:00Z",
 	 "resources": {"svc": {"breaker": {"failures": 2, "cooldown": "1s"}}},
 	 "steps": [
-	  {"id": "a", "run": ["bin/call"], "resource": "svc", "network": "host", "retries": {"max": 3, "base": "10ms", "cap": "20ms"}},
-	  {"id": "b", "needs": ["a"], "when": "always", "run": ["bin/call"], "resource": "svc", "network": "host", "on_failure": "skip"}
+	  {"id": "a", "run": ["bin/call"], "resource": "svc", "network": "host", "retries": {"max": 3, "base": "10ms", "cap": "20ms"}, $mount},
+	  {"id": "b", "needs": ["a"], "when": "always", "run": ["bin/call"], "resource": "svc", "network": "host", "on_failure": "skip", $mount}
 	 ]}
 	JSON
 }
 
 @test "two failures open the breaker; the next attempt and later steps fail fast" {
-	touch fail
+	touch ctl/fail
 	run -1 airlock run --unsigned p --date $DATE
 	[ "$(count_events '.event == "step.start" and .step == "a"')" -eq 2 ]
 	audit_events '.event == "breaker.open"' | jq -e '.resource == "svc" and .failures == 2 and .step == "a"'
@@ -42,9 +43,9 @@ setup() {
 }
 
 @test "within the cooldown the next run fails fast; after it, one probe closes the breaker" {
-	touch fail
+	touch ctl/fail
 	run -1 airlock run --unsigned p --date $DATE
-	rm fail
+	rm ctl/fail
 	run -1 airlock run --unsigned p --date $DATE
 	# no new attempt while open
 	[ "$(count_events '.event == "step.start"')" -eq 2 ]
@@ -59,7 +60,7 @@ setup() {
 }
 
 @test "a failed probe opens the breaker again for another cooldown" {
-	touch fail
+	touch ctl/fail
 	run -1 airlock run --unsigned p --date $DATE
 	sleep 1.1
 	run -1 airlock run --unsigned p --date $DATE
@@ -70,13 +71,13 @@ setup() {
 }
 
 @test "breaker reset closes it by hand, audited with the operator" {
-	touch fail
+	touch ctl/fail
 	run -1 airlock run --unsigned p --date $DATE
 	run -2 airlock breaker reset nosuch
 	out_has "no breaker named nosuch"
 	run -0 airlock breaker reset svc
 	audit_events '.event == "breaker.closed"' | jq -e '.reason == "reset" and .was == "open" and .failures == 2 and .user == "root" and .uid == 0'
-	rm fail
+	rm ctl/fail
 	run -0 airlock run --unsigned p --date $DATE
 	run -2 airlock breaker frob
 	run -2 airlock breaker
@@ -84,7 +85,7 @@ setup() {
 }
 
 @test "the metrics show the breaker and pass promtool" {
-	touch fail
+	touch ctl/fail
 	run -1 airlock run --unsigned p --date $DATE
 	grep -qx 'airlock_breaker_open{resource="svc"} 1' "$AIRLOCK_HOME/metrics/airlock.prom"
 	grep -qx 'airlock_step_failures_total{pipeline="p",step="a"} 2' "$AIRLOCK_HOME/metrics/airlock.prom"
@@ -93,9 +94,9 @@ setup() {
 }
 
 @test "half-open: one probe at a time, the other step of the resource waits for its verdict" {
-	touch fail
+	touch ctl/fail
 	run -1 airlock run --unsigned p --date $DATE
-	rm fail
+	rm ctl/fail
 	# two independent steps of the resource, two jobs
 	jq '.steps = [{"id": "x", "run": ["bin/call"], "resource": "svc", "network": "host"}, {"id": "y", "run": ["bin/call"], "resource": "svc", "network": "host"}]' p/airlock.json >m && mv m p/airlock.json
 	sleep 1.1

@@ -15,8 +15,11 @@ setup() {
 	printf 's3cr3t-value\n' >tok
 	chmod 600 tok
 	mkdir -p p/bin
-	# use: records what it was given; tell: the notify step, keeps its stdin
-	script p use 'echo "$AIRLOCK_SECRET_API_TOKEN" >"$AIRLOCK_OUT/given"'
+	# use: records what it was given, the hash of what it reads there and
+	# whether it could write it; tell: the notify step, keeps its stdin
+	script p use 'echo "$AIRLOCK_SECRET_API_TOKEN" >"$AIRLOCK_OUT/given"
+sha256sum <"$AIRLOCK_SECRET_API_TOKEN" | cut -d" " -f1 >"$AIRLOCK_OUT/read"
+if echo x 2>/dev/null >>"$AIRLOCK_SECRET_API_TOKEN"; then echo yes; else echo no; fi >"$AIRLOCK_OUT/wrote"'
 	script p tell 'cat >"$AIRLOCK_OUT/summary.json"'
 	script p check 'exit 0'
 }
@@ -39,7 +42,12 @@ manifest() {
 	run -0 airlock run --unsigned p --date $DATE
 	[ "$(audit_events '.event == "secret.checked" or .event == "step.start"' | head -1 | jq -r .event)" = secret.checked ]
 	audit_events '.event == "secret.checked"' | jq -e '.name == "api_token" and .ok == true and .age_s >= 0'
-	[ "$(cat "$(out_file use given)")" = "$PWD/tok" ]
+	# its own copy, in its view: readable by the step's uid (as root, not
+	# the owner of the original, which is 0600), not writable
+	[ "$(cat "$(out_file use given)")" = /airlock/secrets/api_token ]
+	[ "$(cat "$(out_file use read)")" = "$(sha256sum <tok | cut -d' ' -f1)" ]
+	[ "$(cat "$(out_file use wrote)")" = no ]
+	[ "$(cat tok)" = s3cr3t-value ]
 	run ! grep -rq 's3cr3t-value' "$AIRLOCK_HOME/audit" "$AIRLOCK_HOME/outputs"
 	# mode 0400 is accepted too
 	chmod 400 tok
@@ -56,7 +64,8 @@ manifest() {
 	out_has "not a regular file"
 	rmdir tok && mv real tok && touch -d '-2 hours' tok
 	run -1 airlock run --unsigned p --date $DATE
-	out_has "last changed 2h ago, max_age 1h: expired"
+	# "2h", or in seconds when the run started a second later (a loaded machine)
+	[[ $output =~ last\ changed\ (2h|72[0-9][0-9]s)\ ago,\ max_age\ 1h:\ expired ]]
 	[ "$(count_events '.event == "step.start" and .step == "use"')" -eq 0 ]
 }
 

@@ -251,7 +251,7 @@ started() {
 	service ok
 	drop 2031-01-11
 	: >"$BASE/outbox-file"
-	manifest '(.steps[] | select(.id == "summary") | .env.OUTBOX) = "'"$BASE/outbox-file"'"'
+	manifest '(.steps[] | select(.id == "summary") | .mounts[0].host) = "'"$BASE/outbox-file"'"'
 	nightly 2031-01-11
 	[ "$status" -eq 1 ]
 	# every other step committed; the summary was tried 1 + 2 times

@@ -16,6 +16,24 @@ unset AIRLOCK_HOME AIRLOCK_PASSFILE AIRLOCK_FAULTS
 # shellcheck source=tests/fixtures/tamper.sh
 . "$TESTS_DIR/fixtures/tamper.sh"
 
+# jq -e: jq 1.6 (Debian 12) exits 0 when its filter produced nothing (no
+# input at all, or a select that matched no entry), so a check of entries
+# that were never written would pass. Here, as in jq 1.7, -e with no
+# output is a failure (exit 4).
+jq() {
+	local a e=0 out rc
+	for a in "$@"; do
+		if [ "$a" = --exit-status ] || [[ $a == -[a-zA-Z]* && $a == *e* ]]; then
+			e=1
+		fi
+	done
+	[ "$e" = 1 ] || { command jq "$@"; return; }
+	out=$(command jq "$@") && rc=0 || rc=$?
+	[ -z "$out" ] || printf '%s\n' "$out"
+	[ "$rc" -ne 0 ] || [ -n "$out" ] || { echo "jq -e: no output (nothing matched): jq $*" >&2; return 4; }
+	return "$rc"
+}
+
 common_setup() {
 	cd "$BATS_TEST_TMPDIR" || return 1
 }
