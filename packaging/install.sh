@@ -14,6 +14,9 @@
 #   --home DIR           AIRLOCK_HOME (default /var/lib/airlock)
 #   --unitdir DIR        where the systemd units go (default /etc/systemd/system)
 #   --user NAME          the system user airlock runs as (default airlock)
+#   --step-user NAME     the system user steps run as when airlock runs as
+#                        root (default airlock-step; no home, no shell, a
+#                        group of its own; airlock run --step-user NAME then)
 #   --no-user            create no user; AIRLOCK_HOME belongs to whoever runs this
 #   --seal-key-out FILE  write the audit seal key k0 to FILE (e.g. removable
 #                        media) instead of AIRLOCK_HOME/k0.txt
@@ -22,7 +25,7 @@
 #   --yes                ask nothing (needs --key-id)
 #   --dry-run            verify the kit, then print what would be done, and do nothing
 #   --uninstall          remove the binaries, man pages, completion and units;
-#                        AIRLOCK_HOME, the audit log and the user are kept
+#                        AIRLOCK_HOME, the audit log and the users are kept
 #
 # Exit status: 0 done (or nothing to do), 2 usage, 3 the kit failed
 # verification (nothing was installed), 4 an installation step failed.
@@ -66,6 +69,7 @@ prefix=/usr/local
 home=/var/lib/airlock
 unitdir=/etc/systemd/system
 user=airlock
+step_user=airlock-step
 no_user=""
 seal_key_out=""
 units_to_enable=""
@@ -140,6 +144,7 @@ while [ $# -gt 0 ]; do
 	--home) need_arg "$@"; home=$2; shift 2 ;;
 	--unitdir) need_arg "$@"; unitdir=$2; shift 2 ;;
 	--user) need_arg "$@"; user=$2; shift 2 ;;
+	--step-user) need_arg "$@"; step_user=$2; shift 2 ;;
 	--no-user) no_user=1; shift ;;
 	--seal-key-out) need_arg "$@"; seal_key_out=$2; shift 2 ;;
 	--kit) need_arg "$@"; kit=$2; shift 2 ;;
@@ -186,6 +191,12 @@ case $user in
 *) die 2 "--user $user: not a user name" ;;
 esac
 case $user in *[!a-z0-9_-]*) die 2 "--user $user: not a user name" ;; esac
+case $step_user in
+[a-z_]*) ;;
+*) die 2 "--step-user $step_user: not a user name" ;;
+esac
+case $step_user in *[!a-z0-9_-]*) die 2 "--step-user $step_user: not a user name" ;; esac
+[ "$step_user" != "$user" ] || die 2 "--step-user $step_user: steps never run as the user that owns the audit log"
 
 if [ -z "$kit" ]; then
 	kit=$(dirname "$0")
@@ -276,7 +287,7 @@ if [ -n "$uninstall" ]; then
 		act "systemctl daemon-reload" systemctl daemon-reload
 	fi
 	say "kept: $home (AIRLOCK_HOME: the audit log, its keys and the state are never removed)"
-	[ -n "$no_user" ] || say "kept: the user $user (userdel $user removes it, once nothing needs its files)"
+	[ -n "$no_user" ] || say "kept: the users $user and $step_user (userdel removes them, once nothing needs their files)"
 	say "airlock: uninstalled ($changed changes)"
 	exit 0
 fi
@@ -439,13 +450,22 @@ fi
 owner=""
 if [ -z "$no_user" ]; then
 	owner=$user
+	nologin=$(command -v nologin 2>/dev/null || echo /usr/sbin/nologin)
 	if id -u "$user" >/dev/null 2>&1; then
 		same "user $user exists"
 	else
-		nologin=$(command -v nologin 2>/dev/null || echo /usr/sbin/nologin)
 		act "create system user $user (home $home, shell $nologin)" \
 			useradd --system --home-dir "$home" --no-create-home --shell "$nologin" \
 			--user-group --comment "airlock batch runner" "$user"
+	fi
+	# the uid of a confined step when airlock runs as root (runner/README.md,
+	# "Confinement"): never root, never the owner of the audit log
+	if id -u "$step_user" >/dev/null 2>&1; then
+		same "user $step_user exists"
+	else
+		act "create system user $step_user (steps run as root airlock's; no home, shell $nologin)" \
+			useradd --system --home-dir /nonexistent --no-create-home --shell "$nologin" \
+			--user-group --comment "airlock confined steps" "$step_user"
 	fi
 fi
 

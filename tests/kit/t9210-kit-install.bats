@@ -173,18 +173,19 @@ setup_file() {
 	chmod 0755 "$base"
 	echo "$user $base" >"$BATS_TEST_TMPDIR/cleanup"
 	run "$KIT/install.sh" --prefix "$base/usr/local" --home "$base/var/lib/airlock" \
-		--unitdir "$base/etc/systemd/system" --yes --key-id "$KEYID" --user "$user"
+		--unitdir "$base/etc/systemd/system" --yes --key-id "$KEYID" --user "$user" --step-user "${user}s"
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
-	out_has "create system user $user" "airlock audit init (as $user)"
+	out_has "create system user $user" "airlock audit init (as $user)" "create system user ${user}s"
+	[ "$(getent passwd "${user}s" | cut -d: -f6,7)" = "/nonexistent:$(command -v nologin || echo /usr/sbin/nologin)" ]
 	[ "$(stat -c '%U %a' "$base/var/lib/airlock")" = "$user 700" ]
 	[ "$(stat -c %U "$base/var/lib/airlock/audit/audit-000001.jsonl")" = "$user" ]
 	grep -q "^User=$user\$" "$base/etc/systemd/system/airlock@.service" ||
 		[ ! -f "$KIT/systemd/airlock@.service" ]
 	[ "$(getent passwd "$user" | cut -d: -f7)" = "$(command -v nologin || echo /usr/sbin/nologin)" ]
 	run "$KIT/install.sh" --prefix "$base/usr/local" --home "$base/var/lib/airlock" \
-		--unitdir "$base/etc/systemd/system" --yes --key-id "$KEYID" --user "$user"
+		--unitdir "$base/etc/systemd/system" --yes --key-id "$KEYID" --user "$user" --step-user "${user}s"
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
-	out_has "user $user exists" "nothing to do"
+	out_has "user $user exists" "user ${user}s exists" "nothing to do"
 	out_lacks "  + "
 }
 
@@ -192,6 +193,7 @@ teardown() {
 	if [ -f "$BATS_TEST_TMPDIR/cleanup" ]; then
 		read -r user base <"$BATS_TEST_TMPDIR/cleanup"
 		userdel "$user" 2>/dev/null || true
+		userdel "${user}s" 2>/dev/null || true
 		rm -rf "$base"
 	fi
 }
