@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -123,23 +124,34 @@ static int layer_refuse(const struct al_confine_host *h, enum al_confine_layer l
 	                  h->why[l][0] != '\0' ? h->why[l] : "not probed");
 }
 
+int al_confine_missing(const struct al_confine_host *h, int strict, int net_none)
+{
+	static const enum al_confine_layer view[] = {AL_CONFINE_USERNS, AL_CONFINE_MOUNTNS,
+	                                             AL_CONFINE_PIDNS};
+	static const enum al_confine_layer more[] = {AL_CONFINE_NETNS, AL_CONFINE_SECCOMP,
+	                                             AL_CONFINE_LANDLOCK};
+
+	for (size_t i = 0; i < sizeof view / sizeof view[0]; i++)
+		if (!h->have[view[i]] && !(view[i] == AL_CONFINE_USERNS && h->root))
+			return (int)view[i];
+	for (size_t i = 0; strict && i < sizeof more / sizeof more[0]; i++)
+		if (!h->have[more[i]] && !(more[i] == AL_CONFINE_NETNS && !net_none))
+			return (int)more[i];
+	return -1;
+}
+
 /* The layers the view needs, and under strict the others the spec
  * promises: refused before anything starts. */
 static int layers_check(const struct al_confine_spec *s, struct al_err *err)
 {
-	const struct al_confine_host *h = s->host;
+	int l = al_confine_missing(s->host, s->strict, s->net_none);
 
-	if (!h->root && !h->have[AL_CONFINE_USERNS])
-		return layer_refuse(h, AL_CONFINE_USERNS, "cannot build the step's view", err);
-	if (!h->have[AL_CONFINE_MOUNTNS])
-		return layer_refuse(h, AL_CONFINE_MOUNTNS, "cannot build the step's view", err);
-	if (!h->have[AL_CONFINE_PIDNS])
-		return layer_refuse(h, AL_CONFINE_PIDNS, "cannot build the step's view", err);
-	if (s->strict && s->net_none && !h->have[AL_CONFINE_NETNS])
-		return layer_refuse(h, AL_CONFINE_NETNS, "strict confinement (network: none)", err);
-	if (s->strict && !h->have[AL_CONFINE_SECCOMP])
-		return layer_refuse(h, AL_CONFINE_SECCOMP, "strict confinement", err);
-	return 0;
+	if (l < 0)
+		return 0;
+	return layer_refuse(s->host, (enum al_confine_layer)l,
+	                    l <= AL_CONFINE_PIDNS ? "cannot build the step's view"
+	                                          : "strict confinement",
+	                    err);
 }
 
 /* As root the step runs as s->uid: never root itself (it would own the
@@ -517,6 +529,7 @@ static const char *stage_text(const struct al_report *r, const struct al_plan *p
 	case AL_STAGE_FORK: snprintf(buf, size, "cannot fork the step process"); break;
 	case AL_STAGE_SESSION: snprintf(buf, size, "cannot start a new session"); break;
 	case AL_STAGE_IDS: snprintf(buf, size, "cannot drop to uid %u gid %u", (unsigned)c->uid, (unsigned)c->gid); break;
+	case AL_STAGE_CAPS: snprintf(buf, size, "still holds capabilities as uid %u (airlock was started with securebits or ambient capabilities that keep them)", (unsigned)c->uid); break;
 	case AL_STAGE_PDEATHSIG: snprintf(buf, size, "cannot set the parent-death signal"); break;
 	case AL_STAGE_RLIMIT: snprintf(buf, size, "cannot set a resource limit"); break;
 	case AL_STAGE_NO_NEW_PRIVS: snprintf(buf, size, "cannot set no_new_privs"); break;
@@ -544,6 +557,18 @@ static int report_read(int fd, const struct al_plan *pl, const struct al_child *
 
 	*died = 0;
 	for (;;) {
+		/* a setup stuck (a declared mount on a hung NFS server, say) must
+		 * not hold the run, whose signals are blocked meanwhile, forever */
+		struct pollfd pfd = {fd, POLLIN, 0};
+		int pr;
+		do
+			pr = poll(&pfd, 1, AL_CONFINE_SETUP_TIMEOUT_MS);
+		while (pr < 0 && errno == EINTR);
+		if (pr == 0)
+			return al_err_set(err, AL_EENV,
+			                  "confine: %s: the step's setup (its mounts, then exec) did not "
+			                  "finish in %d s: killed (a declared mount on a hung file server?)",
+			                  c->s->argv[0], AL_CONFINE_SETUP_TIMEOUT_MS / 1000);
 		do
 			n = read(fd, &r, sizeof r);
 		while (n < 0 && errno == EINTR);
@@ -615,16 +640,16 @@ static int start(struct al_child *c, uint64_t flags, struct al_confine_proc *p,
 	sigset_t all, old;
 	pid_t pid;
 
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
 	if (pipe2(rep, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC | O_NONBLOCK) < 0 ||
 	    pipe2(life, O_CLOEXEC) < 0) {
 		al_err_sys(err, "confine: %s: cannot create a pipe", c->s->argv[0]);
-		return -1;
+		goto out; /* closes the ones made */
 	}
 	c->report_w = rep[1];
 	c->status_w = st[1];
 	c->life_r = life[0];
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
 	pid = clone_init(flags, p->cgroup_fd, p->stack, c, &placed);
 	if (pid < 0) {
 		al_err_sys(err, "confine: %s: cannot start the step's init (clone)", c->s->argv[0]);
@@ -641,7 +666,9 @@ static int start(struct al_child *c, uint64_t flags, struct al_confine_proc *p,
 	close(st[1]);
 	rep[1] = st[1] = -1;
 	if (report_read(rep[0], pl, c, &died, err) < 0) {
-		int status = reap(pid);
+		int status;
+		kill(pid, SIGKILL); /* not reaped yet: still ours; a stuck setup ends here */
+		status = reap(pid);
 		if (died)
 			died_say(err, c->s->argv[0], status);
 		goto out;
@@ -771,32 +798,6 @@ int al_confine_status(struct al_confine_proc *p, int init_wstatus)
 	return p->step_wstatus_known ? p->step_wstatus : init_wstatus;
 }
 
-int al_confine_done(struct al_confine_proc *p, int *wstatus)
-{
-	int v;
-	ssize_t n;
-
-	if (p->step_wstatus_known) {
-		*wstatus = p->step_wstatus;
-		return 1;
-	}
-	if (p->status_fd < 0)
-		return -1;
-	do
-		n = read(p->status_fd, &v, sizeof v);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && errno == EAGAIN)
-		return 0;
-	close(p->status_fd);
-	p->status_fd = -1;
-	if (n != (ssize_t)sizeof v)
-		return -1;
-	p->step_wstatus = v;
-	p->step_wstatus_known = 1;
-	*wstatus = v;
-	return 1;
-}
-
 int al_confine_kill(struct al_confine_proc *p, struct al_err *err)
 {
 	if (al_confine_cgroup_kill(p) == 0)
@@ -816,17 +817,4 @@ void al_confine_reap(struct al_confine_proc *p)
 		p->status_fd = -1;
 	}
 	p->pid = -1;
-}
-
-int al_confine_wait(struct al_confine_proc *p, int *wstatus, struct al_err *err)
-{
-	int st;
-
-	while (waitpid(p->pid, &st, 0) < 0) {
-		if (errno != EINTR)
-			return al_err_sys(err, "confine: cannot wait for the step's init (pid %ld)", (long)p->pid);
-	}
-	*wstatus = al_confine_status(p, st);
-	al_confine_reap(p);
-	return 0;
 }

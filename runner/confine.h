@@ -10,8 +10,7 @@
  *
  * The caller waits for the init (waitpid on p->pid), then asks
  * al_confine_status for the step's own wait status and calls
- * al_confine_reap; or it watches p->status_fd (al_confine_done) and reaps
- * the init later. Nothing here prints, exits or installs signal handlers;
+ * al_confine_reap. Nothing here prints, exits or installs signal handlers;
  * al_confine_spawn blocks every signal while it runs.
  *
  * The init shares airlock's memory (CLONE_VM: no page tables are copied,
@@ -30,6 +29,7 @@
 
 #include "core/core.h"
 
+#define AL_CONFINE_SETUP_TIMEOUT_MS 60000 /* clone to exec, at most */
 #define AL_CONFINE_TMP_DEFAULT (64 * 1024 * 1024) /* /tmp and /dev/shm size= */
 #define AL_CONFINE_BINDS_MAX 256
 #define AL_CONFINE_PATH_MAX 1024 /* longest host or in-view path accepted */
@@ -147,18 +147,21 @@ int al_confine_prepare(struct al_confine_host *h, struct al_err *err);
 /* Removes the per-run cgroup and frees the cache. Safe on a zeroed h. */
 void al_confine_release(struct al_confine_host *h);
 
+/* The first layer a step would lack on this host, or -1: the mount and
+ * PID namespaces, and unprivileged the user namespace, which the view
+ * cannot exist without; with strict also the network namespace (when
+ * net_none), seccomp and Landlock. IPC, UTS and the cgroup are never in
+ * the strict set (a host without them is still a wall around the log). */
+int al_confine_missing(const struct al_confine_host *h, int strict, int net_none);
+
 /* Starts the step and returns once it has exec'd: 0, with p filled (the
  * caller owns p->pid and must reap it, then call al_confine_status and
  * al_confine_reap). -1 with err naming the stage, path and errno when the
  * spec is refused or the setup failed; nothing is left running then. A
  * step whose argv[0] cannot be executed is err->code AL_EFAIL.
  *
- * The mount and PID namespaces, and unprivileged the user namespace, are
- * always required (the view cannot exist without them). With s->strict, a
- * missing network namespace (when net_none) or seccomp filter is refused
- * too, before anything starts; without it those layers are skipped and
- * p->layers says so (as are IPC, UTS, Landlock and cgroup, whatever
- * strict says: they are not in the strict set). */
+ * A layer al_confine_missing names is refused before anything starts;
+ * the other layers the host lacks are skipped and p->layers says so. */
 int al_confine_spawn(const struct al_confine_spec *s, struct al_confine_proc *p,
                      struct al_err *err);
 
@@ -166,15 +169,6 @@ int al_confine_spawn(const struct al_confine_spec *s, struct al_confine_proc *p,
  * status pipe, or init_wstatus itself when the pipe is empty (the init was
  * killed). Reads the pipe once; later calls return the same answer. */
 int al_confine_status(struct al_confine_proc *p, int init_wstatus);
-
-/* Without waiting for the init: 1 and *wstatus once the step has ended
- * (p->status_fd turned readable: the init wrote the status after killing
- * and reaping every other process of the step, so none is left), 0 while
- * it runs, -1 when the init ended without a status (killed: reap it and
- * ask al_confine_status). The init itself exits right after; the kernel
- * tears its namespaces down meanwhile, and the caller reaps it (waitpid
- * on p->pid, then al_confine_reap) whenever convenient. */
-int al_confine_done(struct al_confine_proc *p, int *wstatus);
 
 /* Kills every process of the step now: cgroup.kill when there is one
  * (that cgroup is then never reused), else SIGKILL to the init (which
@@ -188,10 +182,6 @@ int al_confine_kill(struct al_confine_proc *p, struct al_err *err);
  * Never before the init is reaped (it runs on that stack). Safe to call
  * twice. Spawn and reap of one host are not thread-safe (the pools). */
 void al_confine_reap(struct al_confine_proc *p);
-
-/* Waits for the init (retrying EINTR), then returns the step's status in
- * *wstatus and reaps: for callers without an event loop of their own. */
-int al_confine_wait(struct al_confine_proc *p, int *wstatus, struct al_err *err);
 
 /* Whether every name of allow is a system call the default filter
  * refuses (what a step may take off it): -1 with err naming the first

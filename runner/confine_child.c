@@ -433,10 +433,29 @@ static int set_limit(int res, int64_t v)
  * Raw calls, see the top of the file. */
 static void ids_drop(const struct al_child *c)
 {
+	struct {
+		uint32_t version;
+		int pid;
+	} hdr = {0x20080522u /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+	struct {
+		uint32_t effective, permitted, inheritable;
+	} caps[2] = {{1, 1, 1}, {1, 1, 1}};
+
 	if (syscall(SYS_setgroups, 0, NULL) < 0 ||
 	    syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0 ||
 	    syscall(SYS_setresuid, c->uid, c->uid, c->uid) < 0)
 		fail(c, AL_STAGE_IDS, -1);
+	/* Leaving uid 0 clears the capabilities, unless airlock was started
+	 * with securebits (KEEP_CAPS, NO_SETUID_FIXUP) or ambient ones that
+	 * keep them: then the step would hold them in the host's namespace.
+	 * Checked, not assumed. */
+	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (syscall(SYS_capget, &hdr, caps) < 0)
+		fail(c, AL_STAGE_CAPS, -1);
+	if ((caps[0].effective | caps[0].permitted | caps[1].effective | caps[1].permitted) != 0) {
+		errno = EPERM;
+		fail(c, AL_STAGE_CAPS, -1);
+	}
 }
 
 /* stdin, stdout and stderr from the spec. Each is first copied above 2,
@@ -467,6 +486,34 @@ static void fds_close(void)
 		rl.rlim_cur = 1048576;
 	for (int fd = 3; fd < (int)rl.rlim_cur; fd++)
 		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* The init keeps only the descriptors it and the step use: its copy of
+ * airlock's table holds the log, state.db, locks, other steps' pipes and,
+ * above all, the write end of the life pipe (which would hide the
+ * parent's death from parent_watch). */
+static void fds_keep(const struct al_child *c)
+{
+	int keep[6] = {c->report_w, c->status_w, c->life_r, c->s->stdin_fd, c->s->out_fd,
+	               c->s->err_fd};
+	unsigned lo = 3;
+
+	for (size_t i = 1; i < 6; i++) /* insertion sort: six numbers */
+		for (size_t k = i; k > 0 && keep[k] < keep[k - 1]; k--) {
+			int t = keep[k];
+			keep[k] = keep[k - 1];
+			keep[k - 1] = t;
+		}
+	for (size_t i = 0; i <= 6; i++) {
+		unsigned hi = i < 6 ? (unsigned)keep[i] : ~0u;
+		if (i < 6 && (keep[i] < 3 || (unsigned)keep[i] < lo))
+			continue;
+		if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0u) < 0)
+			for (unsigned fd = lo; fd < hi && fd < 65536; fd++)
+				(void)close((int)fd);
+		if (i < 6)
+			lo = (unsigned)keep[i] + 1;
+	}
 }
 
 /* The filesystem rights Landlock handles at each ABI version. */
@@ -674,6 +721,7 @@ int al_confine_child(void *arg)
 	char b;
 
 	signals_reset();
+	fds_keep(c);
 	parent_watch(c);
 	/* without clone3, the parent moves us into the cgroup first; we wait
 	 * doing nothing, so that it alone uses errno meanwhile */

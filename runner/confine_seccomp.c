@@ -1,7 +1,8 @@
 /* confine_seccomp.c - the seccomp deny list of a confined step, compiled
  * once per run with libseccomp into classic BPF that each step only loads.
  *
- * Default ALLOW, and EPERM for what a batch step never needs and an
+ * Default ALLOW (for the calls this table knows: newer ones get ENOSYS,
+ * see newer_prefix), and EPERM for what a batch step never needs and an
  * attacker inside one would want: the table below, one group per
  * systemd set (@mount, @module, @raw-io, @reboot, @swap, @clock, @debug,
  * @obsolete, and the parts of @privileged a step can reach). Most of these
@@ -167,24 +168,55 @@ static int rule_add(scmp_filter_ctx ctx, const struct deny_rule *r)
 	return -EINVAL;
 }
 
-/* Reads the exported program back from the memfd into malloc'd memory. */
+/* Default allow must not mean "allow what the table has never heard of":
+ * a kernel newer than this table brings calls it cannot name (Linux 6.15's
+ * open_tree_attr clones a mount like open_tree). Every x86_64 call number
+ * above NEWEST_KNOWN gets ENOSYS, as Docker's profile does: libc treats
+ * that as an older kernel and falls back. libseccomp has no rule for a
+ * range of numbers, so these classic BPF instructions go in front of its
+ * program; a foreign architecture, and x32's numbers (bit 30), fall
+ * through to its architecture check, which kills. */
+#define NEWEST_KNOWN 450 /* set_mempolicy_home_node, Linux 5.17 */
+#define AUDIT_ARCH_X86_64_ 0xc000003eu
+#define BPF_LD_W_ABS 0x20   /* BPF_LD | BPF_W | BPF_ABS */
+#define BPF_JEQ_K 0x15      /* BPF_JMP | BPF_JEQ | BPF_K */
+#define BPF_JGE_K 0x35
+#define BPF_JGT_K 0x25
+#define BPF_RET_K 0x06
+#define SECCOMP_RET_ERRNO_ 0x00050000u
+static const struct al_sock_filter newer_prefix[] = {
+	{BPF_LD_W_ABS, 0, 0, 4},                           /* seccomp_data.arch */
+	{BPF_JEQ_K, 0, 4, AUDIT_ARCH_X86_64_},             /* else: libseccomp's check */
+	{BPF_LD_W_ABS, 0, 0, 0},                           /* seccomp_data.nr */
+	{BPF_JGE_K, 2, 0, 0x40000000u},                    /* x32: libseccomp's check */
+	{BPF_JGT_K, 0, 1, NEWEST_KNOWN},
+	{BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO_ | ENOSYS},
+};
+#define PREFIX_LEN (sizeof newer_prefix / sizeof newer_prefix[0])
+
+/* Reads the exported program back from the memfd into malloc'd memory,
+ * after newer_prefix. */
 static int bpf_read(int fd, struct al_sock_fprog *prog, struct al_err *err)
 {
 	off_t size = lseek(fd, 0, SEEK_END);
 	struct al_sock_filter *f;
+	size_t n;
 
-	if (size <= 0 || size % (off_t)sizeof *f != 0 || size / (off_t)sizeof *f > 0xffff)
+	if (size <= 0 || size % (off_t)sizeof *f != 0 ||
+	    size / (off_t)sizeof *f > 0xffff - (off_t)PREFIX_LEN)
 		return al_err_set(err, AL_EENV, "seccomp: exported filter has a bad size (%lld)",
 		                  (long long)size);
-	f = malloc((size_t)size);
+	n = (size_t)size / sizeof *f;
+	f = calloc(n + PREFIX_LEN, sizeof *f);
 	if (f == NULL)
 		return al_err_sys(err, "seccomp: cannot allocate the filter");
-	if (pread(fd, f, (size_t)size, 0) != size) {
+	memcpy(f, newer_prefix, sizeof newer_prefix);
+	if (pread(fd, f + PREFIX_LEN, (size_t)size, 0) != size) {
 		free(f);
 		return al_err_sys(err, "seccomp: cannot read the exported filter");
 	}
 	prog->filter = f;
-	prog->len = (unsigned short)(size / (off_t)sizeof *f);
+	prog->len = (unsigned short)(n + PREFIX_LEN);
 	return 0;
 }
 
@@ -223,8 +255,13 @@ int al_confine_seccomp_compile(const char *const *allow, struct al_sock_fprog *p
 		if (!keep[i])
 			continue;
 		r = rule_add(ctx, &deny_table[i]);
-		if (r == -ENOENT) /* not a call this libseccomp knows: nothing to deny */
-			continue;
+		if (r == -ENOENT) { /* fail closed: a libseccomp older than the table */
+			al_err_set(err, AL_EENV,
+			           "seccomp: this libseccomp does not know %s, which steps must "
+			           "not call (libseccomp 2.5.4 or newer is needed)",
+			           deny_table[i].name);
+			goto out;
+		}
 		if (r < 0) {
 			errno = -r;
 			al_err_sys(err, "seccomp: cannot add the rule for %s", deny_table[i].name);

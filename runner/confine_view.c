@@ -100,25 +100,15 @@ static int sys_bind(struct al_plan *pl, const char *path)
 	return plan_push(pl, AL_OP_BIND, src + 1, src, AL_OPF_RECURSIVE | AL_OPF_OPTIONAL, RO_ATTR) < 0 ? -1 : 0;
 }
 
-/* The whole of a small regular file, in memory the plan owns. */
+/* The whole of a small regular file, in memory the plan owns; NULL for
+ * anything else (a symlink, a large file: bound instead). */
 static char *file_slurp(struct al_plan *pl, const char *path, size_t max, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	struct stat st;
+	struct al_err err = {0};
 	char *buf = NULL;
-	ssize_t n = -1;
 
-	if (fd < 0)
+	if (al_read_file(AT_FDCWD, path, max, &buf, len, &err) < 0)
 		return NULL;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= max &&
-	    (buf = malloc((size_t)st.st_size + 1)) != NULL)
-		n = read(fd, buf, (size_t)st.st_size + 1);
-	close(fd);
-	if (n < 0 || n > st.st_size) { /* it grew: bind it instead */
-		free(buf);
-		return NULL;
-	}
-	*len = (size_t)n;
 	return plan_own(pl, buf);
 }
 

@@ -160,6 +160,11 @@ int eng_confine_decide(struct run *r, struct step_rt *s, char *why, size_t n);
 /* A step with "isolation": "strict": -1 (err) when this host cannot give
  * it every layer. */
 int eng_strict_check(struct run *r, const struct step_rt *s, struct al_err *err);
+/* Where PATH (resolved) stands to the airlock home: 1 the home or inside
+ * it, 2 above it (it holds the home), 0 apart or not there. */
+int eng_home_relation(const struct run *r, const char *path);
+/* -1 (err) when a step's declared mount is, holds or is inside the home. */
+int eng_mounts_check(const struct run *r, const struct step_rt *s, struct al_err *err);
 int eng_view_build(struct run *r, struct step_rt *s, struct eng_view *v, struct al_err *err);
 /* A secret's check command's view: the bundle, the secret's copy. */
 int eng_view_check(struct run *r, const char *name, const char *file, struct eng_view *v,

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -252,16 +253,43 @@ static void proc_close_all(struct al_proc *p)
 /* A confined step (confine.h): its own namespaces and view, its init as
  * PID 1, its stdio the same pipes (and stdin) as an unconfined one's.
  * Returns the init's pid, or -1 with err. */
+/* A confined step's stdin: /dev/null, or a sealed copy of stdin_path (a
+ * notify step's summary). Never the file itself: a step of airlock's own
+ * uid (unprivileged, where Landlock is missing) could reopen
+ * /proc/self/fd/0 for writing and change what the logs keep. */
+static int stdin_open(const char *path, struct al_err *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int fd;
+
+	if (path == NULL) {
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		return fd >= 0 ? fd : al_err_sys(err, "/dev/null");
+	}
+	if (al_read_file(AT_FDCWD, path, 16 * 1024 * 1024, &data, &len, err) < 0)
+		return -1;
+	fd = memfd_create("airlock-stdin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0 || al_write_all(fd, data, len) < 0 || lseek(fd, 0, SEEK_SET) != 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+		al_err_sys(err, "%s: cannot make the step's copy", path);
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	free(data);
+	return fd;
+}
+
 static pid_t spawn_confined(struct al_proc *p, const struct al_proc_spec *s, int outw, int errw,
                             struct al_err *err)
 {
 	struct al_confine_spec *c = s->confine;
-	int in = open(s->stdin_path != NULL ? s->stdin_path : "/dev/null",
-	              O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int in = stdin_open(s->stdin_path, err);
 	int r;
 
 	if (in < 0)
-		return al_err_sys(err, "%s", s->stdin_path != NULL ? s->stdin_path : "/dev/null");
+		return -1;
 	c->argv = s->argv;
 	c->envp = s->envp;
 	c->stdin_fd = in;

@@ -241,8 +241,11 @@ static int wait_check(struct run *r, struct al_proc *p, int64_t deadline_us)
 		if (!p->exited && waitpid(p->pid, &ws, WNOHANG) == p->pid)
 			al_proc_exited(p, ws);
 		if (!p->exited && (r->interrupted || al_now_us() > deadline_us)) {
+			pid_t w;
 			al_proc_signal(p, SIGKILL);
-			if (waitpid(p->pid, &ws, 0) == p->pid)
+			while ((w = waitpid(p->pid, &ws, 0)) < 0 && errno == EINTR)
+				;
+			if (w == p->pid)
 				al_proc_exited(p, ws);
 			return -1;
 		}
@@ -400,6 +403,14 @@ static int check_secret(struct run *r, const char *name, json_t *conf, int net, 
 	}
 	if (!S_ISREG(st.st_mode)) {
 		al_snprintf(why, wlen, "%s: not a regular file", file);
+		return -1;
+	}
+	/* host.key and fss.key pass every check below: owned by airlock, 0600 */
+	if (eng_home_relation(r, file) != 0) {
+		al_snprintf(why, wlen,
+		            "%s: inside the airlock home (airlock's own keys and log are never a "
+		            "step's secret)",
+		            file);
 		return -1;
 	}
 	*age_s = (al_now_us() / 1000000) - (int64_t)st.st_mtime;

@@ -139,7 +139,7 @@ static int preflight_confine(struct run *r, struct al_err *err)
 		return -1;
 	for (size_t i = 0; i < r->n; i++) {
 		const struct step_rt *s = &r->steps[i];
-		if (eng_strict_check(r, s, err) < 0)
+		if (eng_strict_check(r, s, err) < 0 || eng_mounts_check(r, s, err) < 0)
 			return -1;
 		if (s->def->syscalls != NULL && al_confine_allow_check(s->def->syscalls, err) < 0) {
 			al_err_prefix(err, "step %s: syscalls", s->def->id);

@@ -78,18 +78,12 @@ int eng_confine_prepare(struct run *r, struct al_err *err)
  * namespaces, and unprivileged a user namespace); why not, else. */
 static int host_can(const struct al_confine_host *h, char *why, size_t n)
 {
-	static const enum al_confine_layer need[] = {AL_CONFINE_USERNS, AL_CONFINE_MOUNTNS,
-	                                             AL_CONFINE_PIDNS};
+	int l = al_confine_missing(h, 0, 0);
 
-	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
-		if (need[i] == AL_CONFINE_USERNS && h->root)
-			continue;
-		if (!h->have[need[i]]) {
-			al_snprintf(why, n, "no %s: %s", al_confine_layer_name(need[i]), h->why[need[i]]);
-			return 0;
-		}
-	}
-	return 1;
+	if (l >= 0)
+		al_snprintf(why, n, "no %s: %s", al_confine_layer_name((enum al_confine_layer)l),
+		            h->why[l]);
+	return l < 0;
 }
 
 int eng_confine_decide(struct run *r, struct step_rt *s, char *why, size_t n)
@@ -116,6 +110,7 @@ int eng_strict_check(struct run *r, const struct step_rt *s, struct al_err *err)
 {
 	const struct al_confine_host *h = &r->host;
 	char why[400];
+	int l;
 
 	if (!s->def->isolation_strict || (s->kind->flags & AL_KIND_BUILTIN))
 		return 0;
@@ -128,15 +123,10 @@ int eng_strict_check(struct run *r, const struct step_rt *s, struct al_err *err)
 		                  "step %s: isolation strict: this host cannot confine it: %s "
 		                  "(airlock doctor says what it can give)",
 		                  s->def->id, why);
-	if (!s->def->network_host && !h->have[AL_CONFINE_NETNS])
-		return al_err_set(err, AL_EENV, "step %s: isolation strict: no network namespace: %s",
-		                  s->def->id, h->why[AL_CONFINE_NETNS]);
-	if (!h->have[AL_CONFINE_SECCOMP])
-		return al_err_set(err, AL_EENV, "step %s: isolation strict: no seccomp filter: %s",
-		                  s->def->id, h->why[AL_CONFINE_SECCOMP]);
-	if (!h->have[AL_CONFINE_LANDLOCK])
-		return al_err_set(err, AL_EENV, "step %s: isolation strict: no Landlock: %s",
-		                  s->def->id, h->why[AL_CONFINE_LANDLOCK]);
+	l = al_confine_missing(h, 1, !s->def->network_host);
+	if (l >= 0)
+		return al_err_set(err, AL_EENV, "step %s: isolation strict: no %s: %s", s->def->id,
+		                  al_confine_layer_name((enum al_confine_layer)l), h->why[l]);
 	return 0;
 }
 
@@ -277,12 +267,46 @@ static void view_spec(struct run *r, struct eng_view *v)
 	c->limit_cpus_milli = -1;
 }
 
+int eng_home_relation(const struct run *r, const char *path)
+{
+	char *home = realpath(r->o->home, NULL), *p = realpath(path, NULL);
+	int rel = 0;
+
+	if (home != NULL && p != NULL) {
+		size_t hl = strlen(home), pl = strlen(p);
+		if (strncmp(p, home, hl) == 0 && (p[hl] == '\0' || p[hl] == '/'))
+			rel = 1;
+		else if (strncmp(home, p, pl) == 0 && (home[pl] == '/' || strcmp(p, "/") == 0))
+			rel = 2;
+	}
+	free(home);
+	free(p);
+	return rel;
+}
+
+int eng_mounts_check(const struct run *r, const struct step_rt *s, struct al_err *err)
+{
+	for (size_t i = 0; i < s->def->mounts_n; i++) {
+		const char *host = s->def->mounts[i].host;
+		int rel = eng_home_relation(r, host);
+		if (rel != 0)
+			return al_err_set(err, AL_EUSAGE,
+			                  "step %s: mounts[%zu].host: \"%s\" %s the airlock home (%s): its "
+			                  "log, keys and state are never in a step's view",
+			                  s->def->id, i, host, rel == 1 ? "is inside" : "holds",
+			                  r->o->home);
+	}
+	return 0;
+}
+
 int eng_view_build(struct run *r, struct step_rt *s, struct eng_view *v, struct al_err *err)
 {
 	struct al_confine_spec *c = &v->spec;
 
 	memset(v, 0, sizeof *v);
-	if (view_bind(v, r->bundle_dir, ENG_VIEW_BUNDLE, 0, err) < 0 ||
+	/* again at each step: a host path may have changed since the run began */
+	if (eng_mounts_check(r, s, err) < 0 ||
+	    view_bind(v, r->bundle_dir, ENG_VIEW_BUNDLE, 0, err) < 0 ||
 	    view_bind(v, s->ctx.stage, ENG_VIEW_OUT, 1, err) < 0 ||
 	    view_inputs(r, s->def->run, v, err) < 0 || view_inputs(r, s->def->verify, v, err) < 0 ||
 	    (s->items_path != NULL && view_bind(v, s->items_path, ENG_VIEW_ITEMS, 0, err) < 0))
@@ -478,9 +502,7 @@ json_t *al_isolation_report(struct al_err *err)
 	o = json_pack("{s:b,s:b,s:o}", "root", h.root, "confined", can, "layers", layers);
 	if (!can)
 		json_object_set_new(o, "why", json_string(why));
-	json_object_set_new(o, "strict",
-	                    json_boolean(can && h.have[AL_CONFINE_NETNS] && h.have[AL_CONFINE_SECCOMP] &&
-	                                 h.have[AL_CONFINE_LANDLOCK]));
+	json_object_set_new(o, "strict", json_boolean(al_confine_missing(&h, 1, 1) < 0));
 	al_confine_release(&h);
 	return o;
 }

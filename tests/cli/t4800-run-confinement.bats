@@ -101,6 +101,17 @@ touch /tmp/x && touch /airlock/out/y && echo ok >result.txt'
 	grep -qx 'clone3: ENOSYS' "$f"
 }
 
+@test 'a system call newer than the filter knows (open_tree_attr, 467; 500) gets ENOSYS: the filter fails closed' {
+	one '"run": ["sh", "-c", "hostile nr:467 nr:500 nr:39 >result.txt"], "outputs": [{"path": "result.txt"}]'
+	run -0 airlock run --unsigned p --date $DATE
+	f=$(out_file s result.txt)
+	cat "$f"
+	grep -qx 'nr:467: ENOSYS' "$f"
+	grep -qx 'nr:500: ENOSYS' "$f"
+	# getpid, an old call, still answers
+	grep -qx 'nr:39: ok' "$f"
+}
+
 @test 'a widened system call is given by name only; an unknown name refuses the run' {
 	one '"run": ["bin/hostile", "personality"], "syscalls": ["personality"]'
 	run -0 airlock run --unsigned p --date $DATE
@@ -210,6 +221,54 @@ ln /airlock/bundle/bin/hostile hl 2>/dev/null && echo HARDLINK >>result.txt; tru
 	[ "$(count_events '.event == "run.start"')" = 0 ]
 }
 
+@test 'a mount or a secret never brings the airlock home into view: not /, not the home, nothing in it' {
+	ln -s "$AIRLOCK_HOME" homelink
+	for host in / "$AIRLOCK_HOME" "$AIRLOCK_HOME/audit" "$PWD/homelink" "$(dirname "$AIRLOCK_HOME")"; do
+		one "\"run\": [\"true\"], \"mounts\": [{\"host\": \"$host\", \"at\": \"/airlock/mnt/h\", \"mode\": \"rw\"}]"
+		run -2 airlock run --unsigned p --date $DATE
+		out_has "step s: mounts[0].host" "the airlock home"
+	done
+	[ "$(count_events '.event == "run.start"')" = 0 ]
+	# a key of airlock's, named as a step's secret: owned by airlock, 0600,
+	# exactly what the secrets check asks of a secret
+	for key in "$AIRLOCK_HOME/host.key" "$AIRLOCK_HOME/audit/fss.key" "$PWD/homelink/host.key"; do
+		one '"run": ["sh", "-c", "cat /airlock/secrets/k"], "secrets": ["k"]'
+		jq --arg k "$key" '.secrets = {"k": {"file": $k}}' p/airlock.json >m.json && mv m.json p/airlock.json
+		run -1 airlock run --unsigned p --date $DATE
+		out_has "secret k" "inside the airlock home"
+	done
+	[ "$(count_events '.event == "step.start"')" = 0 ]
+}
+
+@test "a step's init holds none of airlock's descriptors, and a step cannot reach airlock's through /proc" {
+	attempt 'ls /proc/1/fd >fds.txt 2>&1; for p in /proc/[0-9]*; do ls -l $p/fd 2>/dev/null; done | grep -E "jsonl|state.db|fss.key|host.key|\.lock" >result.txt; ls /proc/1/fd 2>/dev/null | wc -l >>result.txt'
+	[[ $result != *jsonl* ]]
+	[[ $result != *state.db* ]]
+	[[ $result != *key* ]]
+}
+
+@test 'as root started with securebits that keep capabilities, the step refuses to start' {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	one '"run": ["sh", "-c", "grep CapEff /proc/self/status >result.txt"], "outputs": [{"path": "result.txt"}], "retries": {"max": 0}'
+	run setpriv --securebits +no_setuid_fixup -- "$(command -v airlock)" run --unsigned p --date $DATE
+	[ "$status" -ne 0 ]
+	out_has "still holds capabilities"
+	[ "$(count_events '.event == "step.end" and .status == "ok"')" = 0 ]
+}
+
+@test "a notify step's stdin is a sealed copy of the run's summary, never the logs' file" {
+	steps p p '[{"id": "a", "run": ["true"]},
+	  {"id": "tell", "kind": "notify", "needs": ["a"], "run": ["sh", "-c", "readlink /proc/self/fd/0 >/airlock/mnt/ctl/link; echo forged 2>/dev/null >/proc/self/fd/0 && echo WROTE >>/airlock/mnt/ctl/link; cat >/airlock/mnt/ctl/got"], '"$(ctl_mount)"'}]'
+	run -0 airlock run --unsigned p --date $DATE
+	cat ctl/link
+	grep -q '^/memfd:airlock-stdin' ctl/link
+	run ! grep -q WROTE ctl/link
+	jq -e '.steps' ctl/got >/dev/null
+	f=$(find "$AIRLOCK_HOME" -name '*.summary.json' | head -1)
+	[ -n "$f" ]
+	cmp "$f" ctl/got
+}
+
 @test 'built-in kinds run as airlock itself, unconfined, and step.start says so' {
 	mkdir -p drop
 	touch drop/_SUCCESS
@@ -227,7 +286,7 @@ ln /airlock/bundle/bin/hostile hl 2>/dev/null && echo HARDLINK >>result.txt; tru
 	export AIRLOCK_HOME=$d/home
 	mkdir -p "$d/p/bin"
 	cp "$(helper_path hostile)" "$d/p/bin/hostile"
-	steps "$d/p" p "[{\"id\": \"s\", \"run\": [\"sh\", \"-c\", \"id -u >result.txt; cat $d/home/audit/fss.key >>result.txt 2>&1 || echo no-key >>result.txt; echo x >>$d/home/audit/audit-000001.jsonl 2>/dev/null || echo no-append >>result.txt; hostile mount ptrace unshare-user >>result.txt; ls /proc | grep -c '^[0-9]' >>result.txt\"], \"outputs\": [{\"path\": \"result.txt\"}]}]"
+	steps "$d/p" p "[{\"id\": \"s\", \"run\": [\"sh\", \"-c\", \"id -u >result.txt; cat $d/home/audit/fss.key >>result.txt 2>&1 || echo no-key >>result.txt; echo x >>$d/home/audit/audit-000001.jsonl 2>/dev/null || echo no-append >>result.txt; hostile mount ptrace unshare-user >>result.txt; ls /proc | grep -c '^[0-9]' >>result.txt; echo fds=\$(ls -l /proc/1/fd /proc/1/task/*/fd 2>/dev/null | grep -c $d/home) >>result.txt; ls /proc >>result.txt; ls -l /proc/[0-9]*/fd >>result.txt 2>&1; true\"], \"outputs\": [{\"path\": \"result.txt\"}]}]"
 	chown -R nobody "$d"
 	run setpriv --reuid=nobody --regid=nogroup --clear-groups -- env AIRLOCK_HOME="$AIRLOCK_HOME" "$(command -v airlock)" run --unsigned "$d/p" --date $DATE
 	echo "$output"
@@ -240,6 +299,9 @@ ln /airlock/bundle/bin/hostile hl 2>/dev/null && echo HARDLINK >>result.txt; tru
 	grep -Eqx 'mount: (EPERM|EACCES)' "$f"
 	grep -Eqx 'ptrace: (EPERM|EACCES)' "$f"
 	grep -Eqx 'unshare-user: (EPERM|EACCES)' "$f"
+	# the step's init (pid 1 of its namespace, of its uid) holds no
+	# descriptor of airlock's: not the log, not state.db, not a lock
+	grep -qx fds=0 "$f"
 	audit_events '.event == "step.start"' | jq -e '.isolation | .confined and .userns and .mountns and .pidns and .seccomp'
 	rm -rf "$d"
 }
