@@ -149,6 +149,18 @@ void eng_note_running(struct run *r, struct step_rt *s)
 		eng_state_warn(r, &err);
 }
 
+/* The attempt could not even be prepared (its stage): the run stops, and
+ * the attempt is not counted. */
+static void stage_failed(struct run *r, struct step_rt *s, const struct al_err *err)
+{
+	al_oplog("error", r->id, s->def->id, s->attempt, NULL, "%s", err->msg);
+	s->attempt--;
+	r->failed = 1;
+	r->aborting = 1;
+	s->state = S_FAILED;
+	al_snprintf(s->reason, sizeof s->reason, "%s", err->msg);
+}
+
 void eng_start_attempt(struct run *r, struct step_rt *s)
 {
 	char stage[PATH_MAX], why[400];
@@ -166,12 +178,7 @@ void eng_start_attempt(struct run *r, struct step_rt *s)
 	if (al_rm_tree(AT_FDCWD, stage) < 0 || eng_new_stage(r, stage, &err) < 0) {
 		if (err.msg[0] == '\0')
 			al_err_sys(&err, "%s: cannot empty the stage", stage);
-		al_oplog("error", r->id, s->def->id, s->attempt, NULL, "%s", err.msg);
-		s->attempt--;
-		r->failed = 1;
-		r->aborting = 1;
-		s->state = S_FAILED;
-		al_snprintf(s->reason, sizeof s->reason, "%s", err.msg);
+		stage_failed(r, s, &err);
 		return;
 	}
 	s->confined = eng_confine_decide(r, s, why, sizeof why);
@@ -179,12 +186,7 @@ void eng_start_attempt(struct run *r, struct step_rt *s)
 	if (s->confined && r->host.root && chown(stage, r->step_uid, r->step_gid) < 0) {
 		al_err_sys(&err, "%s: cannot give the stage to the step's uid %u", stage,
 		           (unsigned)r->step_uid);
-		al_oplog("error", r->id, s->def->id, s->attempt, NULL, "%s", err.msg);
-		s->attempt--;
-		r->failed = 1;
-		r->aborting = 1;
-		s->state = S_FAILED;
-		al_snprintf(s->reason, sizeof s->reason, "%s", err.msg);
+		stage_failed(r, s, &err);
 		return;
 	}
 	f = json_pack("{s:s,s:s,s:i,s:o,s:s,s:O,s:o}", "run", r->id, "step", s->def->id, "attempt",
