@@ -330,7 +330,7 @@ lint: lint-fuzz
 		$(RUNNER_SRC) $(STEPS_SRC) $(REPORT_SRC) $(CLI_SRC) cli/airlock.c cli/airlock_verify.c \
 		-- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--std=c11 -D_GNU_SOURCE --inline-suppr -I. core audit manifests runner steps report cli
+		--std=c11 -D_GNU_SOURCE -D__x86_64__ --inline-suppr -I. core audit manifests runner steps report cli
 	shellcheck -S warning -x $(SHELL_SCRIPTS)
 	shellcheck -S warning -x -s bash tests/lib/*.bash tests/fixtures/*.bash
 	shellcheck -S warning -x tests/cli/*.bats tests/e2e/*.bats tests/static/*.bats tests/repro/*.bats tests/kit/*.bats

@@ -55,7 +55,7 @@ int al_cmd_doctor(struct al_cli *cli, int argc, char **argv)
 				       "step's limits are rlimits");
 			else
 				printf("  limits:");
-			json_array_foreach(lim, i, v)
+			for (i = 0; (v = json_array_get(lim, i)) != NULL; i++)
 				printf(" %s", json_string_value(v));
 		}
 		if (why != NULL)

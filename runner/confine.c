@@ -224,13 +224,13 @@ static int spec_check(const struct al_confine_spec *s, struct al_err *err)
  * Returns 0 or the errno. */
 static int probe_proc(void)
 {
-	int fs, mnt, status = 0, e = 0;
+	int fs, status = 0, e = 0;
 	pid_t pid = fork();
 
 	if (pid == 0) {
 		fs = (int)syscall(SYS_fsopen, "proc", AL_FSOPEN_CLOEXEC);
 		if (fs < 0 || syscall(SYS_fsconfig, fs, AL_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
-		    (mnt = (int)syscall(SYS_fsmount, fs, AL_FSMOUNT_CLOEXEC, 0)) < 0)
+		    syscall(SYS_fsmount, fs, AL_FSMOUNT_CLOEXEC, 0) < 0)
 			_exit(errno > 0 && errno < 256 ? errno : EINVAL);
 		_exit(0);
 	}

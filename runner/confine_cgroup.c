@@ -123,7 +123,7 @@ static int cgroup2_mount(char *root, char *mnt, size_t size)
 	if (f == NULL)
 		return -1;
 	while (rc < 0 && getline(&line, &cap, f) > 0) {
-		char *sep = strstr(line, " - "), *field[5], *save = NULL;
+		char *sep = strstr(line, " - "), *field[5] = {NULL}, *save = NULL;
 		if (sep == NULL || strncmp(sep + 3, "cgroup2 ", 8) != 0)
 			continue;
 		*sep = '\0';

@@ -680,7 +680,7 @@ _Noreturn static void init_loop(int status_w, pid_t step)
 			continue;
 		}
 		for (;;) {
-			int st;
+			int st = 0;
 			long pid = raw_syscall4(SYS_wait4, -1, (long)&st, WNOHANG | __WALL, 0);
 			if (pid <= 0)
 				break;

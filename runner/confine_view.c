@@ -285,35 +285,37 @@ static int identity_build(struct al_plan *pl, uid_t uid, gid_t gid)
 static int base_build(struct al_plan *pl, const struct al_confine_spec *s)
 {
 	static const struct {
-		enum al_op_kind kind;
 		const char *at, *src;
-		unsigned flags;
 		uint64_t attr;
+		enum al_op_kind kind;
+		unsigned flags;
 	} base[] = {
-		{AL_OP_DIR, "dev", NULL, AL_OPF_DEVICES, 0},
+		{"dev", NULL, 0, AL_OP_DIR, AL_OPF_DEVICES},
 		/* the host's nodes themselves (a tmpfs of our own is nodev); no
 		 * flags to set: nosuid and noexec mean nothing to a device */
-		{AL_OP_BIND, "dev/null", "/dev/null", 0, 0},
-		{AL_OP_BIND, "dev/zero", "/dev/zero", 0, 0},
-		{AL_OP_BIND, "dev/full", "/dev/full", 0, 0},
-		{AL_OP_BIND, "dev/random", "/dev/random", 0, 0},
-		{AL_OP_BIND, "dev/urandom", "/dev/urandom", 0, 0},
-		{AL_OP_BIND, "dev/tty", "/dev/tty", AL_OPF_OPTIONAL, 0},
-		{AL_OP_SYMLINK, "dev/fd", "/proc/self/fd", 0, 0},
-		{AL_OP_SYMLINK, "dev/stdin", "/proc/self/fd/0", 0, 0},
-		{AL_OP_SYMLINK, "dev/stdout", "/proc/self/fd/1", 0, 0},
-		{AL_OP_SYMLINK, "dev/stderr", "/proc/self/fd/2", 0, 0},
-		{AL_OP_TMPFS, "dev/shm", NULL, AL_OPF_WRITABLE,
-		 AL_MOUNT_ATTR_NOSUID | AL_MOUNT_ATTR_NODEV | AL_MOUNT_ATTR_NOEXEC},
-		{AL_OP_PROC, "proc", NULL, 0, AL_MOUNT_ATTR_NOSUID | AL_MOUNT_ATTR_NODEV | AL_MOUNT_ATTR_NOEXEC},
-		{AL_OP_TMPFS, "tmp", NULL, AL_OPF_WRITABLE, AL_MOUNT_ATTR_NOSUID | AL_MOUNT_ATTR_NODEV},
-		{AL_OP_DIR, "airlock/out", NULL, 0, 0},
+		{"dev/null", "/dev/null", 0, AL_OP_BIND, 0},
+		{"dev/zero", "/dev/zero", 0, AL_OP_BIND, 0},
+		{"dev/full", "/dev/full", 0, AL_OP_BIND, 0},
+		{"dev/random", "/dev/random", 0, AL_OP_BIND, 0},
+		{"dev/urandom", "/dev/urandom", 0, AL_OP_BIND, 0},
+		{"dev/tty", "/dev/tty", 0, AL_OP_BIND, AL_OPF_OPTIONAL},
+		{"dev/fd", "/proc/self/fd", 0, AL_OP_SYMLINK, 0},
+		{"dev/stdin", "/proc/self/fd/0", 0, AL_OP_SYMLINK, 0},
+		{"dev/stdout", "/proc/self/fd/1", 0, AL_OP_SYMLINK, 0},
+		{"dev/stderr", "/proc/self/fd/2", 0, AL_OP_SYMLINK, 0},
+		{"dev/shm", NULL, AL_MOUNT_ATTR_NOSUID | AL_MOUNT_ATTR_NODEV | AL_MOUNT_ATTR_NOEXEC,
+		 AL_OP_TMPFS, AL_OPF_WRITABLE},
+		{"proc", NULL, AL_MOUNT_ATTR_NOSUID | AL_MOUNT_ATTR_NODEV | AL_MOUNT_ATTR_NOEXEC,
+		 AL_OP_PROC, 0},
+		{"tmp", NULL, AL_MOUNT_ATTR_NOSUID | AL_MOUNT_ATTR_NODEV, AL_OP_TMPFS,
+		 AL_OPF_WRITABLE},
+		{"airlock/out", NULL, 0, AL_OP_DIR, 0},
 	};
 	int64_t size = s->tmp_bytes > 0 ? s->tmp_bytes : AL_CONFINE_TMP_DEFAULT;
 
 	/* nr_inodes: empty files cost kernel memory that size= does not count */
 	snprintf(pl->tmp_size, sizeof pl->tmp_size, "%lld", (long long)size);
-	snprintf(pl->tmp_inodes, sizeof pl->tmp_inodes, "%lld", (long long)(size / 1024 + 64));
+	snprintf(pl->tmp_inodes, sizeof pl->tmp_inodes, "%lld", (long long)size / 1024 + 64);
 	pl->tmp_kv[0] = "size";
 	pl->tmp_kv[1] = pl->tmp_size;
 	pl->tmp_kv[2] = "nr_inodes";
