@@ -53,7 +53,7 @@ enum al_confine_layer {
 #define AL_CONFINE_LIMIT_PIDS 2u   /* pids.max */
 #define AL_CONFINE_LIMIT_CPU 4u    /* cpu.max */
 
-struct al_confine_cache; /* confine.c: the seccomp BPF, the system part of the view */
+struct al_confine_cache; /* confine_spawn.c: the seccomp BPF, the system part of the view */
 struct al_cgroup_pool;   /* confine_cgroup.c: empty step cgroups for reuse */
 
 /* What this host can give, found once per run by al_confine_prepare. */

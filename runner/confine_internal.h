@@ -1,4 +1,4 @@
-/* confine_internal.h - what confine.c (the parent's side), confine_child.c
+/* confine_internal.h - what confine_spawn.c (the parent's side), confine_child.c
  * (the init and the step) and confine_seccomp.c share; not part of the API.
  *
  * System-call numbers and constants are defined here rather than taken

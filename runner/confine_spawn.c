@@ -1,4 +1,4 @@
-/* confine.c - starting a step's process confined (see confine.h): the
+/* confine_spawn.c - starting a step's process confined (see confine.h): the
  * parent's side. The host probe, the checks of a spec, the clone of the
  * init, and what the caller does after the step exits. The plan of the
  * step's filesystem view is confine_view.c; the child's side
