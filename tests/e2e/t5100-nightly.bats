@@ -268,3 +268,19 @@ started() {
 	echo "$output" | tail -20
 	[ "$status" -eq 0 ]
 }
+
+@test "score reaches the scoring service only with network: host; without it, its own loopback refuses" {
+	service ok
+	drop 2031-01-09
+	manifest '(.steps[] | select(.id == "score")) |= (del(.network) | .retries.max = 0)'
+	nightly 2031-01-09
+	[ "$status" -ne 0 ]
+	run -0 airlock logs "$(last_run)" score
+	out_has "connection refused"
+	[ "$(count_events '.event == "step.end" and .step == "score" and .status == "ok"')" -eq 0 ]
+	audit_events '.event == "step.start" and .step == "score"' | jq -e '.isolation.confined and .isolation.netns'
+	# given the network back, the same night completes
+	manifest '(.steps[] | select(.id == "score")) |= (.network = "host")'
+	nightly 2031-01-09
+	[ "$status" -eq 0 ]
+}
