@@ -12,7 +12,10 @@
 
 #include "core/core.h"
 
-#define AL_AUDIT_FORMAT "airlock.audit/1"
+#define AL_AUDIT_FORMAT "airlock.audit/2"
+#define AL_AUDIT_FORMAT_1 "airlock.audit/1" /* HMAC seals: still verified */
+#define SEAL_PUB_LEN 32                     /* an epoch's Ed25519 public key */
+#define SEAL_SIG_HEX 129                    /* a seal's signature, hex, with NUL */
 #define AL_AUDIT_LINE_MAX (4u << 20)       /* a line, with its "\n" */
 #define AL_AUDIT_SEGMENT_SIZE (64ull << 20) /* default --segment-size */
 #define AL_AUDIT_SEAL_EVERY 1000           /* default --seal-every */
@@ -62,6 +65,12 @@ int al_audit_append(struct al_audit *log, const char *event, const json_t *field
 /* fdatasync of whatever was appended without AL_AUDIT_SYNC. */
 int al_audit_sync(struct al_audit *log, struct al_err *err);
 
+/* Moves a live airlock.audit/1 log (HMAC seals, k0) to public-key seals:
+ * a transition seal, the last HMAC one, binds the first /2 public key,
+ * which is written to pub_out (a file that must not exist) and pub_hex;
+ * later seals are signed (FORMAT.md §5). */
+int al_audit_upgrade(const char *home, const char *pub_out, char pub_hex[65], struct al_err *err);
+
 /* Appends a seal now (unless the last entry is one) and evolves the key. */
 int al_audit_seal(struct al_audit *log, struct al_err *err);
 
@@ -81,14 +90,16 @@ int al_audit_event_valid(const char *event);
 /* ---- checkpoints ---- */
 
 struct al_checkpoint {
+	int version; /* of the log: 1 or 2 (line 1 says "airlock.audit/V") */
 	char log_id[AL_AUDIT_LOG_ID_HEX];
 	uint64_t size;
 	unsigned char hash[AL_SHA256_LEN];
 	char ts[AL_TS_LEN];
 };
 
-/* Writes OUTDIR/checkpoint.txt and its minisign signature by the host key
- * for the log of HOME as it is now. */
+/* Writes OUTDIR/checkpoint.txt, its minisign signature by the host key
+ * and (airlock.audit/2) checkpoint.txt.sig, its signature by the epoch key
+ * in force, for the log of HOME as it is now. */
 int al_audit_checkpoint(const char *home, const char *outdir, struct al_checkpoint *cp,
                         struct al_err *err);
 /* Parses checkpoint text (name is used in messages). */
@@ -138,10 +149,11 @@ struct al_finding {
 };
 
 struct al_verify_opts {
-	const unsigned char *seal_key; /* k0 (32 bytes) or NULL */
+	const unsigned char *seal_pub; /* the epoch-0 seal public key (32 bytes), or NULL */
+	const unsigned char *seal_key; /* a /1 log's k0 (32 bytes), or NULL */
 	const char *anchor;            /* checkpoint.txt of an anchor, or NULL */
 	const char *host_pub;          /* key for checkpoint signatures, or NULL */
-	int strict;                    /* an unsealed tail fails */
+	int strict;                    /* an unsealed tail fails (always so for an export) */
 	void (*on_finding)(void *ctx, const struct al_finding *f);
 	void *ctx;
 };
@@ -150,8 +162,17 @@ struct al_verify_summary {
 	uint64_t entries, lines, segments, seals, first_seq, last_seq;
 	uint64_t warnings, unsealed;
 	int64_t first_epoch, last_epoch; /* -1 when no seal */
-	int seals_checked;               /* macs checked with k0 */
+	int seals_checked;               /* every seal checked: macs with k0, signatures
+	                                    with the public key given */
+	int format;                      /* 1 or 2: of the log's last seal (0: none) */
+	uint64_t sealed_upto;            /* the last entry a seal covers (0: none) */
+	char sealed_ts[AL_TS_LEN];       /* the ts of that seal */
+	uint64_t anchored_upto;          /* the last entry an anchor covers (0: none) */
+	uint64_t transition_seq;         /* a /1 log's transition seal (0: none) */
+	int v1_unchecked;                /* /1 seals were not checked (no k0) */
 	int anchor_checked, checkpoint_checked;
+	int checkpoint_epoch_signed;     /* the export's checkpoint or the anchor is
+	                                    signed by the epoch key then in force */
 	char log_id[AL_AUDIT_LOG_ID_HEX];
 };
 
@@ -169,8 +190,14 @@ int al_audit_scan(const char *dir, uint64_t upto,
                   int (*each)(void *ctx, const char *text, size_t len), void *ctx,
                   struct al_err *err);
 
-/* Reads a seal key file (64 hex digits and a newline) into key[32]. */
+/* Reads an airlock.audit/1 seal key file (64 hex digits and a newline)
+ * into key[32]. */
 int al_seal_key_load(const char *path, unsigned char key[AL_SHA256_LEN], struct al_err *err);
+/* Reads a seal public key file ("airlock.seal-pub/2 <64 hex>\n", or the 64
+ * digits alone) into pk; formats one (malloc'd); its id (16 hex digits). */
+int al_seal_pub_load(const char *path, unsigned char pk[SEAL_PUB_LEN], struct al_err *err);
+char *al_seal_pub_format(const unsigned char pk[SEAL_PUB_LEN]);
+void al_seal_pub_id(const unsigned char pk[SEAL_PUB_LEN], char id[17]);
 
 /* ---- index and queries (not linked into airlock-verify) ---- */
 

@@ -9,6 +9,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 char *al_checkpoint_format(const struct al_checkpoint *cp)
 {
 	char hex[AL_SHA256_HEX], *out = malloc(256);
@@ -16,8 +18,8 @@ char *al_checkpoint_format(const struct al_checkpoint *cp)
 	if (out == NULL)
 		return NULL;
 	al_hex(cp->hash, AL_SHA256_LEN, hex);
-	snprintf(out, 256, AL_AUDIT_FORMAT " %s\n%llu\n%s\n%s\n", cp->log_id,
-	         (unsigned long long)cp->size, hex, cp->ts);
+	snprintf(out, 256, "%s %s\n%llu\n%s\n%s\n", cp->version == 1 ? AL_AUDIT_FORMAT_1 : AL_AUDIT_FORMAT,
+	         cp->log_id, (unsigned long long)cp->size, hex, cp->ts);
 	return out;
 }
 
@@ -50,9 +52,13 @@ int al_checkpoint_parse(const char *text, size_t len, const char *name, struct a
 	}
 	if (p != end)
 		return al_err_set(err, AL_EUSAGE, "%s: data after the checkpoint's 4 lines", name);
-	if (llen[0] != strlen(AL_AUDIT_FORMAT) + 1 + 32 ||
-	    memcmp(line[0], AL_AUDIT_FORMAT " ", strlen(AL_AUDIT_FORMAT) + 1) != 0 ||
-	    !is_hex_lower(line[0] + strlen(AL_AUDIT_FORMAT) + 1, 32))
+	if (llen[0] == strlen(AL_AUDIT_FORMAT) + 1 + 32 &&
+	    memcmp(line[0], AL_AUDIT_FORMAT " ", strlen(AL_AUDIT_FORMAT) + 1) == 0)
+		cp->version = 2;
+	else if (llen[0] == strlen(AL_AUDIT_FORMAT_1) + 1 + 32 &&
+	         memcmp(line[0], AL_AUDIT_FORMAT_1 " ", strlen(AL_AUDIT_FORMAT_1) + 1) == 0)
+		cp->version = 1;
+	if (cp->version == 0 || !is_hex_lower(line[0] + strlen(AL_AUDIT_FORMAT) + 1, 32))
 		return al_err_set(err, AL_EUSAGE, "%s: line 1 is not \"" AL_AUDIT_FORMAT " <log_id>\"",
 		                  name);
 	memcpy(cp->log_id, line[0] + strlen(AL_AUDIT_FORMAT) + 1, 32);
@@ -82,10 +88,92 @@ int al_checkpoint_parse(const char *text, size_t len, const char *name, struct a
 	return 0;
 }
 
+#define SIG2_PREFIX "airlock.checkpoint-sig/2 "
+
+int checkpoint_sig2_parse(const char *text, size_t len, const char *name,
+                          struct checkpoint_sig2 *s, struct al_err *err)
+{
+	const char *p = text, *end = text + len, *sp;
+	char num[24];
+	size_t n;
+
+	memset(s, 0, sizeof *s);
+	if (len < strlen(SIG2_PREFIX) || memcmp(p, SIG2_PREFIX, strlen(SIG2_PREFIX)) != 0)
+		goto bad;
+	p += strlen(SIG2_PREFIX);
+	sp = memchr(p, ' ', (size_t)(end - p));
+	n = sp != NULL ? (size_t)(sp - p) : 0;
+	if (n == 0 || n > 19 || (p[0] == '0' && n > 1) || strspn(p, "0123456789") < n)
+		goto bad;
+	memcpy(num, p, n);
+	num[n] = '\0';
+	s->epoch = strtoull(num, NULL, 10);
+	p = sp + 1;
+	if (end - p != 64 + 1 + 128 + 1 || p[64] != '\n' || p[64 + 1 + 128] != '\n' ||
+	    !is_hex_lower(p, 64) || !is_hex_lower(p + 65, 128) ||
+	    al_unhex(p, 64, s->pub, SEAL_PUB_LEN) < 0)
+		goto bad;
+	memcpy(s->sig, p + 65, 128);
+	s->sig[128] = '\0';
+	return 0;
+bad:
+	return al_err_set(err, AL_EUSAGE,
+	                  "%s: not \"" SIG2_PREFIX "<epoch> <64 hex>\" and a line of 128 hex digits",
+	                  name);
+}
+
+/* The seal key in force after the head line (FORMAT.md §6): the stored
+ * one, or its successor when the head is a seal that a crash kept from
+ * evolving it (the next writer repairs the file; this one only reads). */
+int checkpoint_head_key(int dirfd, const char *line, size_t len, struct fss_state *st,
+                        struct al_err *err)
+{
+	json_t *v;
+
+	if (fss_load(dirfd, st, 1, err) < 0)
+		return -1;
+	v = json_loadb(line, len, 0, NULL);
+	if (json_is_string(json_object_get(v, "event")) &&
+	    strcmp(json_string_value(json_object_get(v, "event")), "seal") == 0 &&
+	    json_integer_value(json_object_get(v, "epoch")) == (json_int_t)st->epoch) {
+		if (st->version == 2)
+			fss2_evolve(st->key);
+		else
+			fss_evolve(st->key);
+		st->epoch++;
+	}
+	json_decref(v);
+	return 0;
+}
+
+int checkpoint_sig2_make(const struct fss_state *st, const char *text, char *out, size_t cap)
+{
+	unsigned char pk[SEAL_PUB_LEN], *sk;
+	char pk_hex[65], sig_hex[SEAL_SIG_HEX];
+
+	out[0] = '\0';
+	if (st->version != 2)
+		return 0;
+	/* Signed by the epoch key too: whoever holds only the public key of
+	 * epoch 0 can tie this checkpoint to the log. */
+	sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+	if (sk == NULL || seal2_keypair(st->key, pk, sk) < 0) {
+		if (sk != NULL)
+			sodium_free(sk);
+		return -1;
+	}
+	seal2_sign(sk, text, strlen(text), sig_hex);
+	sodium_free(sk);
+	al_hex(pk, SEAL_PUB_LEN, pk_hex);
+	snprintf(out, cap, SIG2_PREFIX "%llu %s\n%s\n", (unsigned long long)st->epoch, pk_hex, sig_hex);
+	return 0;
+}
+
 /* The last complete line of the log as it is now: its seq, hash and the
- * log id. Taken under the writers' lock, so that no line is half
- * written while we read. */
-static int log_head(const char *home, struct al_checkpoint *cp, struct al_err *err)
+ * log id, and the seal key in force. Taken under the writers' lock, so
+ * that no line is half written and no seal made while we read. */
+static int log_head(const char *home, struct al_checkpoint *cp, struct fss_state *st,
+                    struct al_err *err)
 {
 	unsigned long *nums = NULL;
 	int *zsts = NULL, dirfd, lockfd = -1, ret = -1;
@@ -127,8 +215,11 @@ static int log_head(const char *home, struct al_checkpoint *cp, struct al_err *e
 		}
 		cp->size = l.seq;
 		line_hash(t.line, t.line_len, cp->hash);
+		ret = checkpoint_head_key(dirfd, t.line, t.line_len, st, err);
 		seg_tail_free(&t);
-		ret = seg_log_id(dirfd, nums[i], 0, cp->log_id, NULL, err);
+		if (ret == 0)
+			ret = seg_log_id(dirfd, nums[i], 0, cp->log_id, NULL, err);
+		cp->version = st->version;
 		goto out;
 	}
 	al_err_set(err, AL_EVERIFY, "%s/audit: no complete entry", home);
@@ -144,16 +235,26 @@ out:
 int al_audit_checkpoint(const char *home, const char *outdir, struct al_checkpoint *cp,
                         struct al_err *err)
 {
-	char path[PATH_MAX], comment[128], *text = NULL, *sig = NULL;
+	char path[PATH_MAX], comment[128], *text = NULL, *sig = NULL, sig2[512];
 	struct al_seckey *sec = NULL;
+	struct fss_state st = {0};
 	int ret = -1;
 
-	if (log_head(home, cp, err) < 0)
+	if (log_head(home, cp, &st, err) < 0) {
+		fss_free(&st);
 		return -1;
+	}
 	al_ts_format(al_now_us(), cp->ts);
 	text = al_checkpoint_format(cp);
-	if (text == NULL)
+	if (text == NULL) {
+		fss_free(&st);
 		return al_err_sys(err, "cannot allocate memory");
+	}
+	if (checkpoint_sig2_make(&st, text, sig2, sizeof sig2) < 0) {
+		al_err_sys(err, "cannot derive the seal key pair");
+		goto out;
+	}
+	fss_free(&st); /* the epoch key is wiped as soon as it has signed */
 	if (al_snprintf(path, sizeof path, "%s/host.key", home) < 0) {
 		al_err_set(err, AL_EUSAGE, "%s: path too long", home);
 		goto out;
@@ -174,8 +275,16 @@ int al_audit_checkpoint(const char *home, const char *outdir, struct al_checkpoi
 	{
 		char sig_path[PATH_MAX + 8];
 		snprintf(sig_path, sizeof sig_path, "%s.minisig", path);
-		if (al_write_file_atomic(sig_path, sig, strlen(sig), 0644, err) < 0 ||
-		    al_write_file_atomic(path, text, strlen(text), 0644, err) < 0)
+		if (al_write_file_atomic(sig_path, sig, strlen(sig), 0644, err) < 0)
+			goto out;
+		snprintf(sig_path, sizeof sig_path, "%s.sig", path);
+		if (sig2[0] != '\0' ? al_write_file_atomic(sig_path, sig2, strlen(sig2), 0644, err) < 0
+		                     : unlink(sig_path) < 0 && errno != ENOENT) {
+			if (sig2[0] == '\0')
+				al_err_sys(err, "%s", sig_path);
+			goto out;
+		}
+		if (al_write_file_atomic(path, text, strlen(text), 0644, err) < 0)
 			goto out;
 	}
 	/* The host's public key beside them: what verifies them (minisign -Vm
@@ -197,6 +306,7 @@ int al_audit_checkpoint(const char *home, const char *outdir, struct al_checkpoi
 	}
 	ret = 0;
 out:
+	fss_free(&st);
 	al_seckey_free(sec);
 	free(text);
 	free(sig);

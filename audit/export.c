@@ -154,6 +154,60 @@ static int last_line_streamed(int dirfd, unsigned long n, int zst, char **out, s
 	return ret;
 }
 
+/* The log.open line and every seal line of segments 1 .. before-1: what
+ * ties the seal key of the export's first seal to the epoch-0 key
+ * (FORMAT.md §7, seals.jsonl). Appended to *buf. */
+static int seal_chain(int dirfd, unsigned long before, const int *zst, char **buf, size_t *used,
+                      struct al_err *err)
+{
+	size_t cap = 4096;
+
+	*used = 0;
+	*buf = malloc(cap);
+	if (*buf == NULL)
+		return al_err_sys(err, "cannot allocate memory");
+	for (unsigned long n = 1; n < before; n++) {
+		char name[SEG_NAME_MAX];
+		struct al_stream *src;
+		struct line_reader r;
+		const char *line;
+		size_t len;
+		int fd, nl = 0, got;
+
+		seg_name(n, zst[n - 1], name);
+		fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return al_err_sys(err, "audit/%s", name);
+		src = al_stream_fd(fd, zst[n - 1], name, err);
+		if (src == NULL)
+			return -1;
+		line_reader_init(&r, src);
+		while ((got = line_next(&r, &line, &len, &nl, err)) == 1) {
+			struct al_line l;
+			if (!nl || al_line_parse(line, len, &l, NULL) < 0 ||
+			    (strcmp(l.event, "seal") != 0 && strcmp(l.event, "log.open") != 0))
+				continue;
+			if (*used + len + 1 > cap) {
+				char *more;
+				cap = (*used + len + 1) * 2;
+				more = realloc(*buf, cap);
+				if (more == NULL) {
+					got = al_err_sys(err, "cannot allocate memory");
+					break;
+				}
+				*buf = more;
+			}
+			memcpy(*buf + *used, line, len + 1); /* with its "\n" */
+			*used += len + 1;
+		}
+		line_reader_free(&r);
+		src->close(src);
+		if (got < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* One segment, up to its size at the time the export looked (a live
  * segment: its last complete line). */
 static int add_segment(struct al_tarzst *t, int dirfd, const struct seg_out *s, int64_t mtime,
@@ -198,7 +252,7 @@ static char *verify_txt(const struct al_checkpoint *cp, const char *keyid,
 	         "To verify with airlock-verify (nothing else needed):\n"
 	         "\n"
 	         "    airlock-verify audit evidence.tar.zst\n"
-	         "    airlock-verify audit evidence.tar.zst --seal-key k0.txt   # with the seal key you hold\n"
+	         "    airlock-verify audit evidence.tar.zst --seal-pub seal.pub   # the log's seal public key\n"
 	         "    airlock-verify audit evidence.tar.zst --anchor checkpoint-you-kept.txt\n"
 	         "\n"
 	         "Exit status 0: intact; 1: tampered (the first bad line is named); 2: could not verify.\n"
@@ -225,6 +279,12 @@ struct export {
 	uint64_t first_seq;
 	struct al_checkpoint cp;
 	char *cp_text, *sig;  /* the checkpoint and its signature by the host key */
+	struct fss_state key; /* the seal key in force at the last line */
+	char sig2[512];       /* checkpoint.txt.sig: the checkpoint signed by it */
+	char range[256];      /* export.txt: what the export holds, from where */
+	char range_sig[512];  /* export.txt.sig, by the same key */
+	char *chain;          /* seals.jsonl (NULL when the export starts at 1) */
+	size_t chain_len;
 	char *pub_text;       /* host.pub */
 	size_t pub_len;
 	char keyid[AL_KEYID_HEX];
@@ -274,6 +334,15 @@ static int export_segments(struct export *x, const unsigned long *want, long nwa
 		al_err_set(err, AL_EUSAGE, "no audit segments in the requested range");
 		goto out;
 	}
+	/* Numbers are consecutive from 1 (a verifier fails a gap). */
+	if (x->segs[0].n > 1) {
+		if ((unsigned long)count < x->segs[0].n || nums[x->segs[0].n - 1] != x->segs[0].n) {
+			al_err_set(err, AL_EVERIFY, "%s/audit: the segments are not numbered from 1", x->home);
+			goto out;
+		}
+		if (seal_chain(x->dirfd, x->segs[0].n, zsts, &x->chain, &x->chain_len, err) < 0)
+			goto out;
+	}
 	ret = 0;
 out:
 	free(nums);
@@ -322,7 +391,14 @@ static int export_snapshot(struct export *x, const struct al_audit_range *range,
 		al_err_sys(err, "%s/audit/lock", x->home);
 		goto out;
 	}
-	ret = export_segments(x, want, nwant, err) < 0 || export_last_line(x, err) < 0 ? -1 : 0;
+	if (export_segments(x, want, nwant, err) == 0 && export_last_line(x, err) == 0)
+		ret = 0;
+	/* the seal key in force at that line, read under the same lock */
+	if (ret == 0) {
+		struct fss_state key;
+		ret = checkpoint_head_key(x->dirfd, x->line, x->len, &key, err);
+		x->key = key;
+	}
 out:
 	if (lockfd >= 0)
 		close(lockfd);
@@ -355,8 +431,20 @@ static int export_checkpoint(struct export *x, struct al_err *err)
 	memcpy(x->cp.hash, head, sizeof head);
 	memcpy(x->cp.log_id, log_id, sizeof log_id);
 	x->first_seq = first_seq;
+	x->cp.version = x->key.version;
 	al_ts_format(al_now_us(), x->cp.ts);
 	x->cp_text = al_checkpoint_format(&x->cp);
+	/* export.txt: the log, the first and last entry and the first
+	 * segment. Signed by the seal key, it tells a cut-off start from a
+	 * range that began there (FORMAT.md §7). */
+	snprintf(x->range, sizeof x->range, "airlock.export/1 %s\n%llu %llu\n%lu\n", log_id,
+	         (unsigned long long)first_seq, (unsigned long long)l.seq, x->segs[0].n);
+	if (x->cp_text != NULL &&
+	    (checkpoint_sig2_make(&x->key, x->cp_text, x->sig2, sizeof x->sig2) < 0 ||
+	     checkpoint_sig2_make(&x->key, x->range, x->range_sig, sizeof x->range_sig) < 0)) {
+		al_err_sys(err, "cannot derive the seal key pair");
+		goto out;
+	}
 	al_snprintf(path, sizeof path, "%s/host.key", x->home);
 	sec = al_seckey_load(path, NULL, NULL, err);
 	if (x->cp_text == NULL || sec == NULL)
@@ -393,7 +481,14 @@ static int export_write(struct export *x, const struct al_audit_range *range, co
 	                  err) < 0 ||
 	    al_tarzst_add(&t, "host.pub", x->pub_text, x->pub_len, 0644, now, err) < 0 ||
 	    al_tarzst_add(&t, "checkpoint.txt", x->cp_text, strlen(x->cp_text), 0644, now, err) < 0 ||
-	    al_tarzst_add(&t, "checkpoint.txt.minisig", x->sig, strlen(x->sig), 0644, now, err) < 0)
+	    al_tarzst_add(&t, "checkpoint.txt.minisig", x->sig, strlen(x->sig), 0644, now, err) < 0 ||
+	    (x->sig2[0] != '\0' &&
+	     (al_tarzst_add(&t, "checkpoint.txt.sig", x->sig2, strlen(x->sig2), 0644, now, err) < 0 ||
+	      al_tarzst_add(&t, "export.txt", x->range, strlen(x->range), 0644, now, err) < 0 ||
+	      al_tarzst_add(&t, "export.txt.sig", x->range_sig, strlen(x->range_sig), 0644, now, err) < 0)))
+		goto fail;
+	if (x->chain != NULL &&
+	    al_tarzst_add(&t, "seals.jsonl", x->chain, x->chain_len, 0644, now, err) < 0)
 		goto fail;
 	for (long i = 0; i < x->nsegs; i++)
 		if (add_segment(&t, x->dirfd, &x->segs[i], now, err) < 0)
@@ -421,6 +516,8 @@ int al_audit_export(const char *home, const struct al_audit_range *range, const 
 		ret = 0;
 	close(x.dirfd);
 	free(x.segs);
+	free(x.chain);
+	fss_free(&x.key);
 	free(x.line);
 	free(x.pub_text);
 	free(x.cp_text);

@@ -1,8 +1,10 @@
 /* init.c - a new audit log (FORMAT.md §1, §5): its directory and
- * settings, the host key pair (kept when one exists), the seal key k0
- * (written once, to a file that must not exist: it is handed over, never
- * kept), and the first entries, log.open and a seal of epoch 0. Nothing
- * half-made is left when any of it fails. */
+ * settings, the host key pair (kept when one exists), the epoch-0 seal
+ * key (its public half written once, to a file that must not exist: it is
+ * handed to the compliance officer), and the first entries, log.open and
+ * a seal of epoch 0. Nothing half-made is left when any of it fails.
+ * (An airlock.audit/1 log, sealed with HMAC and k0, is made only for
+ * tests of what older hosts wrote.) */
 #include "internal.h"
 
 #include <errno.h>
@@ -52,37 +54,14 @@ out:
 	return ret;
 }
 
-/* Writes k0 to a file that must not exist: it is handed over once. */
-static int k0_write(const char *path, const unsigned char *k0, struct al_err *err)
+int al_audit_init(const char *home, const char *seal_pub_out, const struct al_audit_config *cfg,
+                  struct al_err *err)
 {
-	char text[66];
-	int fd, ret = 0;
-
-	al_hex(k0, AL_SHA256_LEN, text);
-	text[64] = '\n';
-	text[65] = '\0';
-	fd = al_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	if (fd < 0) {
-		sodium_memzero(text, sizeof text);
-		if (errno == EEXIST)
-			return al_err_set(err, AL_EUSAGE, "%s already exists: the seal key is written once, to a new file",
-			                  path);
-		return al_err_sys(err, "%s", path);
-	}
-	if (al_write_all(fd, text, 65) < 0 || al_sys_fsync(fd) < 0)
-		ret = al_err_sys(err, "%s: write", path);
-	sodium_memzero(text, sizeof text);
-	if (close(fd) < 0 && ret == 0)
-		ret = al_err_sys(err, "%s: close", path);
-	if (ret == 0)
-		ret = al_fsync_parent(path, err);
-	if (ret < 0)
-		unlink(path);
-	return ret;
+	return audit_init(home, seal_pub_out, 2, cfg, err);
 }
 
-int al_audit_init(const char *home, const char *seal_key_out, const struct al_audit_config *cfg,
-                  struct al_err *err)
+int audit_init(const char *home, const char *seal_key_out, int version,
+               const struct al_audit_config *cfg, struct al_err *err)
 {
 	char path[PATH_MAX], keyid[AL_KEYID_HEX], name[SEG_NAME_MAX];
 	unsigned char id[16], *k0 = NULL;
@@ -115,12 +94,13 @@ int al_audit_init(const char *home, const char *seal_key_out, const struct al_au
 		goto out;
 	}
 	randombytes_buf(k0, AL_SHA256_LEN);
-	if (k0_write(seal_key_out, k0, err) < 0)
+	if (audit_key_out_write(seal_key_out, k0, version, err) < 0)
 		goto out;
 	k0_written = 1;
 	if (host_key_ensure(home, keyid, err) < 0 || audit_config_store(dirfd, cfg, err) < 0)
 		goto out;
 	st.key = k0;
+	st.version = version;
 	if (fss_store(dirfd, &st, err) < 0)
 		goto out;
 	fd = al_openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0600);
@@ -147,6 +127,23 @@ int al_audit_init(const char *home, const char *seal_key_out, const struct al_au
 	/* host, like user, uid and pid, is stamped by append_entry */
 	f = json_pack("{s:s,s:s,s:s,s:i}", "log_id", log->log_id, "host_key", keyid, "airlock",
 	              AL_VERSION, "fss_epoch", 0);
+	if (f != NULL && version == 2) {
+		/* What the log says of its own seals; a verifier trusts the key
+		 * it was handed, and only compares this one with it. */
+		unsigned char pk[SEAL_PUB_LEN], *sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+		char hex[65];
+		if (sk == NULL || seal2_keypair(k0, pk, sk) < 0) {
+			if (sk != NULL)
+				sodium_free(sk);
+			al_err_sys(err, "cannot make the seal key pair");
+			goto out;
+		}
+		sodium_free(sk);
+		al_hex(pk, SEAL_PUB_LEN, hex);
+		json_object_set_new(f, "format", json_string(AL_AUDIT_FORMAT));
+		json_object_set_new(f, "seal_pub", json_string(hex));
+		json_object_set_new(f, "seal_every", json_integer((json_int_t)log->cfg.seal_every));
+	}
 	if (writer_append(log, "log.open", f, 1, 0, err) < 0 || writer_seal(log, err) < 0)
 		goto out;
 	ret = 0;

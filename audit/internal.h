@@ -47,21 +47,73 @@ long seg_list(int dirfd, const char *display, unsigned long **nums, int **zsts, 
 int audit_config_load(int dirfd, struct al_audit_config *cfg, struct al_err *err);
 int audit_config_store(int dirfd, const struct al_audit_config *cfg, struct al_err *err);
 
-/* HOME/audit/fss.key: "airlock.fss/1 <epoch> <64 hex> <upto>\n". The key
- * is held in sodium_malloc memory. */
+/* HOME/audit/fss.key: "airlock.fss/V <epoch> <64 hex> <upto>\n", V 1 (an
+ * HMAC key) or 2 (the seed of an Ed25519 key pair). The key is held in
+ * sodium_malloc memory. */
 struct fss_state {
+	int version;     /* 1 or 2 */
+	int slot;        /* 1 or 2: the slot of the file it was read from; 0: none */
+	int stale;       /* the other slot holds an older key (a crash between the two writes) */
 	uint64_t epoch;  /* the epoch the stored key is for: the next seal's */
 	uint64_t upto;   /* the upto of the last seal made (0: none) */
 	unsigned char *key; /* 32 bytes, sodium_malloc'd; NULL when not loaded */
 };
 int fss_load(int dirfd, struct fss_state *st, int want_key, struct al_err *err);
-int fss_store(int dirfd, const struct fss_state *st, struct al_err *err);
+/* Stores st in the slot it was not read from, then zeroes that one
+ * (seal.c); st->slot is then the new one. */
+int fss_store(int dirfd, struct fss_state *st, struct al_err *err);
+/* The same for another file of HOME/audit: fss.next holds the first /2
+ * key of a /1 log's transition until its seal is durable (FORMAT.md §5). */
+#define FSS_NEXT_NAME "fss.next"
+int fss_load_from(int dirfd, const char *name, struct fss_state *st, int want_key,
+                  struct al_err *err);
+int fss_store_as(int dirfd, const char *name, struct fss_state *st, struct al_err *err);
+/* Overwrites a key file with zeros, syncs, and unlinks it (none: 0). */
+int fss_wipe(int dirfd, const char *name, struct al_err *err);
 void fss_free(struct fss_state *st);
 /* k_{e+1} = SHA-256("airlock.fss/1" ‖ k_e), in place. */
 void fss_evolve(unsigned char key[AL_SHA256_LEN]);
-/* The mac of a seal (FORMAT.md §5), as 64 hex digits. */
+/* seed_{e+1} = SHA-256("airlock.fss/2" ‖ seed_e), in place. */
+void fss2_evolve(unsigned char seed[AL_SHA256_LEN]);
+/* The Ed25519 key pair of an epoch's seed; sk is crypto_sign_SECRETKEYBYTES. */
+int seal2_keypair(const unsigned char seed[AL_SHA256_LEN], unsigned char pk[SEAL_PUB_LEN],
+                  unsigned char *sk);
+/* 1 when seed's public key is pub_hex, 0 when not, -1 out of memory. */
+int seal2_pub_is(const unsigned char seed[AL_SHA256_LEN], const char pub_hex[65]);
+/* What a /2 seal signs (FORMAT.md §5); its length, 0 when cap is short. */
+size_t seal2_message(char *buf, size_t cap, uint64_t epoch, uint64_t upto, const char hu[65],
+                     uint64_t every, const char next_pub[65]);
+void seal2_sign(const unsigned char *sk, const void *msg, size_t n, char sig_hex[SEAL_SIG_HEX]);
+/* A /2 seal of epoch `epoch` by the key of seed: the next epoch's public
+ * key and the signature, in hex. */
+int seal2_make(const unsigned char seed[AL_SHA256_LEN], uint64_t epoch, uint64_t upto,
+               const char hu[65], uint64_t every, char next_hex[65], char sig[SEAL_SIG_HEX]);
+/* 0 when sig_hex (128 hex digits) is pk's signature of msg. */
+int seal2_check(const unsigned char pk[SEAL_PUB_LEN], const void *msg, size_t n,
+                const char *sig_hex);
+void seal_pub_id(const unsigned char pk[SEAL_PUB_LEN], char id[17]);
+/* The mac of a /1 seal (FORMAT.md §5), as 64 hex digits; with next_pub
+ * (64 hex digits), of the transition seal that binds the first /2 key. */
 void seal_mac(const unsigned char key[AL_SHA256_LEN], uint64_t epoch, uint64_t upto,
               const char upto_hash_hex[65], char mac_hex[65]);
+void seal_mac_next(const unsigned char key[AL_SHA256_LEN], uint64_t epoch, uint64_t upto,
+                   const char upto_hash_hex[65], const char *next_pub, char mac_hex[65]);
+
+/* checkpoint.txt.sig (FORMAT.md §6): the checkpoint's signature by the
+ * epoch key in force at its last entry. */
+struct checkpoint_sig2 {
+	uint64_t epoch;
+	unsigned char pub[SEAL_PUB_LEN];
+	char sig[SEAL_SIG_HEX];
+};
+/* The seal key in force after line (the log's head), read under the
+ * log's lock; and checkpoint.txt.sig for text signed by it ("" for a /1
+ * log; -1 out of memory). */
+int checkpoint_head_key(int dirfd, const char *line, size_t len, struct fss_state *st,
+                        struct al_err *err);
+int checkpoint_sig2_make(const struct fss_state *st, const char *text, char *out, size_t cap);
+int checkpoint_sig2_parse(const char *text, size_t len, const char *name,
+                          struct checkpoint_sig2 *s, struct al_err *err);
 
 /* Lines from a byte source, each at most AL_AUDIT_LINE_MAX bytes with its
  * "\n": one read buffer, and a second one only for a line that spans two
@@ -143,6 +195,16 @@ struct al_audit {
 	unsigned since_space;   /* appends since free space was last looked at */
 	int space_alerted;      /* audit-space-low said once by this process */
 };
+
+/* al_audit_init, for a log of format version 1 (tests of what older hosts
+ * wrote: key_out then receives k0) or 2 (the public key). */
+int audit_init(const char *home, const char *key_out, int version,
+               const struct al_audit_config *cfg, struct al_err *err);
+
+/* Writes the key handed over to a file that must not exist: the public
+ * key of seed (version 2), or k0 itself (version 1). */
+int audit_key_out_write(const char *path, const unsigned char *seed, int version,
+                        struct al_err *err);
 
 struct al_audit *writer_alloc(const char *home, struct al_err *err);
 void writer_free(struct al_audit *log);

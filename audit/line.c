@@ -434,6 +434,13 @@ int al_line_parse(const char *p, size_t n, struct al_line *out, struct al_err *e
 			fail(&s, "the first members are not seq, ts, prev, event in this order");
 			goto bad;
 		}
+		/* A top-level name with an escape ("\u0065vent") would be compared
+		 * here as written and by jq as decoded: the writer never makes one
+		 * (names are [a-z0-9_]), so none is accepted. */
+		if (esc) {
+			fail(&s, "a member name with an escape");
+			goto bad;
+		}
 		/* Duplicate names at the top level: two "seq" members must not let
 		 * two readers see two different entries. */
 		for (size_t i = 0; i < count; i++)

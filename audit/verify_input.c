@@ -59,6 +59,23 @@ static void entry_close(struct al_stream *src)
 	free(src);
 }
 
+/* The current archive member as a stream (name is kept, not copied). */
+static struct al_stream *entry_stream(struct archive *a, const char *name, struct al_err *err)
+{
+	struct al_stream *src = calloc(1, sizeof *src + sizeof(struct entry_impl));
+
+	if (src == NULL) {
+		al_err_sys(err, "cannot allocate memory");
+		return NULL;
+	}
+	src->impl = src + 1;
+	((struct entry_impl *)src->impl)->a = a;
+	src->read = entry_read;
+	src->close = entry_close;
+	src->name = name;
+	return src;
+}
+
 /* Reads a small archive member whole. */
 static int entry_slurp(struct archive *a, const char *name, char **text, size_t *len,
                        struct al_err *err)
@@ -93,8 +110,9 @@ static int verify_export(struct verifier *v, const char *path, struct al_err *er
 	struct archive_ctx *ctx = calloc(1, sizeof *ctx);
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
-	char *pub_text = NULL, *cp_text = NULL, *cp_sig = NULL;
-	size_t pub_len = 0, cp_len = 0, cp_sig_len = 0;
+	char *pub_text = NULL, *cp_text = NULL, *cp_sig = NULL, *cp_sig2 = NULL;
+	char *range_text = NULL, *range_sig = NULL;
+	size_t pub_len = 0, cp_len = 0, cp_sig_len = 0, cp_sig2_len = 0, range_len = 0, range_sig_len = 0;
 	struct al_pubkey pub;
 	int have_pub = 0, ret = -1, fd, segments_started = 0, cp_added = 0;
 
@@ -149,14 +167,38 @@ static int verify_export(struct verifier *v, const char *path, struct al_err *er
 				al_err_set(err, AL_EVERIFY, "%s: member %s after the segments", path, name);
 				goto out;
 			}
+			if (strcmp(name, "seals.jsonl") == 0) {
+				/* before the segments: the keys of their seals */
+				struct al_stream *src = entry_stream(a, "seals.jsonl", err);
+				int rr = src != NULL ? vf_seal_chain(v, src, err) : -1;
+				if (src != NULL)
+					src->close(src);
+				if (rr != 0) {
+					ret = rr;
+					goto out;
+				}
+				continue;
+			}
 			if (strcmp(name, "host.pub") == 0)
 				dst = &pub_text, dlen = &pub_len;
 			else if (strcmp(name, "checkpoint.txt") == 0)
 				dst = &cp_text, dlen = &cp_len;
 			else if (strcmp(name, "checkpoint.txt.minisig") == 0)
 				dst = &cp_sig, dlen = &cp_sig_len;
-			if (dst == NULL || *dst != NULL)
+			else if (strcmp(name, "checkpoint.txt.sig") == 0)
+				dst = &cp_sig2, dlen = &cp_sig2_len;
+			else if (strcmp(name, "export.txt") == 0)
+				dst = &range_text, dlen = &range_len;
+			else if (strcmp(name, "export.txt.sig") == 0)
+				dst = &range_sig, dlen = &range_sig_len;
+			if (dst == NULL)
 				continue; /* VERIFY.txt, FORMAT.md: for people */
+			if (*dst != NULL) {
+				/* tar -x keeps the last of two, this reader the first:
+				 * what is verified must be what a reader unpacks */
+				al_err_set(err, AL_EVERIFY, "%s: member %s twice", path, name);
+				goto out;
+			}
 			if (entry_slurp(a, name, dst, dlen, err) < 0)
 				goto out;
 			continue;
@@ -176,13 +218,18 @@ static int verify_export(struct verifier *v, const char *path, struct al_err *er
 				ret = -1;
 			}
 			if (cp_text != NULL) {
-				ret = vf_checkpoint_add(v, cp_text, cp_len, cp_sig, cp_sig_len,
-				                     have_pub ? &pub : NULL, "the export's checkpoint.txt", err);
+				ret = vf_checkpoint_add(v, cp_text, cp_len, cp_sig, cp_sig_len, cp_sig2,
+				                        cp_sig2_len, have_pub ? &pub : NULL,
+				                        "the export's checkpoint.txt", err);
 				if (ret != 0)
 					goto out;
 				ret = -1;
 				cp_added = 1;
+				v->export_cp = v->ncp - 1;
 				v->sum->checkpoint_checked = 1;
+				if (range_text != NULL &&
+				    vf_range_add(v, range_text, range_len, range_sig, range_sig_len, err) < 0)
+					goto out;
 			}
 		}
 		if (vf_segment_begin(v, n, zst) < 0) {
@@ -190,17 +237,10 @@ static int verify_export(struct verifier *v, const char *path, struct al_err *er
 			goto out;
 		}
 		{
-			struct al_stream *src = calloc(1, sizeof *src + sizeof(struct entry_impl));
+			struct al_stream *src = entry_stream(a, v->segname, err);
 			int rr;
-			if (src == NULL) {
-				al_err_sys(err, "cannot allocate memory");
+			if (src == NULL)
 				goto out;
-			}
-			src->impl = src + 1;
-			((struct entry_impl *)src->impl)->a = a;
-			src->read = entry_read;
-			src->close = entry_close;
-			src->name = v->segname;
 			if (zst && (src = al_stream_zstd(src, AL_ZSTD_WINDOW_LOG_MAX, err)) == NULL)
 				goto out;
 			/* Whether this is the last segment is not known while
@@ -218,8 +258,14 @@ static int verify_export(struct verifier *v, const char *path, struct al_err *er
 		al_err_set(err, AL_EUSAGE, "%s: no audit segments in this export", path);
 		goto out;
 	}
-	if (!cp_added)
-		vf_report(v, AL_FINDING_WARNING, 0, NULL, 0, 0, "the export holds no checkpoint");
+	if (!cp_added) {
+		/* An export ends at a signed checkpoint (FORMAT.md §7): without
+		 * it, entries cut off its end could not be told. */
+		vf_report(v, AL_FINDING_ERROR, 0, NULL, 0, 0,
+		          "the export holds no checkpoint: its end cannot be checked");
+		ret = 1;
+		goto out;
+	}
 	ret = vf_finish(v);
 out:
 	archive_read_free(a);
@@ -229,6 +275,9 @@ out:
 	free(pub_text);
 	free(cp_text);
 	free(cp_sig);
+	free(cp_sig2);
+	free(range_text);
+	free(range_sig);
 	return ret;
 }
 
@@ -332,6 +381,7 @@ int al_audit_verify(const char *path, const struct al_verify_opts *opts,
 	v->o = opts != NULL ? opts : &none;
 	v->sum = sum;
 	v->expect_epoch = -1;
+	v->export_cp = -1;
 	if (v->o->seal_key != NULL) {
 		v->key = sodium_malloc(AL_SHA256_LEN);
 		if (v->key == NULL) {
@@ -343,6 +393,7 @@ int al_audit_verify(const char *path, const struct al_verify_opts *opts,
 	{
 		size_t n = strlen(path);
 		int is_export = n > 8 && strcmp(path + n - 8, ".tar.zst") == 0;
+		v->is_export = is_export;
 		ret = is_export ? verify_export(v, path, err) : verify_dir(v, path, err);
 	}
 	if (ret == 0 && v->failed)

@@ -124,33 +124,89 @@ static int repair_torn_tail(struct al_audit *log, const struct seg_tail *t, int 
 	return ret;
 }
 
+/* The first /2 key of a transition (fss.next, FORMAT.md §5) moves into
+ * fss.key, once its public key is the one the transition seal bound. */
+static int install_next(struct al_audit *log, const char *next_pub, struct al_err *err)
+{
+	struct fss_state nx, cur;
+	int ret;
+
+	if (fss_load(log->dirfd, &cur, 0, err) < 0 ||
+	    fss_load_from(log->dirfd, FSS_NEXT_NAME, &nx, 1, err) < 0)
+		return -1;
+	nx.slot = cur.slot; /* it goes into fss.key's free slot, the /1 key is wiped */
+	if (nx.version != 2 || seal2_pub_is(nx.key, next_pub) != 1) {
+		fss_free(&nx);
+		return al_err_set(err, AL_EVERIFY,
+		                  "%s/audit/" FSS_NEXT_NAME " does not hold the key the transition seal announced",
+		                  log->home);
+	}
+	ret = fss_store(log->dirfd, &nx, err);
+	fss_free(&nx);
+	if (ret == 0)
+		ret = fss_wipe(log->dirfd, FSS_NEXT_NAME, err);
+	return ret;
+}
+
 /* A seal written just before a crash, before its key was evolved: evolve
- * it now, or the next seal would reuse the epoch. */
+ * it now, or the next seal would reuse the epoch. A transition seal's
+ * key comes from fss.next; an fss.next whose seal never became durable
+ * is removed. */
 static int repair_seal_key(struct al_audit *log, const char *last_line, size_t len,
                            struct al_err *err)
 {
 	struct fss_state st;
 	json_t *v;
 	json_int_t epoch;
+	char next_pub[65] = "";
 	int ret = 0;
 
 	if (fss_load(log->dirfd, &st, 1, err) < 0)
 		return -1;
 	log->seal_upto = st.upto;
-	if (last_line == NULL || !log->last_is_seal)
+	epoch = -1;
+	if (last_line != NULL && log->last_is_seal) {
+		v = json_loadb(last_line, len, 0, NULL);
+		epoch = json_integer_value(json_object_get(v, "epoch"));
+		if (json_is_string(json_object_get(v, "next_pub")) &&
+		    strlen(json_string_value(json_object_get(v, "next_pub"))) == 64)
+			memcpy(next_pub, json_string_value(json_object_get(v, "next_pub")), 65);
+		json_decref(v);
+	}
+	if (epoch < 0 || (uint64_t)epoch != st.epoch) {
+		/* a transition whose seal never became durable: its key goes */
+		ret = fss_wipe(log->dirfd, FSS_NEXT_NAME, err);
+		if (ret == 0 && st.stale)
+			ret = fss_store(log->dirfd, &st, err); /* a crash left the old slot whole */
 		goto out;
-	v = json_loadb(last_line, len, 0, NULL);
-	epoch = json_integer_value(json_object_get(v, "epoch"));
-	json_decref(v);
-	if ((uint64_t)epoch == st.epoch) {
-		fss_evolve(st.key);
-		st.epoch++;
-		st.upto = log->seq - 1;
-		log->seal_upto = st.upto;
-		ret = fss_store(log->dirfd, &st, err);
+	}
+	if (st.version == 1 && next_pub[0] != '\0') {
+		ret = install_next(log, next_pub, err);
 		if (ret < 0)
 			log->failed = 1;
+		else
+			log->seal_upto = log->seq - 1;
+		goto out;
 	}
+	if (st.version == 2)
+		fss2_evolve(st.key);
+	else
+		fss_evolve(st.key);
+	if (st.version == 2 && seal2_pub_is(st.key, next_pub) != 1) {
+		/* The key stored is not the one the seal announced: the log could
+		 * never be sealed again. Said, never papered over. */
+		ret = al_err_set(err, AL_EVERIFY,
+		                 "%s/audit/fss.key does not hold the key the last seal announced",
+		                 log->home);
+		log->failed = 1;
+		goto out;
+	}
+	st.epoch++;
+	st.upto = log->seq - 1;
+	log->seal_upto = st.upto;
+	ret = fss_store(log->dirfd, &st, err);
+	if (ret < 0)
+		log->failed = 1;
 out:
 	fss_free(&st);
 	return ret;
@@ -445,25 +501,51 @@ int writer_append(struct al_audit *log, const char *event, const json_t *fields,
 
 /* ---- seals ---- */
 
+/* The members of a /2 seal (FORMAT.md §5). */
+static json_t *seal2_fields(const struct al_audit *log, const struct fss_state *st, uint64_t upto,
+                            struct al_err *err)
+{
+	char next_hex[65], sig[SEAL_SIG_HEX];
+	json_t *fields;
+
+	if (seal2_make(st->key, st->epoch, upto, log->last_hex, log->cfg.seal_every, next_hex, sig) < 0) {
+		al_err_sys(err, "audit: cannot make the seal's signature");
+		return NULL;
+	}
+	fields = json_pack("{s:I,s:I,s:I,s:s,s:s}", "epoch", (json_int_t)st->epoch, "upto",
+	                   (json_int_t)upto, "every", (json_int_t)log->cfg.seal_every, "next_pub",
+	                   next_hex, "sig", sig);
+	if (fields == NULL)
+		al_err_sys(err, "cannot allocate memory");
+	return fields;
+}
+
 int writer_seal(struct al_audit *log, struct al_err *err)
 {
 	struct fss_state st;
-	char mac[65];
 	json_t *fields;
 	uint64_t upto = log->seq;
 	int ret = -1;
 
 	if (fss_load(log->dirfd, &st, 1, err) < 0)
 		return -1;
-	seal_mac(st.key, st.epoch, upto, log->last_hex, mac);
-	fields = json_pack("{s:I,s:I,s:s}", "epoch", (json_int_t)st.epoch, "upto", (json_int_t)upto,
-	                   "mac", mac);
-	if (writer_append(log, "seal", fields, 1, 0, err) < 0)
+	if (st.version == 2) {
+		fields = seal2_fields(log, &st, upto, err);
+	} else {
+		char mac[65];
+		seal_mac(st.key, st.epoch, upto, log->last_hex, mac);
+		fields = json_pack("{s:I,s:I,s:s}", "epoch", (json_int_t)st.epoch, "upto",
+		                   (json_int_t)upto, "mac", mac);
+	}
+	if (fields == NULL || writer_append(log, "seal", fields, 1, 0, err) < 0)
 		goto out;
 	al_kill_point("seal-evolve");
 	/* The seal is durable; now the key moves on and the old one is gone.
 	 * A crash in between is repaired by the next opener (repair_seal_key). */
-	fss_evolve(st.key);
+	if (st.version == 2)
+		fss2_evolve(st.key);
+	else
+		fss_evolve(st.key);
 	st.epoch++;
 	st.upto = upto;
 	if (fss_store(log->dirfd, &st, err) < 0) {
@@ -688,6 +770,94 @@ int al_audit_seal(struct al_audit *log, struct al_err *err)
 	return ret;
 }
 
+/* Under the lock: the transition seal of a /1 log (FORMAT.md §5). */
+static int upgrade_locked(struct al_audit *log, const char *pub_out, char pub_hex[65],
+                          struct al_err *err)
+{
+	struct fss_state st = {0}, nx = {0};
+	unsigned char pk[SEAL_PUB_LEN], *sk = NULL;
+	char mac[65];
+	json_t *fields = NULL;
+	int ret = -1, pub_written = 0;
+
+	if (refresh(log, err) < 0 || (log->segment_line_due && segment_line(log, err) < 0) ||
+	    fss_load(log->dirfd, &st, 1, err) < 0)
+		return -1;
+	if (st.version != 1) {
+		al_err_set(err, AL_EUSAGE, "%s/audit: the log is sealed with public keys already (%s)",
+		           log->home, AL_AUDIT_FORMAT);
+		goto out;
+	}
+	nx.version = 2;
+	nx.epoch = st.epoch + 1;
+	nx.upto = log->seq;
+	nx.key = sodium_malloc(AL_SHA256_LEN);
+	sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+	if (nx.key == NULL || sk == NULL) {
+		al_err_sys(err, "cannot allocate secure memory");
+		goto out;
+	}
+	randombytes_buf(nx.key, AL_SHA256_LEN);
+	if (seal2_keypair(nx.key, pk, sk) < 0) {
+		al_err_set(err, AL_EENV, "cannot derive the seal key pair");
+		goto out;
+	}
+	al_hex(pk, SEAL_PUB_LEN, pub_hex);
+	/* The public key handed over, then the new key durable beside the old
+	 * one, then the seal that binds it: a crash at any point leaves a log
+	 * that goes on, with the old key or with the new one. */
+	if (audit_key_out_write(pub_out, nx.key, 2, err) < 0)
+		goto out;
+	pub_written = 1;
+	if (fss_store_as(log->dirfd, FSS_NEXT_NAME, &nx, err) < 0)
+		goto out;
+	seal_mac_next(st.key, st.epoch, log->seq, log->last_hex, pub_hex, mac);
+	fields = json_pack("{s:I,s:I,s:I,s:s,s:s}", "epoch", (json_int_t)st.epoch, "upto",
+	                   (json_int_t)log->seq, "every", (json_int_t)log->cfg.seal_every,
+	                   "next_pub", pub_hex, "mac", mac);
+	if (fields == NULL || writer_append(log, "seal", fields, 1, 0, err) < 0) {
+		(void)fss_wipe(log->dirfd, FSS_NEXT_NAME, NULL);
+		goto out;
+	}
+	pub_written = 0; /* the log names it now: it stays */
+	al_kill_point("seal-transition");
+	if (install_next(log, pub_hex, err) < 0) {
+		log->failed = 1;
+		goto out;
+	}
+	log->seal_upto = log->seq - 1;
+	/* and at once a seal signed with it: a verifier holding only the
+	 * public key roots the chain at the first seal that key verifies */
+	ret = writer_seal(log, err);
+out:
+	if (pub_written)
+		(void)unlink(pub_out);
+	json_decref(fields);
+	if (sk != NULL)
+		sodium_free(sk);
+	fss_free(&nx);
+	fss_free(&st);
+	return ret;
+}
+
+int al_audit_upgrade(const char *home, const char *pub_out, char pub_hex[65], struct al_err *err)
+{
+	struct al_audit *log = al_audit_open(home, err);
+	int ret;
+
+	if (log == NULL)
+		return -1;
+	if (writer_lock(log, err) < 0) {
+		writer_free(log);
+		return -1;
+	}
+	ret = upgrade_locked(log, pub_out, pub_hex, err);
+	lock_release(log);
+	if (al_audit_close(log, ret == 0 ? err : NULL) < 0)
+		ret = -1;
+	return ret;
+}
+
 int al_audit_sync(struct al_audit *log, struct al_err *err)
 {
 	if (log->unsynced == 0)
@@ -771,6 +941,10 @@ struct al_audit *al_audit_open(const char *home, struct al_err *err)
 		ret = writer_append(log, "log.resume", NULL, 1, 0, err); /* its pid is stamped */
 	if (ret == 0)
 		ret = space_check(log, err);
+	/* an opener's own lines (log.resume, a repair, an alert) are sealed
+	 * like any others: the span after a seal never exceeds the interval */
+	if (ret == 0 && log->seq - log->seal_upto >= log->cfg.seal_every + 1)
+		ret = writer_seal(log, err);
 	lock_release(log);
 	if (ret < 0)
 		goto fail;

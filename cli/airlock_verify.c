@@ -11,15 +11,19 @@ static const struct al_command commands[] = {
 	 "  -x SIG         signature file (default FILE.minisig)\n"
 	 "Exit status: 0 verified, 2 unreadable or malformed input, 3 verification failed.\n"},
 	{"audit", al_cmd_verify_audit,
-	 "audit PATH... [--seal-key FILE] [--anchor CHECKPOINT] [-p HOST_PUB] [--strict] [--json]\n"
-	 "             | audit --shards SHARDS.TXT --shards-key PUB LOG...",
+	 "audit PATH... [--seal-pub FILE | --seal-key FILE] [--anchor CHECKPOINT] [-p HOST_PUB]\n"
+	 "             [--strict] [--json] | audit --shards SHARDS.TXT --shards-key PUB LOG...",
 	 "verify audit logs (directories of segments or exports .tar.zst)",
-	 "  --seal-key FILE     the seal key k0 (64 hex digits): check every seal's mac\n"
+	 "  --seal-pub FILE     the log's seal public key (airlock audit init --seal-pub-out):\n"
+	 "                      check every seal's signature and the key chain from epoch 0;\n"
+	 "                      a span of entries longer than the seal interval fails\n"
+	 "  --seal-key FILE     an airlock.audit/1 log's seal key k0: check every seal's mac\n"
 	 "  --anchor FILE       a checkpoint.txt kept earlier (with FILE.minisig): the log\n"
 	 "                      must still hold that exact prefix\n"
 	 "  -p HOST_PUB         the host public key for checkpoint signatures (default:\n"
 	 "                      host.pub beside the log or in the export)\n"
-	 "  --strict            entries after the last seal are a failure\n"
+	 "  --strict            entries after the last seal are a failure (reads excepted);\n"
+	 "                      always so for an export, where a torn tail fails too\n"
 	 "  --json              one JSON object a finding, then a summary per PATH\n"
 	 "  --shards FILE       the signed summary of a sharded run (airlock audit shards):\n"
 	 "                      every LOG is one shard's; each must hold its shard's signed\n"

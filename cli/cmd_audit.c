@@ -23,6 +23,7 @@ static const struct option help_only[] = {
 static int cmd_init(struct al_cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{"seal-pub-out", required_argument, NULL, 'p'},
 		{"seal-key-out", required_argument, NULL, 'k'},
 		{"segment-size", required_argument, NULL, 's'},
 		{"seal-every", required_argument, NULL, 'e'},
@@ -33,13 +34,19 @@ static int cmd_init(struct al_cli *cli, int argc, char **argv)
 	};
 	struct al_audit_config cfg = {AL_AUDIT_SEGMENT_SIZE, AL_AUDIT_SEAL_EVERY, 0, AL_AUDIT_MIN_FREE,
 	                              AL_AUDIT_MIN_FREE_PCT};
-	const char *k0 = NULL, *home;
+	const char *pub_out = NULL, *home;
+	unsigned char pk[SEAL_PUB_LEN];
+	char hex[65], id[17];
 	struct al_err err = {0};
 	int c;
 
 	while ((c = al_cli_getopt(cli, argc, argv, "h", longopts)) != -1) {
 		switch (c) {
-		case 'k': k0 = optarg; break;
+		case 'p': pub_out = optarg; break;
+		case 'k':
+			return al_cli_usage(cli, "--seal-key-out: logs are no longer sealed with a secret k0 "
+			                         "(airlock.audit/1); use --seal-pub-out FILE, which receives the "
+			                         "public key that checks the seals");
 		case 's':
 			if (al_size_parse(optarg, &cfg.segment_size) < 0 || cfg.segment_size < 4096)
 				return al_cli_usage(cli, "--segment-size %s: a size of at least 4096 (64M, 1G)", optarg);
@@ -73,22 +80,72 @@ static int cmd_init(struct al_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc)
 		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
-	if (k0 == NULL)
-		return al_cli_usage(cli, "--seal-key-out FILE is needed: the seal key k0 is written there once");
+	if (pub_out == NULL)
+		return al_cli_usage(cli, "--seal-pub-out FILE is needed: the seal public key is written there once");
 	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
-	    al_audit_init(home, k0, &cfg, &err) < 0)
+	    al_audit_init(home, pub_out, &cfg, &err) < 0 || al_seal_pub_load(pub_out, pk, &err) < 0)
 		return al_cli_error(cli, &err);
+	al_hex(pk, SEAL_PUB_LEN, hex);
+	al_seal_pub_id(pk, id);
 	if (cli->json) {
-		al_cli_print_json(json_pack("{s:s,s:s}", "home", home, "seal_key", k0));
+		al_cli_print_json(json_pack("{s:s,s:s,s:s,s:s}", "home", home, "seal_pub_file", pub_out,
+		                            "seal_pub", hex, "seal_pub_id", id));
 	} else if (cli->verbosity >= 0) {
 		printf("audit log created in %s/audit\n", home);
+		printf("seal public key: %s (id %s)\n", hex, id);
 		fprintf(stderr,
-		        "\nThe seal key k0 is in %s. Hand it to the compliance officer now\n"
-		        "(offline: print it, or copy it to removable media kept apart) and then\n"
-		        "delete it from this host. With k0 anyone can check the seals; without\n"
-		        "it, nobody who takes this host later can forge seals for what is already\n"
-		        "written.\n",
-		        k0);
+		        "\nThe seal public key is in %s. Give it to the compliance officer and have\n"
+		        "them write down its id (%s). It is public: with it anyone can check every\n"
+		        "seal of this log (airlock-verify audit --seal-pub FILE), and nobody can make\n"
+		        "one. Nothing secret needs to leave this host: each seal's key is wiped once\n"
+		        "used, so whoever takes this host later cannot re-seal what is written.\n",
+		        pub_out, id);
+	}
+	return AL_OK;
+}
+
+/* ---- audit upgrade ---- */
+
+static int cmd_upgrade(struct al_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"seal-pub-out", required_argument, NULL, 'p'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *pub_out = NULL, *home;
+	unsigned char pk[SEAL_PUB_LEN];
+	char hex[65], id[17];
+	struct al_err err = {0};
+	int c;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case 'p': pub_out = optarg; break;
+		case 'h': return AL_OK;
+		default: return AL_EUSAGE;
+		}
+	}
+	if (optind != argc)
+		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
+	if (pub_out == NULL)
+		return al_cli_usage(cli, "--seal-pub-out FILE is needed: the seal public key is written there once");
+	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
+	    al_audit_upgrade(home, pub_out, hex, &err) < 0 || al_seal_pub_load(pub_out, pk, &err) < 0)
+		return al_cli_error(cli, &err);
+	al_seal_pub_id(pk, id);
+	if (cli->json) {
+		al_cli_print_json(json_pack("{s:s,s:s,s:s}", "seal_pub_file", pub_out, "seal_pub", hex,
+		                            "seal_pub_id", id));
+	} else if (cli->verbosity >= 0) {
+		printf("audit log of %s now sealed with public keys (" AL_AUDIT_FORMAT ")\n", home);
+		printf("seal public key: %s (id %s)\n", hex, id);
+		fprintf(stderr,
+		        "\nThe transition seal, the log's last HMAC seal, binds this key: give %s to the\n"
+		        "compliance officer, who writes down its id. Seals from now on are checked\n"
+		        "with it (airlock-verify audit --seal-pub); the seals before still need k0\n"
+		        "(--seal-key), which keeps its custody.\n",
+		        pub_out);
 	}
 	return AL_OK;
 }
@@ -664,24 +721,31 @@ static int cmd_export(struct al_cli *cli, int argc, char **argv)
 
 static const struct al_command audit_commands[] = {
 	{"init", cmd_init,
-	 "audit init --seal-key-out FILE [--segment-size SIZE] [--seal-every N] [--compress] [--audit-min-free SIZE|PCT]",
-	 "create the audit log, the host key and the seal key k0",
-	 "  --seal-key-out FILE  where to write k0, once (the file must not exist);\n"
-	 "                       hand it to the compliance officer, then delete it\n"
+	 "audit init --seal-pub-out FILE [--segment-size SIZE] [--seal-every N] [--compress] [--audit-min-free SIZE|PCT]",
+	 "create the audit log, the host key and the epoch-0 seal key pair",
+	 "  --seal-pub-out FILE  where to write the seal public key, once (the file\n"
+	 "                       must not exist); give it to the compliance officer\n"
 	 "  --segment-size SIZE  close a segment at this size (default 64M)\n"
 	 "  --seal-every N       seal after N entries without a seal (default 1000)\n"
 	 "  --compress           compress closed segments (.jsonl.zst)\n"
 	 "  --audit-min-free X   alert audit-space-low under X free (1G, or 5%;\n"
 	 "                       default: 1G or 5%, whichever is smaller)\n"},
+	{"upgrade", cmd_upgrade, "audit upgrade --seal-pub-out FILE",
+	 "move an airlock.audit/1 log (HMAC seals, k0) to public-key seals",
+	 "  --seal-pub-out FILE  where to write the seal public key, once (the file\n"
+	 "                       must not exist); give it to the compliance officer\n"
+	 "A transition seal, the last HMAC one, binds the key (audit/FORMAT.md §5).\n"},
 	{"append", cmd_append, "audit append --event NAME [--field KEY=VALUE]...",
 	 "record an operator's action (marked manual, with the user)", NULL},
 	{"seal", cmd_seal, "audit seal", "seal the log now", NULL},
 	{"checkpoint", cmd_checkpoint, "audit checkpoint -o DIR",
-	 "write DIR/checkpoint.txt and its signature by the host key",
+	 "write DIR/checkpoint.txt and its signatures (seal key, host key)",
 	 "Copy the checkpoint off the host: it becomes an anchor for\n"
-	 "`airlock-verify audit --anchor`. minisign -Vm checkpoint.txt -p host.pub checks it.\n"},
+	 "`airlock-verify audit --anchor`. minisign -Vm checkpoint.txt -p host.pub checks\n"
+	 "the host key's; checkpoint.txt.sig is the seal key's (audit/FORMAT.md §6).\n"},
 	{"verify", al_cmd_verify_audit,
-	 "audit verify [PATH...] [--seal-key FILE] [--anchor CHECKPOINT] [-p HOST_PUB] [--strict] [--json]\n"
+	 "audit verify [PATH...] [--seal-pub FILE | --seal-key FILE] [--anchor CHECKPOINT] [-p HOST_PUB]\n"
+	 "             [--strict] [--json]\n"
 	 "             [--shards SHARDS.TXT --shards-key PUB]",
 	 "verify the audit log's chain, seals and anchors",
 	 "Without PATH, this host's log. With --shards, the logs of a sharded run together\n"

@@ -53,6 +53,8 @@ static void verify_report(void *ctx, const struct al_finding *f)
 		         f->segment, (unsigned long long)f->segment_line);
 	else if (f->line)
 		snprintf(where, sizeof where, "line %llu: ", (unsigned long long)f->line);
+	else if (f->segment != NULL && f->segment[0] != '\0' && f->segment_line)
+		snprintf(where, sizeof where, "%s:%llu: ", f->segment, (unsigned long long)f->segment_line);
 	printf("%s: %s%s\n", levels[f->level], where, f->msg);
 }
 
@@ -88,22 +90,41 @@ static int verify_one(struct al_cli *cli, const char *path, const struct al_veri
 		                      (json_int_t)sum.warnings, "seals_checked", sum.seals_checked,
 		                      "anchor_checked", sum.anchor_checked, "checkpoint_checked",
 		                      sum.checkpoint_checked);
+		json_object_set_new(v, "format", json_integer(sum.format));
+		json_object_set_new(v, "sealed_upto", json_integer((json_int_t)sum.sealed_upto));
+		json_object_set_new(v, "anchored_upto", json_integer((json_int_t)sum.anchored_upto));
+		json_object_set_new(v, "checkpoint_epoch_signed", json_boolean(sum.checkpoint_epoch_signed));
 		al_cli_print_json(v);
 	} else if (r == 0) {
-		char seals[160];
+		char seals[320], reach[200] = "";
 		if (sum.seals > 0)
 			snprintf(seals, sizeof seals, "%llu seals (epochs %lld to %lld%s)",
 			         (unsigned long long)sum.seals, (long long)sum.first_epoch,
-			         (long long)sum.last_epoch, sum.seals_checked ? ", macs checked" : ", macs not checked: no --seal-key");
+			         (long long)sum.last_epoch,
+			         sum.seals_checked ? (sum.format == 2 ? ", signatures checked with the key given"
+			                                              : ", macs checked")
+			         : sum.format == 2 ? ", signatures not checked against a key: no --seal-pub"
+			                           : ", macs not checked: no --seal-key");
 		else
 			snprintf(seals, sizeof seals, "no seals");
-		printf("intact: %s: %llu entries (%llu to %llu) in %llu segment%s, %s%s%s%s\n", path,
+		if (sum.transition_seq > 0 && sum.v1_unchecked)
+			snprintf(seals + strlen(seals), sizeof seals - strlen(seals),
+			         "; the HMAC seals before #%llu not checked: no --seal-key",
+			         (unsigned long long)sum.transition_seq);
+		/* How far the evidence reaches, said the same way every time. */
+		if (sum.seals > 0)
+			snprintf(reach, sizeof reach, "; sealed up to #%llu (%s)",
+			         (unsigned long long)sum.sealed_upto, sum.sealed_ts);
+		if (sum.anchored_upto > 0)
+			snprintf(reach + strlen(reach), sizeof reach - strlen(reach),
+			         "; anchored off-host up to #%llu", (unsigned long long)sum.anchored_upto);
+		printf("intact: %s: %llu entries (%llu to %llu) in %llu segment%s, %s%s%s%s%s\n", path,
 		       (unsigned long long)sum.entries, (unsigned long long)sum.first_seq,
 		       (unsigned long long)sum.last_seq, (unsigned long long)sum.segments,
 		       sum.segments == 1 ? "" : "s", seals,
 		       sum.anchor_checked ? ", anchor holds" : "",
 		       sum.checkpoint_checked ? ", checkpoint signature valid" : "",
-		       sum.warnings ? " (with warnings)" : "");
+		       sum.warnings ? " (with warnings)" : "", reach);
 	} else {
 		printf("FAILED: %s: the first failure is reported above\n", path);
 	}
@@ -213,7 +234,15 @@ static int shard_files(const struct shards *sh, int i, char *anchor, char *pub_p
 	if (al_pubkey_load(pub_path, &pub, err) < 0 || al_read_file(AT_FDCWD, anchor, 4096, &text, &len, err) < 0)
 		return -1;
 	al_keyid_hex(pub.keyid, kid);
-	same = len == strlen(sh->s[i].checkpoint) && memcmp(text, sh->s[i].checkpoint, len) == 0;
+	/* The summary's line holds every field but line 1's format tag
+	 * (airlock.audit/1 or /2, FORMAT.md §11): compared from the log id on. */
+	{
+		const char *a = memchr(text, ' ', len), *b = strchr(sh->s[i].checkpoint, ' ');
+		size_t alen = a != NULL ? len - (size_t)(a - text) : 0;
+		same = a != NULL && b != NULL && alen == strlen(b) && memcmp(a, b, alen) == 0 &&
+		       (strncmp(text, AL_AUDIT_FORMAT " ", strlen(AL_AUDIT_FORMAT) + 1) == 0 ||
+		        strncmp(text, AL_AUDIT_FORMAT_1 " ", strlen(AL_AUDIT_FORMAT_1) + 1) == 0);
+	}
 	free(text);
 	if (strcmp(kid, sh->s[i].keyid) != 0)
 		return al_err_set(err, AL_EVERIFY, "%s: key %s, but the summary names %s", pub_path, kid,
@@ -421,6 +450,7 @@ static int verify_shards(struct al_cli *cli, int argc, char **argv, const struct
 int al_cmd_verify_audit(struct al_cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{"seal-pub", required_argument, NULL, 'P'},
 		{"seal-key", required_argument, NULL, 'k'},
 		{"anchor", required_argument, NULL, 'a'},
 		{"strict", no_argument, NULL, 's'},
@@ -432,15 +462,16 @@ int al_cmd_verify_audit(struct al_cli *cli, int argc, char **argv)
 	};
 	struct al_verify_opts o = {0};
 	const char *shards = NULL, *shards_key = NULL;
-	unsigned char key[AL_SHA256_LEN];
+	unsigned char key[AL_SHA256_LEN], seal_pub[SEAL_PUB_LEN];
 	struct al_err err = {0};
-	const char *key_path = NULL, *home;
+	const char *key_path = NULL, *pub_path = NULL, *home;
 	char dir[4200];
 	int c, worst = 0;
 
 	while ((c = al_cli_getopt(cli, argc, argv, "p:h", longopts)) != -1) {
 		switch (c) {
 		case 'k': key_path = optarg; break;
+		case 'P': pub_path = optarg; break;
 		case 'a': o.anchor = optarg; break;
 		case 's': o.strict = 1; break;
 		case 'j': cli->json = 1; break;
@@ -453,9 +484,9 @@ int al_cmd_verify_audit(struct al_cli *cli, int argc, char **argv)
 	}
 	if ((shards == NULL) != (shards_key == NULL))
 		return al_cli_usage(cli, "--shards FILE and --shards-key PUB go together");
-	if (shards != NULL && (optind == argc || o.anchor != NULL || key_path != NULL))
+	if (shards != NULL && (optind == argc || o.anchor != NULL || key_path != NULL || pub_path != NULL))
 		return al_cli_usage(cli, "with --shards: one log per shard, and neither --anchor nor "
-		                         "--seal-key (each shard has its own)");
+		                         "--seal-pub nor --seal-key (each shard has its own)");
 	if (al_crypto_init(&err) < 0)
 		return al_cli_error(cli, &err);
 	if (shards != NULL)
@@ -464,6 +495,11 @@ int al_cmd_verify_audit(struct al_cli *cli, int argc, char **argv)
 		if (al_seal_key_load(key_path, key, &err) < 0)
 			return al_cli_error(cli, &err), AL_EUSAGE;
 		o.seal_key = key;
+	}
+	if (pub_path != NULL) {
+		if (al_seal_pub_load(pub_path, seal_pub, &err) < 0)
+			return al_cli_error(cli, &err), AL_EUSAGE;
+		o.seal_pub = seal_pub;
 	}
 	if (optind == argc) {
 		/* `airlock audit verify`: this host's log */

@@ -70,9 +70,9 @@ fi
 step "Checksums, as sha256sum prints them"
 show airlock sha256 release.txt tampered.txt
 
-step "The audit log: created with a seal key k0 that leaves the host"
+step "The audit log: its seal public key goes to the compliance officer"
 export AIRLOCK_HOME=$work/home
-show airlock audit init --seal-key-out k0.txt
+show airlock audit init --seal-pub-out seal.pub
 show airlock audit append --event operator.note --field text='release 42 received'
 show airlock audit append --event operator.note --field text='release 42 approved by two officers'
 show airlock audit seal
@@ -164,19 +164,19 @@ else
 	echo "exit status $? - tamper caught"
 fi
 
-step "The seals check with k0: nothing sealed was rewritten"
-show airlock audit verify --seal-key k0.txt
+step "The seals check with the public key: nothing sealed was rewritten"
+show airlock audit verify --seal-pub seal.pub
 
 step "A checkpoint kept off the host, an export for the regulator"
 show airlock audit checkpoint -o anchor
 show airlock audit export -o evidence.tar.zst
-show airlock-verify audit evidence.tar.zst --seal-key k0.txt --anchor anchor/checkpoint.txt
+show airlock-verify audit evidence.tar.zst --seal-pub seal.pub --anchor anchor/checkpoint.txt
 
 step "Someone edits an entry: the chain catches it at the next line"
 seg=$AIRLOCK_HOME/audit/audit-000001.jsonl
 sed -i 's/approved by two officers/approved by one officer/' "$seg"
-printf '$ airlock audit verify --seal-key k0.txt\n'
-if airlock audit verify --seal-key k0.txt; then
+printf '$ airlock audit verify --seal-pub seal.pub\n'
+if airlock audit verify --seal-pub seal.pub; then
 	echo "demo: the edited log verified - this must not happen" >&2
 	exit 1
 else

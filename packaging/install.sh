@@ -18,8 +18,9 @@
 #                        root (default airlock-step; no home, no shell, a
 #                        group of its own; airlock run --step-user NAME then)
 #   --no-user            create no user; AIRLOCK_HOME belongs to whoever runs this
-#   --seal-key-out FILE  write the audit seal key k0 to FILE (e.g. removable
-#                        media) instead of AIRLOCK_HOME/k0.txt
+#   --seal-pub-out FILE  write the audit log's seal public key to FILE instead
+#                        of AIRLOCK_HOME/seal.pub (it is public: it checks
+#                        seals and cannot make them)
 #   --enable-units PIPELINE...  enable and start airlock@PIPELINE.timer for each
 #   --kit DIR            the kit to install (default: the directory of this script)
 #   --yes                ask nothing (needs --key-id)
@@ -71,7 +72,7 @@ unitdir=/etc/systemd/system
 user=airlock
 step_user=airlock-step
 no_user=""
-seal_key_out=""
+seal_pub_out=""
 units_to_enable=""
 kit=""
 yes=""
@@ -146,7 +147,7 @@ while [ $# -gt 0 ]; do
 	--user) need_arg "$@"; user=$2; shift 2 ;;
 	--step-user) need_arg "$@"; step_user=$2; shift 2 ;;
 	--no-user) no_user=1; shift ;;
-	--seal-key-out) need_arg "$@"; seal_key_out=$2; shift 2 ;;
+	--seal-pub-out) need_arg "$@"; seal_pub_out=$2; shift 2 ;;
 	--kit) need_arg "$@"; kit=$2; shift 2 ;;
 	--yes | -y) yes=1; shift ;;
 	--dry-run | -n) dry_run=1; shift ;;
@@ -182,7 +183,7 @@ absolute() {
 prefix=$(absolute "$prefix")
 home=$(absolute "$home")
 unitdir=$(absolute "$unitdir")
-[ -z "$seal_key_out" ] || seal_key_out=$(absolute "$seal_key_out")
+[ -z "$seal_pub_out" ] || seal_pub_out=$(absolute "$seal_pub_out")
 for d in "$prefix" "$home" "$unitdir"; do
 	case $d in *[!A-Za-z0-9._+~@/-]*) die 2 "$d: use a path of plain characters" ;; esac
 done
@@ -496,36 +497,24 @@ as_owner() {
 	fi
 }
 
-k0=${seal_key_out:-$home/k0.txt}
+seal_pub=${seal_pub_out:-$home/seal.pub}
 if ls "$home/audit"/audit-*.jsonl* >/dev/null 2>&1; then
 	same "the audit log in $home/audit exists (never re-initialised)"
 	if [ -e "$home/k0.txt" ]; then
-		say "  ! the seal key k0 is still on this host, in $home/k0.txt:"
+		# an airlock.audit/1 log, made before seals were public-key ones
+		say "  ! the seal key k0 of this (airlock.audit/1) log is still on this host, in $home/k0.txt:"
 		say "    copy it off the host for the compliance officer, then delete it (shred -u)."
 	fi
 else
-	act "airlock audit init (as ${owner:-$(id -un)}): audit log, host key, seal key k0 into $k0" \
-		as_owner "$prefix/bin/airlock" -q --home "$home" audit init --seal-key-out "$k0"
+	act "airlock audit init (as ${owner:-$(id -un)}): audit log, host key, seal key pair; its public key into $seal_pub" \
+		as_owner "$prefix/bin/airlock" -q --home "$home" audit init --seal-pub-out "$seal_pub"
 	if [ -z "$dry_run" ]; then
 		say ""
-		say "  The seal key k0 is in $k0."
-		say "  It must leave this host: hand it to the compliance officer (printed on paper,"
-		say "  or on removable media kept apart), then delete it from the host. Whoever holds"
-		say "  k0 can check the seals; nobody who takes this host later can forge them."
-		if [ -z "$yes" ] && [ -z "$seal_key_out" ] && [ -t 0 ] && [ -t 1 ]; then
-			say ""
-			say "  k0 = $(cat "$k0")"
-			printf '  Press Enter once k0 is written down or copied; it is then deleted from the host. '
-			read -r _ || true
-			if command -v shred >/dev/null 2>&1; then
-				act "delete $k0 (shred)" shred -u "$k0"
-			else
-				act "delete $k0" rm -f "$k0"
-			fi
-		elif [ -z "$seal_key_out" ]; then
-			say "  Not on a terminal: k0 stays in $k0 until you copy it off and delete it"
-			say "  (shred -u $k0). install.sh reminds you of it on every run."
-		fi
+		say "  The seal public key is in $seal_pub:"
+		say "    $(cut -d' ' -f2 "$seal_pub")"
+		say "  Give it to the compliance officer and have them write down its id (airlock audit"
+		say "  init prints it). It is public: it checks every seal (airlock-verify audit --seal-pub)"
+		say "  and makes none. Nothing secret has to leave this host."
 	fi
 fi
 

@@ -23,7 +23,7 @@ setup() {
 	# and the process that wrote it said so first
 	run -0 jq -r "select(.seq == $((seq - 1))) | .event" "$(seg 1)"
 	[ "$output" = log.resume ]
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 }
 
 @test 'the members are in order: seq, ts, prev, event, the writer\'s stamp, then the fields' {
@@ -85,7 +85,7 @@ setup() {
 	d=$(mktemp -d /tmp/airlock-t2010.XXXXXX)
 	chown 54321:54321 "$d"
 	run -0 setpriv --reuid 54321 --regid 54321 --clear-groups \
-		env HOME="$d" "$AIRLOCK_BUILD/airlock" --home "$d/home" -q audit init --seal-key-out "$d/k0.txt"
+		env HOME="$d" "$AIRLOCK_BUILD/airlock" --home "$d/home" -q audit init --seal-pub-out "$d/seal.pub"
 	run -0 jq -c '[.user, .uid]' "$d/home/audit/audit-000001.jsonl"
 	rm -rf "$d"
 	[ "${lines[0]}" = '[null,54321]' ]

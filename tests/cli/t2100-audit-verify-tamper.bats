@@ -2,13 +2,16 @@
 # t2100-audit-verify-tamper: a 10 000-entry sealed log, anchored by a
 # checkpoint, and every way of changing it that we can name: each is
 # caught (exit 1) at the right line; the untouched log verifies (exit 0).
+# The forger of FORMAT.md §5 holds every file of the host (the home, its
+# keys, the binary) and still cannot make the log verify against the seal
+# public key handed over at init.
 
 load ../lib/common
 
 setup_file() {
 	cd "$BATS_FILE_TMPDIR" || return 1
 	export AIRLOCK_HOME=$BATS_FILE_TMPDIR/home
-	airlock -q audit init --seal-key-out k0.txt 2>/dev/null
+	airlock -q audit init --seal-pub-out seal.pub 2>/dev/null
 	helper mklog "$AIRLOCK_HOME" 10000 >/dev/null
 	airlock -q audit seal
 	airlock -q audit checkpoint -o anchor
@@ -20,14 +23,14 @@ setup() {
 	common_setup
 	export AIRLOCK_HOME=$BATS_TEST_TMPDIR/home
 	cp -a "$BATS_FILE_TMPDIR/pristine" home
-	cp "$BATS_FILE_TMPDIR/k0.txt" k0.txt
+	cp "$BATS_FILE_TMPDIR/seal.pub" seal.pub
 	cp -a "$BATS_FILE_TMPDIR/anchor" anchor
 	log=$(seg 1)
 }
 
-# verify_all: the full check, with the seal key and the anchor.
+# verify_all: the full check, with the seal public key and the anchor.
 verify_all() {
-	airlock-verify audit home/audit --seal-key k0.txt --anchor anchor/checkpoint.txt "$@"
+	airlock-verify audit home/audit --seal-pub seal.pub --anchor anchor/checkpoint.txt "$@"
 }
 
 # first_error_line: the line number of the first error in $output.
@@ -37,7 +40,9 @@ first_error_line() {
 
 @test 'the untouched log verifies, seals and anchor included' {
 	run -0 verify_all --strict
-	out_has "intact" "macs checked" "anchor holds"
+	out_has "intact" "signatures checked with the key given" "anchor holds"
+	size=$(sed -n 2p anchor/checkpoint.txt)
+	out_has "anchored off-host up to #$size"
 	[ "$(wc -l <"$log")" -gt 10000 ]
 }
 
@@ -103,13 +108,15 @@ first_error_line() {
 @test 'a rewritten and re-chained entry is caught by the seal after it' {
 	sed -i '3000s/"exit":0/"exit":1/; 3000s/"i":[0-9]*/"i":1/' "$log"
 	helper forge rechain home/audit
-	# the chain holds again; without k0 it cannot be told
-	run -0 airlock-verify audit home/audit
-	run -1 airlock-verify audit home/audit --seal-key k0.txt
-	out_has "seal mac is wrong"
-	# and the anchor, made before, holds the old hash
+	# the chain holds again; without the public key, only the log's own
+	# claims are checked, and the seal after line 3000 does not hold
+	run -1 airlock-verify audit home/audit
+	run -1 airlock-verify audit home/audit --seal-pub seal.pub
+	out_has "seal signature does not verify with epoch"
+	seal=$(awk 'NR > 3000 && /"event":"seal"/ { print NR; exit }' "$log")
+	[ "$(first_error_line)" = "$seal" ]
+	# the anchor, made before, holds the old hash too
 	run -1 airlock-verify audit home/audit --anchor anchor/checkpoint.txt
-	out_has "differs from anchor/checkpoint.txt"
 }
 
 @test 'a removed seal is caught even after re-chaining' {
@@ -121,31 +128,84 @@ first_error_line() {
 	[ "$(first_error_line)" -ge "$first_seal" ]
 }
 
-@test 'history re-sealed with the current key is caught' {
-	# The intruder holds the host's current key (epoch E): it rewrites an
-	# old entry and re-seals everything with that key.
-	epoch=$(cut -d' ' -f2 home/audit/fss.key)
-	cut -d' ' -f3 home/audit/fss.key >current.key
-	sed -i '100s/"size":1234/"size":1/' "$log"
-	helper forge reseal home/audit current.key "$epoch"
-	run -1 airlock-verify audit home/audit
-	out_has "first seal has epoch $epoch, not 0"
-	# keeping the epoch numbers does not help: the macs are wrong
-	cp -a "$BATS_FILE_TMPDIR/pristine/audit/." home/audit/
-	sed -i '100s/"size":1234/"size":1/' "$log"
-	helper forge reseal home/audit current.key 0
-	run -0 airlock-verify audit home/audit
-	run -1 airlock-verify audit home/audit --seal-key k0.txt
-	out_has "seal mac is wrong for epoch 0"
+@test 'the forger with every file of the host re-signs what it can: caught at the first seal it re-made' {
+	# It rewrites line 3000, re-chains every later line and re-signs every
+	# later seal, epochs kept, with the keys it holds: the current epoch's
+	# seed in fss.key, evolved. The seal before 3000 announced a key the
+	# forger never had.
+	cp home/audit/fss.key stolen.key
+	sed -i '3000s/"size":[0-9]*/"size":1/' "$log"
+	seal=$(awk 'NR > 3000 && /"event":"seal"/ { print NR; exit }' "$log")
+	helper forge resign home/audit stolen.key 3000
+	run -1 airlock-verify audit home/audit --seal-pub seal.pub
+	out_has "seal signature does not verify with epoch"
+	[ "$(first_error_line)" = "$seal" ]
 }
 
-@test 'a log with no seal at all fails under --seal-key' {
+@test 'the forger re-signs the whole log with its own key: log.open gives it away at line 1' {
+	cp home/audit/fss.key stolen.key
+	sed -i '3000s/"size":[0-9]*/"size":1/' "$log"
+	helper forge resign home/audit stolen.key 1
+	# the log agrees with itself from line 1 on...
+	run -0 airlock-verify audit home/audit
+	out_has "signatures not checked against a key: no --seal-pub"
+	# ...but not with the key handed over at init
+	run -1 airlock-verify audit home/audit --seal-pub seal.pub
+	out_has "log.open names seal key" "not the key given"
+	[ "$(first_error_line)" = 1 ]
+}
+
+@test 'the forger drops the seals after its rewrite: the unsealed span gives it away' {
+	sed -i '3000s/"size":[0-9]*/"size":1/' "$log"
+	awk 'NR < 3000 || !/"event":"seal"/' "$log" >cut.tmp && cat cut.tmp >"$log"
+	helper forge rechain home/audit
+	run -1 airlock-verify audit home/audit --seal-pub seal.pub
+	out_has "more than the log's seal interval (1000)"
+	# the first unsealed line is named: the one after the last seal kept
+	last=$(awk '/"event":"seal"/ { n = NR } END { print n }' "$log")
+	[ "$(first_error_line)" = $((last + 1)) ]
+	# a seal appended with the key of the host's current epoch does not help
+	airlock -q audit seal 2>/dev/null || true
+	run -1 airlock-verify audit home/audit --seal-pub seal.pub
+	out_has "where"
+}
+
+@test 'an old seal key cannot be had from the home: each one is wiped once used' {
+	before=$(fss_record | cut -d' ' -f3)
+	airlock -q audit append --event operator.note --field a=b
+	airlock -q audit seal
+	after=$(fss_record | cut -d' ' -f3)
+	[ "$before" != "$after" ]
+	# one record in the file: the old slot is zeros, overwritten in place
+	[ "$(fss_record | wc -l)" = 1 ]
+	[ "$(stat -c %s home/audit/fss.key)" -le 8192 ]
+	# and nowhere in the home: not in a file, not in the index
+	airlock -q audit query --event seal >/dev/null
+	run -1 grep -rqa "$before" home
+	# nor on the file system's free blocks of this file: the same blocks
+	# were overwritten (ext4 and tmpfs overwrite in place)
+	run -1 grep -qa "$before" home/audit/fss.key
+	# the next key is the hash of the old one: nothing leads back
+	run -1 grep -rqa "$(printf '%s' "$after" | sha256sum | cut -c1-64)" home
+}
+
+@test 'a log with no seal at all fails under --seal-pub' {
 	sed -i '/"event":"seal"/d' "$log"
 	helper forge rechain home/audit
 	run -0 airlock-verify audit home/audit
 	out_has "unsealed tail"
-	run -1 airlock-verify audit home/audit --seal-key k0.txt
+	run -1 airlock-verify audit home/audit --seal-pub seal.pub
 	out_has "entries and no seal at all"
+}
+
+@test 'a log cut back to a seal fails against the anchor, and is said to reach no further' {
+	n=$(sed -n 2p anchor/checkpoint.txt)
+	cut=$(awk -v n="$n" 'NR < n - 10 && /"event":"seal"/ { c = NR } END { print c }' "$log")
+	head -n "$cut" "$log" >cut.tmp && cat cut.tmp >"$log"
+	run -0 airlock-verify audit home/audit --seal-pub seal.pub --strict
+	out_has "sealed up to #$((cut - 1))"
+	run -1 verify_all
+	out_has "covers $n entries but the log ends at $cut: the log was truncated"
 }
 
 @test 'a forged checkpoint signature is caught' {
@@ -161,11 +221,15 @@ first_error_line() {
 	run -3 airlock-verify checkpoint anchor/checkpoint.txt -p home/host.pub
 }
 
-@test 'an unsealed tail fails only under --strict' {
+@test 'an unsealed tail fails only under --strict, and reads never make it fail' {
+	airlock -q audit query --event seal >/dev/null
+	run -0 airlock-verify audit home/audit --seal-pub seal.pub --strict
+	out_has "unsealed tail: 2 entries after the last seal (reads only)"
 	airlock -q audit append --event operator.note --field a=b
-	run -0 airlock-verify audit home/audit --seal-key k0.txt
-	out_has "warning: unsealed tail: 2 entries after the last seal"
-	run -1 airlock-verify audit home/audit --seal-key k0.txt --strict
+	run -0 airlock-verify audit home/audit --seal-pub seal.pub
+	out_has "warning: unsealed tail: "
+	out_lacks "(reads only)"
+	run -1 airlock-verify audit home/audit --seal-pub seal.pub --strict
 }
 
 @test 'verify --json gives one object a finding and a summary' {
@@ -179,6 +243,17 @@ first_error_line() {
 	run -2 airlock-verify audit nothing-here
 	out_has "nothing-here"
 	echo nothex >bad.key
+	run -2 airlock-verify audit home/audit --seal-pub bad.key
+	out_has "not a seal public key"
 	run -2 airlock-verify audit home/audit --seal-key bad.key
 	out_has "not a seal key"
+}
+
+@test 'another log's public key is refused at line 1' {
+	AIRLOCK_HOME=$PWD/other airlock -q audit init --seal-pub-out other.pub 2>/dev/null
+	run -1 airlock-verify audit home/audit --seal-pub other.pub
+	[ "$(first_error_line)" = 1 ]
+	# typed back from paper: the 64 digits alone are accepted
+	cut -d' ' -f2 seal.pub >typed.pub
+	run -0 airlock-verify audit home/audit --seal-pub typed.pub
 }

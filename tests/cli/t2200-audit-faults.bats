@@ -30,7 +30,7 @@ sweep() {
 		[ "$status" -eq 4 ] || { echo "fault $call@$n=$errno: exit $status: $output" >&2; return 1; }
 		[[ $output == *"refuses further entries"* || $output == *"audit/fss.key"* ]] ||
 			{ echo "fault $call@$n=$errno: $output" >&2; return 1; }
-		run airlock-verify audit "$AIRLOCK_HOME/audit" --seal-key k0.txt
+		run airlock-verify audit "$AIRLOCK_HOME/audit" --seal-pub seal.pub
 		[ "$status" -eq 0 ] || { echo "after $call@$n=$errno: $output" >&2; return 1; }
 		# the entry whose append failed is not there
 		if grep -q "\"n\":\"$call-$errno-$n\"" "$AIRLOCK_HOME"/audit/audit-*.jsonl; then
@@ -54,7 +54,7 @@ sweep() {
 
 @test 'a short write at every write: cut back, exit 4' {
 	sweep write short airlock audit append --event operator.note
-	run -0 airlock-verify audit "$AIRLOCK_HOME/audit" --seal-key k0.txt
+	run -0 airlock-verify audit "$AIRLOCK_HOME/audit" --seal-pub seal.pub
 	out_lacks "torn"
 }
 
@@ -62,14 +62,14 @@ sweep() {
 	for spec in write@2=ENOSPC write@3=EIO fsync@1=EIO rename@1=EIO fdatasync@2=EIO; do
 		AIRLOCK_FAULTS=$spec run airlock audit seal
 		[ "$status" -eq 4 ] || [ "$status" -eq 0 ]
-		run -0 airlock-verify audit "$AIRLOCK_HOME/audit" --seal-key k0.txt
+		run -0 airlock-verify audit "$AIRLOCK_HOME/audit" --seal-pub seal.pub
 	done
 	run -0 airlock audit seal
-	run -0 airlock-verify audit "$AIRLOCK_HOME/audit" --seal-key k0.txt --strict
+	run -0 airlock-verify audit "$AIRLOCK_HOME/audit" --seal-pub seal.pub --strict
 }
 
 @test 'faults during segment rotation and compression' {
-	rm -rf home k0.txt
+	rm -rf home seal.pub
 	mkhome --segment-size 4K --compress
 	for i in $(seq 1 30); do
 		AIRLOCK_FAULTS="write@$(( (i % 5) + 2 ))=ENOSPC,open@$(( (i % 3) + 1 ))=EIO" \
@@ -78,7 +78,7 @@ sweep() {
 	done
 	helper mklog "$AIRLOCK_HOME" 100 >/dev/null
 	airlock -q audit seal
-	run -0 airlock-verify audit "$AIRLOCK_HOME/audit" --seal-key k0.txt --strict
+	run -0 airlock-verify audit "$AIRLOCK_HOME/audit" --seal-pub seal.pub --strict
 	[ "$(find home/audit -name 'audit-*.jsonl*' | wc -l)" -gt 3 ]
 }
 
@@ -87,7 +87,7 @@ sweep() {
 	mkdir small
 	mount -t tmpfs -o size=64k tmpfs small || skip "cannot mount a tmpfs here"
 	export AIRLOCK_HOME=$PWD/small/home
-	airlock -q audit init --seal-key-out "$PWD/small-k0.txt" 2>/dev/null
+	airlock -q audit init --seal-pub-out "$PWD/small-seal.pub" 2>/dev/null
 	status=0
 	for i in $(seq 1 2000); do
 		run airlock audit append --event operator.note --field pad="$(head -c 200 /dev/zero | tr '\0' x)"
@@ -98,7 +98,7 @@ sweep() {
 	out_has "the audit log refuses further entries"
 	cp -a small/home/audit full-copy
 	umount small
-	run -0 airlock-verify audit full-copy --seal-key small-k0.txt
+	run -0 airlock-verify audit full-copy --seal-pub small-seal.pub
 }
 
 @test 'a user who may not write the log: exit 4, nothing written' {
@@ -110,13 +110,13 @@ sweep() {
 }
 
 @test 'low free space on the audit file system raises alert audit-space-low, once a process' {
-	rm -rf home k0.txt
+	rm -rf home seal.pub
 	mkhome --audit-min-free 100%
 	airlock -q audit append --event operator.note
 	airlock -q audit append --event operator.note
 	run -0 jq -r 'select(.event == "alert") | [.kind, (.free_bytes > 0), (.threshold > 0)] | @tsv' "$(seg 1)"
 	[ "$output" = "$(printf 'audit-space-low\ttrue\ttrue\naudit-space-low\ttrue\ttrue')" ]
-	run -0 airlock audit verify --seal-key k0.txt
-	run -2 airlock audit init --seal-key-out other.txt --audit-min-free lots
+	run -0 airlock audit verify --seal-pub seal.pub
+	run -2 airlock audit init --seal-pub-out other.txt --audit-min-free lots
 	out_has "--audit-min-free lots"
 }

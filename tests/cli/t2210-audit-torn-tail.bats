@@ -13,10 +13,10 @@ setup() {
 
 @test 'a torn last line is a warning until the next append repairs it' {
 	printf '{"seq":24,"ts":"2026-11-25T03:00:0' >>"$(seg 1)"
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 	out_has "warning: line $((lines_before + 1)) (audit-000001.jsonl:$((lines_before + 1))): torn tail"
 	run -0 airlock audit append --event operator.note --field after=power-cut
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 	out_has "warning: line $((lines_before + 1)) (audit-000001.jsonl:$((lines_before + 1))): torn line" \
 		"repaired by log.torn_tail at line $((lines_before + 2))"
 	run -0 sed -n "$((lines_before + 2))p" "$(seg 1)"
@@ -35,7 +35,7 @@ setup() {
 	run -0 airlock audit verify
 	out_has "torn tail"
 	run -0 airlock audit append --event operator.note
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 	out_lacks "torn"
 	run -1 grep -q log.torn_tail "$(seg 1)"
 }
@@ -60,6 +60,6 @@ setup() {
 	printf '{"seq":99,"ts"' >>"$(seg 1)"
 	airlock -q audit append --event operator.note --field n=2
 	airlock -q audit seal
-	run -0 airlock audit verify --seal-key k0.txt --strict
+	run -0 airlock audit verify --seal-pub seal.pub --strict
 	[ "$(printf '%s\n' "$output" | grep -c 'torn line')" = 2 ]
 }

@@ -14,7 +14,7 @@ load ../lib/common
 		grep -q '^1000 entries' "w$w.out"
 		[ "$(cat home/audit/audit-*.jsonl | grep -c "\"run\":\"run-w$w-")" = 1000 ]
 	done
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 	out_has "intact"
 	# every entry is a whole line, seq runs 1..N with no gap or repeat
 	total=$(cat home/audit/audit-*.jsonl | wc -l)
@@ -32,5 +32,5 @@ load ../lib/common
 	wait
 	[ "$(cat home/audit/audit-*.jsonl | grep -c '"event":"operator.note"')" = 100 ]
 	[ "$(ls home/audit/audit-*.jsonl | wc -l)" -gt 1 ]
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 }

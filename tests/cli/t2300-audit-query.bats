@@ -7,7 +7,7 @@ load ../lib/common
 setup_file() {
 	cd "$BATS_FILE_TMPDIR" || return 1
 	export AIRLOCK_HOME=$BATS_FILE_TMPDIR/home
-	airlock -q audit init --seal-key-out k0.txt 2>/dev/null
+	airlock -q audit init --seal-pub-out seal.pub 2>/dev/null
 	helper mklog "$AIRLOCK_HOME" 100 >/dev/null   # 10 runs: run-t-0 .. run-t-9
 }
 
@@ -115,7 +115,7 @@ setup() {
 	# a different log under the same index: rebuilt from scratch
 	mv home/audit/index.db saved-index.db
 	rm -rf home
-	airlock -q audit init --seal-key-out k0-new.txt 2>/dev/null
+	airlock -q audit init --seal-pub-out k0-new.txt 2>/dev/null
 	mv saved-index.db home/audit/index.db
 	run -0 airlock --json audit query --event operator.note
 	[ -z "$output" ]

@@ -19,7 +19,7 @@ load ../lib/common
 	[ "$(printf '%s' "$output" | jq -r .event)" = log.segment ]
 	[ "$(printf '%s' "$output" | jq -r .segment)" = 2 ]
 	[ "$(printf '%s' "$output" | jq -r .prev)" = "$(tail -1 "$(seg 1)" | sha256sum | cut -c1-64)" ]
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 	out_has "in $n segments"
 }
 
@@ -31,7 +31,7 @@ load ../lib/common
 	[ "$zsts" -ge 3 ]
 	[ "$plain" = 1 ] # only the open one
 	zstd -t home/audit/audit-000001.jsonl.zst
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 	out_has "intact"
 	run -0 airlock --json audit query --run run-t-2 --event run.end
 	[ "$(printf '%s' "$output" | jq -r .status)" = ok ]
@@ -74,7 +74,7 @@ load ../lib/common
 }
 
 @test 'audit tail prints the last entries, and -f follows across a rotation' {
-	mkhome --segment-size 8K
+	mkhome --segment-size 16K
 	helper mklog "$AIRLOCK_HOME" 30 >/dev/null
 	run -0 airlock --json audit tail -n 3
 	[ "${#lines[@]}" = 3 ]

@@ -41,10 +41,10 @@ setup() {
 	# b's input is a's committed output, with its hash
 	audit_events '.event=="step.start" and .step=="b"' | jq -e --arg s "$sum" '.inputs[0].sha256 == $s'
 	audit_events '.event=="run.end"' | jq -e '.status == "ok" and .steps.ok == 2'
-	# the run ends with a seal, and the log verifies with k0
+	# the run ends with a seal, and the log verifies with the seal public key
 	run -0 jq -r '.event' "$(seg 1)"
 	[ "${lines[-1]}" = seal ]
-	run -0 airlock audit verify --seal-key k0.txt --strict
+	run -0 airlock audit verify --seal-pub seal.pub --strict
 }
 
 @test 'a rerun of the same date skips committed steps; another date runs' {

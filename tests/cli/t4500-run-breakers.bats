@@ -39,7 +39,7 @@ setup() {
 	out_has "breaker-open"
 	run -0 airlock --json breaker list
 	echo "$output" | jq -e 'select(.resource == "svc") | .state == "open" and .failures == 2'
-	airlock audit verify --seal-key k0.txt
+	airlock audit verify --seal-pub seal.pub
 }
 
 @test "within the cooldown the next run fails fast; after it, one probe closes the breaker" {

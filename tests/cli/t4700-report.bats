@@ -297,7 +297,7 @@ capped() {
 	# an unknown run is an access too
 	run -2 airlock report nosuch -o r2.html
 	[ "$(count_events '.event=="audit.accessed" and .command=="report"')" = 2 ]
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 }
 
 @test '--json says where the report is and how many entries it shows; -o - writes stdout' {

@@ -73,7 +73,7 @@ ls / >>result.txt"
 	attempt "echo '{\"seq\":999,\"event\":\"forged\"}' >>$AIRLOCK_HOME/audit/audit-000001.jsonl 2>/dev/null && echo APPENDED; echo tried >result.txt"
 	[ "$result" = tried ]
 	[ "$(count_events '.event == "forged"')" = 0 ]
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 }
 
 @test "a step cannot read another pipeline's outputs, nor its own past ones by host path" {

@@ -207,9 +207,10 @@ complete_words() {
 		[[ $m == *"$w"* ]] || { echo "airlock-manifest.5 lacks $w" >&2; return 1; }
 	done
 	a=$(sed 's/\\-/-/g' "$MAN_DIR/airlock-audit.5")
-	for w in airlock.audit/1 audit/FORMAT.md seq ts prev event log.open log.segment \
+	for w in airlock.audit/2 airlock.audit/1 audit/FORMAT.md seq ts prev event log.open log.segment \
 		log.resume log.torn_tail clock.backwards seal checkpoint audit.accessed \
-		airlock.fss/1 airlock.seal/1 'unsealed tail' checkpoint.txt.minisig \
+		airlock.fss/2 airlock.seal/2 seal_pub next_pub 'unsealed tail' checkpoint.txt.minisig \
+		checkpoint.txt.sig seals.jsonl \
 		'entries' 'files' 'runs' fdatasync VERIFY.txt; do
 		[[ $a == *"$w"* ]] || { echo "airlock-audit.5 lacks $w" >&2; return 1; }
 	done
@@ -267,7 +268,7 @@ complete_words() {
 		done < <(airlock audit "$c" --help | options)
 	done
 	got=$(complete_words _airlock_verify airlock-verify audit --)
-	for opt in --seal-key --anchor --strict --json; do
+	for opt in --seal-pub --anchor --strict --json; do
 		grep -qxF -- "$opt" <<<"$got"
 	done
 }

@@ -82,8 +82,8 @@ which_cmd() {
 }
 
 # The bank's part (with a second run of the pipeline right after the
-# anchor checkpoint is made), then the hand-over: the export, k0 (typed
-# from paper), the anchor kept off the host, and the examiner's copy of
+# anchor checkpoint is made), then the hand-over: the export, the seal
+# public key (as handed over at init), the anchor kept off the host, and the examiner's copy of
 # results.csv; then the laptop's part, in a directory holding only those.
 at_the_bank() {
 	mkscript host "$PWD/host-out" "audit checkpoint" \
@@ -92,7 +92,8 @@ at_the_bank() {
 }
 handover() {
 	cp bank/evidence.tar.zst bank/anchor/checkpoint.txt bank/anchor/checkpoint.txt.minisig \
-		bank/results.csv k0.txt laptop/
+		bank/anchor/checkpoint.txt.sig \
+		bank/results.csv seal.pub laptop/
 }
 on_the_laptop() {
 	mkscript laptop "$PWD/laptop-out" >laptop-out.sh
@@ -124,16 +125,21 @@ on_the_laptop() {
 	on_the_laptop
 	all_ok laptop-out
 	L=laptop-out
-	# airlock-verify: intact, with k0 and the anchor
+	# airlock-verify: intact, with the seal public key and the anchor
 	n=$(which_cmd $L 'airlock-verify audit evidence.tar.zst')
 	grep -q "^intact: " "$L/$n.out"
-	grep -q "macs checked" "$L/$n.out"
+	grep -q "signatures checked with the key given" "$L/$n.out"
+	grep -q "anchored off-host up to #$anchor_size" "$L/$n.out"
 	grep -q "anchor holds" "$L/$n.out"
 	# standard tools: both signatures, the chain, the seals, the anchor
 	[ "$(grep -l 'Signature and comment signature verified' $L/*.out | wc -l)" = 2 ]
 	grep -qx "chain intact" $L/*.out
 	n=$(which_cmd $L 'seals verified')
 	grep -qE '^([1-9][0-9]*) of \1 seals verified$' "$L/$n.out"
+	grep -qx "log.open names the key handed over" $L/*.out
+	# the export's checkpoint, signed by the seal key in force (openssl)
+	n=$(which_cmd $L 'checkpoint.txt.sig')
+	grep -qx "Signature Verified Successfully" "$L/$n.out"
 	grep -q "^anchor holds: entry $anchor_size unchanged" $L/*.out
 	# the answers, with jq alone and with sqlite3 on a rebuilt index: run A
 	n=$(which_cmd $L "jq -r --arg h")
@@ -162,7 +168,7 @@ on_the_laptop() {
 	helper flipbyte "$seg" "$off"
 	run -1 cmp -s before "$seg"
 	(cd x && tar --zstd --format=pax -cf ../laptop/evidence.tar.zst VERIFY.txt FORMAT.md host.pub checkpoint.txt \
-		checkpoint.txt.minisig audit-*)
+		checkpoint.txt.minisig checkpoint.txt.sig export.txt export.txt.sig audit-*)
 	on_the_laptop
 	L=laptop-out
 	n=$(which_cmd $L 'airlock-verify audit evidence.tar.zst')

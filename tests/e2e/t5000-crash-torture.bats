@@ -46,7 +46,7 @@ setup() {
 			return 1
 		fi
 	done
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 	# the evidence, checked entry by entry
 	cat home/audit/audit-*.jsonl >log.jsonl
 	run python3 - "$KILLS" "$AIRLOCK_HOME" <<'PY'

@@ -240,7 +240,7 @@ started() {
 		setpriv --reuid=nobody --regid=nogroup --clear-groups -- env AIRLOCK_HOME="$d/home" \
 			"$(command -v airlock)" "$@"
 	}
-	as_nobody -q audit init --seal-key-out "$d/home/k0" 2>/dev/null
+	as_nobody -q audit init --seal-pub-out "$d/home/k0" 2>/dev/null
 	run as_nobody run --unsigned "$d/p" --date 2031-01-10
 	rm -rf "$d"
 	[ "$status" -eq 1 ]

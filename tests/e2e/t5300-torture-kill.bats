@@ -5,7 +5,7 @@
 # seal key evolution, segment rotation and output promotion; between the
 # nights, installs of the next version killed at random moments and just
 # before the pipeline's link is swapped. After each: the next command
-# completes, the audit log verifies with k0, the installed pipeline is the
+# completes, the audit log verifies with the seal public key, the installed pipeline is the
 # old or the new version with exactly its manifest's files; at the end,
 # every output of every night committed exactly once with its hash on disk
 # and no committed step started again. AIRLOCK_TORTURE_KILLS=N kills
@@ -94,7 +94,7 @@ fail_one() {
 		elif [ "$st" -ne 0 ]; then
 			fail_one "the killed command exited $st without being killed"
 		fi
-		airlock -q audit verify --seal-key k0.txt >verify.out 2>&1 || fail_one "audit verify: $(cat verify.out)"
+		airlock -q audit verify --seal-pub seal.pub >verify.out 2>&1 || fail_one "audit verify: $(cat verify.out)"
 		failures=$((failures + bad))
 	done
 	# the whole history, entry by entry

@@ -13,7 +13,7 @@
 #    metrics file, state.db) ends it with 0, 1 or 4, never a crash (a
 #    signal) or another code;
 #  - in every case, the next run without faults exits 0, the log verifies
-#    with k0, every output is committed exactly once with its hash on disk,
+#    with the seal public key, every output is committed exactly once with its hash on disk,
 #    and a further run starts no committed step again.
 # AIRLOCK_TORTURE_FAULTS=N tries N cases chosen at random (default 14);
 # =all tries every one (`make torture`).
@@ -93,7 +93,7 @@ fresh_home() {
 		esac
 		outcome[$class:$st]=$((${outcome[$class:$st]:-0} + 1))
 		airlock -q run "$PIPE" --date "$DATE" 2>>runs.err || bad+=" the recovery run failed ($?)"
-		airlock -q audit verify --seal-key k0.txt >verify.out 2>&1 || bad+=" audit verify: $(tail -3 verify.out)"
+		airlock -q audit verify --seal-pub seal.pub >verify.out 2>&1 || bad+=" audit verify: $(tail -3 verify.out)"
 		airlock -q run "$PIPE" --date "$DATE" 2>>runs.err || bad+=" the rerun failed ($?)"
 		torture_log_check "$AIRLOCK_HOME" "$DATE" >check.out || bad+=" $(tr '\n' ';' <check.out)"
 		if [ -n "$bad" ]; then

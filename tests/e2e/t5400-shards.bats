@@ -35,7 +35,7 @@ run_shards() {
 	for i in $(seq 0 $((SHARDS - 1))); do
 		(
 			export AIRLOCK_HOME=$PWD/shard$i
-			airlock -q audit init --seal-key-out "$PWD/k0.$i" 2>/dev/null &&
+			airlock -q audit init --seal-pub-out "$PWD/k0.$i" 2>/dev/null &&
 				airlock -q run --unsigned p --date $DATE --shard "$i/$SHARDS" &&
 				airlock -q audit checkpoint -o "$PWD/ck$i" >/dev/null
 		) >"run$i.log" 2>&1 &
@@ -106,7 +106,7 @@ logs() {
 	out_has "shard 2 of shards" "no log given" "not intact: shard 2"
 	# a log that is no shard of the set
 	mkdir other
-	AIRLOCK_HOME=$PWD/other/home airlock -q audit init --seal-key-out other/k0 2>/dev/null
+	AIRLOCK_HOME=$PWD/other/home airlock -q audit init --seal-pub-out other/k0 2>/dev/null
 	run -1 airlock-verify audit --shards summary/shards.txt --shards-key coord.pub shard0/audit shard1/audit shard2/audit other/home/audit
 	out_has "is not a shard of shards"
 	# a checkpoint swapped beside the summary: refused against the signed list
@@ -123,7 +123,7 @@ logs() {
 	# shard 2: every log intact and signed, yet shard 2's items undone
 	(
 		export AIRLOCK_HOME=$PWD/retry1
-		airlock -q audit init --seal-key-out "$PWD/k0.retry" 2>/dev/null
+		airlock -q audit init --seal-pub-out "$PWD/k0.retry" 2>/dev/null
 		airlock -q run --unsigned p --date $DATE --shard 1/3
 		airlock -q audit checkpoint -o "$PWD/ckretry" >/dev/null
 	)
@@ -133,7 +133,7 @@ logs() {
 	# a shard of another date
 	(
 		export AIRLOCK_HOME=$PWD/other2
-		airlock -q audit init --seal-key-out "$PWD/k0.other2" 2>/dev/null
+		airlock -q audit init --seal-pub-out "$PWD/k0.other2" 2>/dev/null
 		airlock -q run --unsigned p --date 2031-02-02 --shard 2/3
 		airlock -q audit checkpoint -o "$PWD/ckother2" >/dev/null
 	)
@@ -148,7 +148,7 @@ logs() {
 
 @test "an items line over 64 KiB is refused, naming the line" {
 	export AIRLOCK_HOME=$PWD/one
-	airlock -q audit init --seal-key-out k0.one 2>/dev/null
+	airlock -q audit init --seal-pub-out k0.one 2>/dev/null
 	script p enumerate 'printf "a\nb\n" >"$AIRLOCK_OUT/items.txt"; head -c 70000 /dev/zero | tr "\0" x >>"$AIRLOCK_OUT/items.txt"'
 	run -1 airlock run --unsigned p --date $DATE --shard 0/2
 	out_has "fan_out items enumerate:items.txt: line 3 is over 65536 bytes"

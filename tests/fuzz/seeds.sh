@@ -75,7 +75,7 @@ mkpipe small 1
 seed bundle unsigned <small.tar.zst
 
 # ---- audit: a log (mklog), its lines, a checkpoint, an export
-"$airlock" -q audit init --seal-key-out k0.txt
+"$airlock" -q audit init --seal-pub-out seal.pub
 "$mklog" "$AIRLOCK_HOME" 40 >/dev/null
 "$airlock" -q audit seal
 "$airlock" -q audit checkpoint -o cp

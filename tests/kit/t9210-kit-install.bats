@@ -30,14 +30,15 @@ setup_file() {
 	home=root/var/lib/airlock
 	[ "$(stat -c %a "$home")" = 700 ]
 	[ -f "$home/audit/audit-000001.jsonl" ]
-	out_has "The seal key k0 is in $PWD/$home/k0.txt" "It must leave this host"
-	grep -qE '^[0-9a-f]{64}$' "$home/k0.txt"
-	run -0 airlock-verify audit "$home/audit" --seal-key "$home/k0.txt"
+	out_has "The seal public key is in $PWD/$home/seal.pub" "Nothing secret has to leave this host"
+	grep -qE '^airlock.seal-pub/2 [0-9a-f]{64}$' "$home/seal.pub"
+	run -0 airlock-verify audit "$home/audit" --seal-pub "$home/seal.pub"
 
 	before=$(find root -printf '%p %s %T@ %m\n' | sort)
 	install_kit --key-id "$KEYID" --no-user
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
-	out_has "nothing to do" "the audit log in $PWD/$home/audit exists" "k0 is still on this host"
+	out_has "nothing to do" "the audit log in $PWD/$home/audit exists"
+	out_lacks "k0"
 	out_lacks "  + "
 	after=$(find root -printf '%p %s %T@ %m\n' | sort)
 	[ "$before" = "$after" ]

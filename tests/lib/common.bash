@@ -71,10 +71,16 @@ helper() {
 }
 
 # mkhome [INIT-OPTIONS...]: AIRLOCK_HOME=$PWD/home with a fresh audit log;
-# the seal key k0 is in $PWD/k0.txt.
+# the seal public key is in $PWD/seal.pub.
 mkhome() {
 	export AIRLOCK_HOME=$PWD/home
-	airlock -q audit init --seal-key-out "$PWD/k0.txt" "$@" 2>/dev/null
+	airlock -q audit init --seal-pub-out "$PWD/seal.pub" "$@" 2>/dev/null
+}
+
+# fss_record [HOME]: the seal key's record in HOME/audit/fss.key (default
+# $AIRLOCK_HOME), without the zeros of its free slot (audit/FORMAT.md §5).
+fss_record() {
+	tr -d '\0' <"${1:-$AIRLOCK_HOME}/audit/fss.key"
 }
 
 # seg N: the path of segment N of $AIRLOCK_HOME's log.

@@ -111,6 +111,8 @@ static void test_line_parse_rejects_bad_json(void **state)
 	expect_bad(HEAD "}}", "data after the JSON object");
 	expect_bad(HEAD ",\"a\":1,\"a\":2}", "duplicate member name");
 	expect_bad(HEAD ",\"seq\":2}", "duplicate member name");
+	/* "\u0065vent" is "event" to jq: a duplicate the raw bytes hide */
+	expect_bad(HEAD ",\"\\u0065vent\":\"seal\"}", "a member name with an escape");
 }
 
 static void test_line_parse_limits_nesting(void **state)

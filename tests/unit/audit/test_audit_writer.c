@@ -13,8 +13,8 @@
 
 struct fx {
 	char *home;
-	char k0_path[4200];
-	unsigned char k0[AL_SHA256_LEN];
+	char k0_path[4200]; /* the seal public key handed over */
+	unsigned char pub[SEAL_PUB_LEN];
 	char seg1[4200];
 };
 
@@ -46,11 +46,11 @@ static int init_with(void **state, uint64_t segment_size, int compress)
 	al_sys_fault_reset();
 	assert_int_equal(al_crypto_init(&err), 0);
 	f->home = unit_mkdtemp();
-	snprintf(f->k0_path, sizeof f->k0_path, "%s/k0.txt", f->home);
+	snprintf(f->k0_path, sizeof f->k0_path, "%s/seal.pub", f->home);
 	snprintf(f->seg1, sizeof f->seg1, "%s/audit/audit-000001.jsonl", f->home);
 	if (al_audit_init(f->home, f->k0_path, &cfg, &err) < 0)
 		fail_msg("init: %s", err.msg);
-	assert_int_equal(al_seal_key_load(f->k0_path, f->k0, &err), 0);
+	assert_int_equal(al_seal_pub_load(f->k0_path, f->pub, &err), 0);
 	*state = f;
 	return 0;
 }
@@ -81,11 +81,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Verifies HOME/audit with k0; returns the verifier's result. */
+/* Verifies HOME/audit with the seal public key; returns the verifier's result. */
 static int verify(struct fx *f, struct counts *c, struct al_verify_summary *sum)
 {
 	char dir[4200];
-	struct al_verify_opts o = {.seal_key = f->k0, .on_finding = count, .ctx = c};
+	struct al_verify_opts o = {.seal_pub = f->pub, .on_finding = count, .ctx = c};
 	struct al_err err = {0};
 	int r;
 
@@ -364,6 +364,35 @@ static void test_writer_evolves_key_left_by_crash(void **state)
 	assert_int_equal(sum.last_epoch, 2);
 }
 
+/* The same crash, but the key file holds a seed that is not the one the
+ * seal announced (replaced, or restored from another host): the opener
+ * refuses to go on rather than seal with a key no verifier would accept. */
+static void test_writer_refuses_a_key_the_seal_did_not_announce(void **state)
+{
+	struct fx *f = *state;
+	struct al_err err = {0};
+	char key_path[4300], *saved;
+	size_t saved_len;
+	struct al_audit *log = al_audit_open(f->home, &err);
+
+	snprintf(key_path, sizeof key_path, "%s/audit/fss.key", f->home);
+	assert_non_null(log);
+	assert_int_equal(note(log, 1, &err), 0);
+	assert_int_equal(al_read_file(AT_FDCWD, key_path, 4096, &saved, &saved_len, &err), 0);
+	assert_int_equal(al_audit_seal(log, &err), 0);
+	al_audit_close(log, NULL);
+	/* "airlock.fss/2 E <seed> U": change one digit of the seed */
+	{
+		char *seed = strchr(saved + strlen("airlock.fss/2 "), ' ') + 1;
+		seed[0] = seed[0] == 'a' ? 'b' : 'a';
+	}
+	assert_int_equal(al_write_file_atomic(key_path, saved, saved_len, 0600, &err), 0);
+	free(saved);
+	log = al_audit_open(f->home, &err);
+	assert_null(log);
+	assert_non_null(strstr(err.msg, "does not hold the key the last seal announced"));
+}
+
 static void test_writer_refuses_reserved_fields_and_bad_events(void **state)
 {
 	struct fx *f = *state;
@@ -426,6 +455,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_evolves_key_left_by_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_refuses_reserved_fields_and_bad_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_init_refuses_existing_log_and_k0, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_refuses_a_key_the_seal_did_not_announce, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("audit_writer", tests, NULL, NULL);
 }

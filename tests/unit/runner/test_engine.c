@@ -98,7 +98,7 @@ static int setup(void **state)
 	f->dir = unit_mkdtemp();
 	snprintf(f->home, sizeof f->home, "%s/home", f->dir);
 	snprintf(f->pipe, sizeof f->pipe, "%s/pipe", f->dir);
-	snprintf(path, sizeof path, "%s/k0.txt", f->dir);
+	snprintf(path, sizeof path, "%s/seal.pub", f->dir);
 	assert_int_equal(al_audit_init(f->home, path, &cfg, &err), 0);
 	assert_int_equal(mkdir(f->pipe, 0700), 0);
 	snprintf(path, sizeof path, "%s/airlock.json", f->pipe);
