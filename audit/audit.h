@@ -62,6 +62,13 @@ enum {
 int al_audit_append(struct al_audit *log, const char *event, const json_t *fields,
                     unsigned flags, struct al_err *err);
 
+/* 1, once, after the writer appended an alert audit-space-low (NIST
+ * AU-5(1)) in this process: what it said and the entry's seq, for the
+ * caller to pass on where people look (a run's summary, the metrics,
+ * stderr); 0 otherwise. */
+int al_audit_take_space_alert(struct al_audit *log, uint64_t *free_bytes, uint64_t *threshold,
+                              uint64_t *seq);
+
 /* fdatasync of whatever was appended without AL_AUDIT_SYNC. */
 int al_audit_sync(struct al_audit *log, struct al_err *err);
 
@@ -198,6 +205,54 @@ int al_seal_key_load(const char *path, unsigned char key[AL_SHA256_LEN], struct 
 int al_seal_pub_load(const char *path, unsigned char pk[SEAL_PUB_LEN], struct al_err *err);
 char *al_seal_pub_format(const unsigned char pk[SEAL_PUB_LEN]);
 void al_seal_pub_id(const unsigned char pk[SEAL_PUB_LEN], char id[17]);
+
+/* ---- sinks: where anchors go (sink.c, FORMAT.md §12) ---- */
+
+#define AL_SINK_NAME_MAX 32
+
+enum al_sink_kind { AL_SINK_DIR, AL_SINK_SYSLOG };
+
+struct al_sink {
+	char name[AL_SINK_NAME_MAX + 1];
+	enum al_sink_kind kind;
+	char target[1024];   /* the directory, or the syslog URL */
+	int udp;             /* syslog: udp:// rather than tcp:// */
+	char host[256], port[8];
+};
+
+struct al_sinks {
+	struct al_sink *s;
+	size_t n;
+};
+
+/* A sink name: [a-z0-9][a-z0-9_-]*, 32 at most. */
+int al_sink_name_ok(const char *name);
+/* A sink from its name and one of dir (an absolute path) or syslog_url
+ * (tcp://HOST:PORT, udp://HOST:PORT); AL_EUSAGE naming what is wrong. */
+int al_sink_make(const char *name, const char *dir, const char *syslog_url, struct al_sink *s,
+                 struct al_err *err);
+const char *al_sink_kind_name(const struct al_sink *s);
+/* HOME/audit/sinks.json (none when it does not exist); written atomically. */
+int al_sinks_load(const char *home, struct al_sinks *sinks, struct al_err *err);
+int al_sinks_store(const char *home, const struct al_sinks *sinks, struct al_err *err);
+void al_sinks_free(struct al_sinks *sinks);
+
+/* An anchor: a checkpoint of the log as it is now, its files' text. */
+struct al_anchor {
+	struct al_checkpoint cp;
+	char *text, *minisig, *sig2, *host_pub; /* sig2 is "" for a /1 log */
+	uint64_t epoch;                          /* of the key that made sig2 */
+	char seal_pub[65], sig2_hex[SEAL_SIG_HEX]; /* "" for a /1 log */
+	char host_keyid[AL_KEYID_HEX];
+};
+int al_anchor_make(const char *home, struct al_anchor *a, struct al_err *err);
+void al_anchor_free(struct al_anchor *a);
+/* Sends an anchor to a sink: a directory gets DIR/<log_id>/checkpoint-
+ * <size>/ whole or not at all; a syslog collector one RFC 5424 message.
+ * AL_EENV (or the I/O error) on failure. */
+int al_sink_send(const struct al_sink *s, const struct al_anchor *a, struct al_err *err);
+/* The RFC 5424 message of an anchor (malloc'd, *len bytes). */
+char *al_anchor_syslog_message(const struct al_anchor *a, size_t *len);
 
 /* ---- index and queries (not linked into airlock-verify) ---- */
 

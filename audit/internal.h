@@ -194,6 +194,8 @@ struct al_audit {
 	unsigned unsynced;      /* entries appended since the last fdatasync */
 	unsigned since_space;   /* appends since free space was last looked at */
 	int space_alerted;      /* audit-space-low said once by this process */
+	uint64_t space_alert_seq; /* that alert's seq, until the caller took it */
+	uint64_t space_free, space_threshold;
 };
 
 /* al_audit_init, for a log of format version 1 (tests of what older hosts

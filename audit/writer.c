@@ -392,8 +392,8 @@ static int write_line(struct al_audit *log, const char *line, size_t len, int sy
 /* The members the writer sets itself: the chain's, then who wrote the
  * entry (FORMAT.md §2). A caller cannot set them, so no entry can claim
  * another user, host or process than the one that wrote it. */
-static const char *const writer_members[] = {"seq", "ts", "prev", "event",
-                                             "user", "uid", "host", "pid", NULL};
+static const char *const writer_members[] = {"seq", "ts", "prev", "event", "user",
+                                             "uid", "host", "pid", "unit", NULL};
 
 static int fields_check(const json_t *fields, struct al_err *err)
 {
@@ -415,15 +415,19 @@ static int fields_check(const json_t *fields, struct al_err *err)
 }
 
 /* seq ts prev event, then the writer's identity stamp: user (null when
- * the uid has no name), uid, host, pid. */
+ * the uid has no name), uid, host, pid, and unit when systemd started us. */
 static json_t *entry_head(const struct al_audit *log, const char *event, const char *ts)
 {
-	const char *user = al_user_name();
+	const char *user = al_user_name(), *unit = al_systemd_unit();
+	json_t *head = json_pack("{s:I,s:s,s:s,s:s,s:o,s:I,s:s,s:I}", "seq", (json_int_t)log->seq + 1,
+	                         "ts", ts, "prev", log->last_hex, "event", event, "user",
+	                         user != NULL ? json_string(user) : json_null(), "uid",
+	                         (json_int_t)getuid(), "host", al_host_name(), "pid",
+	                         (json_int_t)getpid());
 
-	return json_pack("{s:I,s:s,s:s,s:s,s:o,s:I,s:s,s:I}", "seq", (json_int_t)log->seq + 1, "ts",
-	                 ts, "prev", log->last_hex, "event", event, "user",
-	                 user != NULL ? json_string(user) : json_null(), "uid",
-	                 (json_int_t)getuid(), "host", al_host_name(), "pid", (json_int_t)getpid());
+	if (head != NULL && unit != NULL)
+		json_object_set_new(head, "unit", json_string(unit));
+	return head;
 }
 
 /* Builds and writes one entry. lead_nl puts a "\n" before it in the same
@@ -713,10 +717,28 @@ static int space_check(struct al_audit *log, struct al_err *err)
 	              "the audit log's file system is nearly full: when it is full, airlock stops starting work");
 	ret = writer_append(log, "alert", f, 1, 0, err);
 	json_decref(f);
+	if (ret == 0) {
+		/* for the caller to pass on (the run summary, the metrics) */
+		log->space_alert_seq = log->seq;
+		log->space_free = free_bytes;
+		log->space_threshold = threshold;
+	}
 	return ret;
 }
 
 /* ---- the API ---- */
+
+int al_audit_take_space_alert(struct al_audit *log, uint64_t *free_bytes, uint64_t *threshold,
+                              uint64_t *seq)
+{
+	if (log == NULL || log->space_alert_seq == 0)
+		return 0;
+	*free_bytes = log->space_free;
+	*threshold = log->space_threshold;
+	*seq = log->space_alert_seq;
+	log->space_alert_seq = 0;
+	return 1;
+}
 
 static int append_locked(struct al_audit *log, const char *event, const json_t *fields,
                          unsigned flags, struct al_err *err)

@@ -88,6 +88,12 @@ static const struct al_command commands[] = {
 	 "a self-contained HTML report of a run: timeline, attempts, alerts, outputs", NULL},
 	{"breaker", al_cmd_breaker, "breaker list | reset RESOURCE",
 	 "circuit breakers: their state, and a reset (audited)", NULL},
+	{"alert", al_cmd_alert, "alert --unit UNIT [--message TEXT]",
+	 "say that a unit failed: what OnFailure= runs (airlock-alert@.service)",
+	 "Writes HOME/alerts/<time>-<unit>.json (with the last run's summary for\n"
+	 "airlock@PIPELINE.service), an alert entry in the audit log when it can still be\n"
+	 "written, airlock_alerts_total{kind=\"unit-failed\"} in the metrics, and a line on\n"
+	 "stderr. Exit status: 0 written, 4 the alert file could not be written.\n"},
 	{"doctor", al_cmd_doctor, "doctor",
 	 "what this host can give a confined step, layer by layer, and why not",
 	 "Namespaces (user, mount, PID, IPC, UTS, network), the system-call filter,\n"

@@ -743,6 +743,13 @@ static const struct al_command audit_commands[] = {
 	 "Copy the checkpoint off the host: it becomes an anchor for\n"
 	 "`airlock-verify audit --anchor`. minisign -Vm checkpoint.txt -p host.pub checks\n"
 	 "the host key's; checkpoint.txt.sig is the seal key's (audit/FORMAT.md §6).\n"},
+	{"anchor", al_cmd_audit_anchor, "audit anchor",
+	 "seal, and send a signed checkpoint to every sink",
+	 "Each sink that does not get it is an anchor.failed entry, an alert and exit 4;\n"
+	 "HOME/metrics/airlock-anchor.prom has each sink's last success. The timer\n"
+	 "airlock-anchor.timer runs it (and airlock audit verify) every hour.\n"},
+	{"sink", al_cmd_audit_sink, "audit sink add|list|remove ...",
+	 "where anchors are sent: directories and syslog collectors", NULL},
 	{"verify", al_cmd_verify_audit,
 	 "audit verify [PATH...] [--seal-pub FILE | --seal-key FILE] [--anchor CHECKPOINT] [-p HOST_PUB]\n"
 	 "             [--strict] [--json]\n"

@@ -96,6 +96,9 @@ void al_tarzst_abort(struct al_tarzst *t);
 const char *al_user_name(void);
 /* gethostname(), or "unknown"; static storage. */
 const char *al_host_name(void);
+/* The systemd unit this process runs in (airlock@nightly.service), or
+ * NULL when it was not started by systemd. */
+const char *al_systemd_unit(void);
 
 /* ------------------------------------------------------------------ */
 /* System-call table (STYLE.md item 7).                                */

@@ -296,7 +296,7 @@ static int member_data(struct pass *p, const struct al_file *f, const char *name
 static int write_metadata(struct pass *p)
 {
 	char path[64], hex[AL_SHA256_HEX], ts[AL_TS_LEN], *text;
-	json_t *info, *signers = json_array();
+	json_t *info, *signers = json_array(), *named = json_array();
 	int ret = -1;
 
 	if (al_write_atomic(p->tmpfd, "manifest.json", p->manifest, p->manifest_len, 0400,
@@ -304,6 +304,7 @@ static int write_metadata(struct pass *p)
 		return -1;
 	if (p->nsigs > 0 && al_sys_mkdirat(p->tmpfd, "signatures", 0700) < 0) {
 		json_decref(signers);
+		json_decref(named);
 		return al_err_sys(p->err, "signatures: mkdir");
 	}
 	for (size_t i = 0; i < p->nsigs; i++) {
@@ -316,16 +317,26 @@ static int write_metadata(struct pass *p)
 			else
 				close(sfd);
 			json_decref(signers);
+			json_decref(named);
 			return -1;
 		}
 		(void)fchmod(sfd, 0500);
 		close(sfd);
 	}
-	for (size_t i = 0; i < p->res->signers_n; i++)
+	for (size_t i = 0; i < p->res->signers_n; i++) {
+		const struct al_policy_key *k = policy_key(p->o->policy, p->res->signers[i]);
 		json_array_append_new(signers, json_string(p->res->signers[i]));
+		/* the names as the trust policy gave them when the bundle was
+		 * verified: a run's evidence names who signed what it ran */
+		json_array_append_new(named, json_pack("{s:s,s:o}", "keyid", p->res->signers[i], "name",
+		                                       k != NULL && k->name[0] != '\0'
+		                                           ? json_string(k->name)
+		                                           : json_null()));
+	}
 	al_hex(p->res->manifest_sha256, AL_SHA256_LEN, hex);
 	al_ts_format(al_now_us(), ts);
-	info = json_pack("{s:s,s:o,s:s}", "manifest_sha256", hex, "signers", signers, "verified", ts);
+	info = json_pack("{s:s,s:o,s:o,s:s}", "manifest_sha256", hex, "signers", signers,
+	                 "signer_keys", named, "verified", ts);
 	text = json_dumps(info, JSON_INDENT(2));
 	json_decref(info);
 	if (text != NULL)

@@ -5,6 +5,10 @@
  * observer that al_report_observer() fills; it never calls report/. */
 #include "report/report.h"
 
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
 json_t *al_summary_json(const struct al_run_view *v)
 {
 	json_t *steps = json_array(), *sum;
@@ -27,7 +31,8 @@ json_t *al_summary_json(const struct al_run_view *v)
 	}
 	sum = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:o,s:o,s:o,s:O}", "format", "airlock.summary/1",
 	                "run", v->run, "pipeline", v->pipeline, "version", (json_int_t)v->version,
-	                "date", v->date, "status", v->failed ? "failed" : "ok", "resume_of",
+	                "date", v->date, "status", v->halted ? "halted" : v->failed ? "failed" : "ok",
+	                "resume_of",
 	                v->resume_of[0] ? json_string(v->resume_of) : json_null(), "cause",
 	                v->cause[0] ? json_string(v->cause) : json_null(), "steps", steps, "alerts",
 	                v->alerts);
@@ -42,9 +47,23 @@ static void changed(void *ctx, const struct al_run_view *v, int final)
 	struct al_err err = {0};
 
 	(void)ctx;
-	(void)final;
 	if (al_metrics_write(v->home, v->st, (int64_t)v->last_seq, &err) < 0)
 		al_oplog("warn", v->run, NULL, 0, NULL, "metrics: %s", err.msg);
+	if (final) {
+		/* The summary as the run ended, beside its logs: for whoever
+		 * looks after it (airlock-alert@.service, an operator), also
+		 * when the audit log could not say how it ended. */
+		char path[PATH_MAX], *text;
+		json_t *sum = al_summary_json(v);
+		text = json_dumps(sum, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_decref(sum);
+		if (al_snprintf(path, sizeof path, "%s/runs/%s/summary.json", v->home, v->run) < 0 ||
+		    text == NULL ||
+		    al_write_file_atomic(path, text, strlen(text), 0644, &err) < 0)
+			al_oplog("warn", v->run, NULL, 0, NULL, "summary: %s",
+			         text == NULL ? "cannot allocate memory" : err.msg);
+		free(text);
+	}
 }
 
 static json_t *summary(void *ctx, const struct al_run_view *v)

@@ -224,6 +224,11 @@ void eng_observe(struct run *r, int final);
 /* An alert: audited, kept for the summary, counted for the metrics. */
 void eng_alert(struct run *r, const char *step, const char *kind, const char *message,
                json_t *extra);
+/* An alert whose entry is already in the log (seq; 0: none could be
+ * written): kept for the summary, counted for the metrics, said on the
+ * operator log. */
+void eng_alert_noted(struct run *r, const char *step, const char *kind, const char *message,
+                     uint64_t seq);
 /* Whether a step of a resource may start now: 1 yes, 0 not yet (a probe
  * of the half-open breaker is running), -1 no: the breaker is open
  * (s->reason says until when). */

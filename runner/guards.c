@@ -28,7 +28,6 @@
 void eng_alert(struct run *r, const char *step, const char *kind, const char *message,
                json_t *extra)
 {
-	struct al_err err = {0};
 	json_t *f = json_pack("{s:s}", "run", r->id);
 	char text[1024];
 
@@ -46,15 +45,9 @@ void eng_alert(struct run *r, const char *step, const char *kind, const char *me
 	}
 	if (eng_audit(r, "alert", f, 0) < 0)
 		return;
-	json_array_append_new(r->alerts,
-	                      json_pack("{s:s,s:s?,s:s,s:I}", "kind", kind, "step", step, "message",
-	                                message, "seq", (json_int_t)al_audit_last_seq(r->log)));
-	eng_tx(r);
-	if (al_state_alert_count(r->st, r->m->pipeline, kind, al_now_us(), &err) < 0)
-		eng_state_warn(r, &err);
-	al_oplog("warn", r->id, step, 0, json_pack("{s:s}", "alert", kind), "alert %s: %s", kind,
-	         message);
+	eng_alert_noted(r, step, kind, message, al_audit_last_seq(r->log));
 }
+
 
 /* ------------------------------------------------------------------ */
 /* Circuit breakers.                                                   */

@@ -179,6 +179,7 @@ static struct al_run_view *view(struct run *r)
 	v->resume_of = r->resume_of;
 	v->cause = r->cause;
 	v->failed = r->failed; /* the rule of run.end: a skipped failure is not one */
+	v->halted = r->audit_failed;
 	v->st = r->st;
 	v->log_id = r->log != NULL ? al_audit_log_id(r->log) : "";
 	v->first_seq = r->first_seq;

@@ -12,6 +12,26 @@ const char *const eng_state_names[] = {"pending", "retrying", "running", "ok", "
 
 /* The audit entry of a state change; fields are consumed. After the
  * first failure every later call fails at once (fail-closed). */
+/* An alert whose entry is in the log already (or could not be): the
+ * summary, the metrics' totals, the operator log. */
+void eng_alert_noted(struct run *r, const char *step, const char *kind, const char *message,
+                     uint64_t seq)
+{
+	struct al_err err = {0};
+
+	json_array_append_new(r->alerts,
+	                      json_pack("{s:s,s:s?,s:s,s:o}", "kind", kind, "step", step, "message",
+	                                message, "seq",
+	                                seq > 0 ? json_integer((json_int_t)seq) : json_null()));
+	if (r->st != NULL && r->m != NULL) {
+		eng_tx(r);
+		if (al_state_alert_count(r->st, r->m->pipeline, kind, al_now_us(), &err) < 0)
+			eng_state_warn(r, &err);
+	}
+	al_oplog("warn", r->id, step, 0, json_pack("{s:s}", "alert", kind), "alert %s: %s", kind,
+	         message);
+}
+
 int eng_audit(struct run *r, const char *event, json_t *fields, unsigned flags)
 {
 	int ret;
@@ -27,6 +47,19 @@ int eng_audit(struct run *r, const char *event, json_t *fields, unsigned flags)
 		al_oplog("error", r->id, NULL, 0, NULL,
 		         "the audit log cannot be written: no new step will start: %s",
 		         r->audit_err.msg);
+	} else {
+		/* the writer's own alert (NIST AU-5(1)), in the log already: also
+		 * in the run's summary, the metrics and the operator log */
+		uint64_t free_bytes, threshold, seq;
+		if (r->alerts != NULL && al_audit_take_space_alert(r->log, &free_bytes, &threshold, &seq)) {
+			char msg[256];
+			al_snprintf(msg, sizeof msg,
+			            "the audit log's file system has %llu MiB free, under %llu MiB: when it "
+			            "is full, airlock stops starting work",
+			            (unsigned long long)(free_bytes >> 20),
+			            (unsigned long long)(threshold >> 20));
+			eng_alert_noted(r, NULL, "audit-space-low", msg, seq);
+		}
 	}
 	return ret;
 }

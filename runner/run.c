@@ -214,6 +214,36 @@ static int run_signals(struct run *r, sigset_t *oldmask, struct al_err *err)
 	return 0;
 }
 
+/* Who signed the bundle this run runs, from its .install.json (written
+ * when its signatures were verified): [{keyid, name}], so that a run's
+ * export says it without the install's entries. A bundle installed
+ * before names were kept gives its key ids with name null. */
+static json_t *run_signers(const struct run *r)
+{
+	char path[PATH_MAX + 32], *text = NULL;
+	json_t *info, *keys, *out = json_array(), *v;
+	size_t len, i;
+
+	al_snprintf(path, sizeof path, "%s/.install.json", r->bundle_dir);
+	if (al_read_file(AT_FDCWD, path, 1 << 20, &text, &len, NULL) < 0)
+		return out;
+	info = json_loadb(text, len, 0, NULL);
+	free(text);
+	keys = json_object_get(info, "signer_keys");
+	if (json_is_array(keys)) {
+		json_array_foreach(keys, i, v) {
+			json_array_append(out, v);
+		}
+	} else {
+		json_t *ids = json_object_get(info, "signers");
+		json_array_foreach(ids, i, v) {
+			json_array_append_new(out, json_pack("{s:O,s:n}", "keyid", v, "name"));
+		}
+	}
+	json_decref(info);
+	return out;
+}
+
 /* run.start, durable, then the run's rows in state.db. */
 static int run_start(struct run *r, struct al_err *err)
 {
@@ -238,6 +268,8 @@ static int run_start(struct run *r, struct al_err *err)
 	}
 	if (o->allow_network)
 		json_object_set_new(f, "allow_network", json_true());
+	if (strcmp(r->source, "dir") != 0)
+		json_object_set_new(f, "signers", run_signers(r));
 	if (eng_audit(r, "run.start", f, AL_AUDIT_SYNC) < 0) {
 		*err = r->audit_err;
 		return -1;
@@ -290,8 +322,19 @@ static int run_finish(struct run *r)
 	if (r->audit_failed) {
 		/* Nothing more can be audited: the next run records this one as
 		 * interrupted once the log can be written again. */
+		char msg[1200];
 		al_oplog("error", r->id, NULL, 0, NULL,
 		         "run stopped: the audit log cannot be written (%s)", r->audit_err.msg);
+		/* Said where people look, since the log cannot say it: the
+		 * summary (runs/RUN/summary.json), the metrics (alerts_total
+		 * {kind="audit-halt"}) and the operator log. */
+		al_snprintf(msg, sizeof msg, "the audit log cannot be written: the run stopped (%s)",
+		            r->audit_err.msg);
+		eng_alert_noted(r, NULL, "audit-halt", msg, 0);
+		/* state.db keeps the run "running": the next run that can write
+		 * the log records it as interrupted (runner/README.md) */
+		eng_tx_flush(r);
+		eng_observe(r, 1);
 		return AL_EENV;
 	}
 	f = json_pack("{s:s,s:s,s:I,s:{s:i,s:i,s:i}}", "run", r->id, "status", status, "duration_ms",

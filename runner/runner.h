@@ -299,6 +299,7 @@ struct al_run_view {
 	const char *resume_of; /* "" when none */
 	const char *cause;     /* the first failure, or "" */
 	int failed;            /* so far, as run.end will say */
+	int halted;            /* the audit log could not be written: the run stopped */
 	struct al_state *st;
 	const char *log_id;
 	uint64_t first_seq, last_seq; /* the run's audit range so far */

@@ -90,3 +90,28 @@ setup() {
 	rm -rf "$d"
 	[ "${lines[0]}" = '[null,54321]' ]
 }
+
+@test 'started by systemd, every entry names the unit; otherwise none does' {
+	# a cgroup named as systemd names a unit's, and INVOCATION_ID as
+	# systemd sets it for a service
+	cg=
+	for d in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do
+		if [ -w "$d" ] && mkdir "$d/airlock-t2010-$$.service" 2>/dev/null; then
+			cg=$d/airlock-t2010-$$.service
+			break
+		fi
+	done
+	[ -n "$cg" ] || skip "no writable cgroup hierarchy to make a unit's cgroup in"
+	(
+		echo "$BASHPID" >"$cg/cgroup.procs"
+		INVOCATION_ID=0123456789abcdef airlock -q audit append --event operator.note --field a=b
+	)
+	rmdir "$cg"
+	run -0 jq -r 'select(.event == "operator.note" or .event == "log.resume") | .unit' "$(seg 1)"
+	[ "$(printf '%s\n' "$output" | sort -u)" = "airlock-t2010-$$.service" ]
+	airlock -q audit append --event operator.note --field a=c
+	run -0 jq -r 'select(.event == "operator.note") | .unit' "$(seg 1)"
+	[ "$(printf '%s\n' "$output" | tail -1)" = null ]
+	# and no caller can claim one
+	run -2 airlock audit append --event operator.note --field unit=x.service
+}

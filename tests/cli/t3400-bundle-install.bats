@@ -46,7 +46,25 @@ installed_version() {
 	out_has '["bundle.verified","demo",42]' '["pipeline.installed","demo",42]'
 	run -0 jq -r 'select(.event == "bundle.verified") | .signers | sort | join(" ")' home/audit/audit-000001.jsonl
 	[ "$output" = "$(printf '%s\n' "$O1" "$O2" | sort | tr '\n' ' ' | sed 's/ $//')" ]
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
+}
+
+@test 'a run of an installed bundle names its signers on run.start, so its export says who signed it' {
+	bundle_v 42
+	airlock -q install b42.tar.zst
+	airlock -q run demo --date 2026-11-25 2>/dev/null || true
+	run -0 jq -c 'select(.event == "run.start") | .signers | sort_by(.name)' home/audit/audit-000001.jsonl
+	[ "$output" = "[{\"keyid\":\"$O1\",\"name\":\"officer one\"},{\"keyid\":\"$O2\",\"name\":\"officer two\"}]" ]
+	run -0 jq -r 'select(.event == "run.start") | .manifest_sha256' home/audit/audit-000001.jsonl
+	[ "$output" = "$(sha256sum <home/pipelines/demo/manifest.json | cut -c1-64)" ]
+	# an export of that run alone carries them, with every entry's identity
+	R=$(jq -r 'select(.event == "run.start") | .run' home/audit/audit-000001.jsonl)
+	airlock -q audit export -o run.tar.zst --run "$R"
+	mkdir x && tar --zstd -xf run.tar.zst -C x
+	run -0 jq -s --arg r "$R" '[.[] | select(.run == $r)] | length > 0 and all(.user != null and (.uid | type) == "number" and (.host | length) > 0 and (.pid | type) == "number")' x/audit-*.jsonl
+	[ "$output" = true ]
+	run -0 jq -r --arg r "$R" 'select(.event == "run.start" and .run == $r) | .signers | length' x/audit-*.jsonl
+	[ "$output" = 2 ]
 }
 
 @test 'airlock pipelines lists version, manifest, signers and expiry' {
@@ -147,7 +165,7 @@ installed_version() {
 	[ "$(installed_version)" = 11 ]
 	run -0 airlock install b12.tar.zst
 	[ "$(installed_version)" = 12 ]
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 }
 
 @test 'without an audit log nothing is installed' {

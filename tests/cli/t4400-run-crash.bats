@@ -112,7 +112,7 @@ wait_for() {
 	[ "$rc" = 130 ]
 	audit_events '.event=="step.end" and .step=="slow"' | tail -1 | jq -e '.signal == 15'
 	audit_events '.event=="run.end"' | tail -1 | jq -e '.status == "interrupted"'
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 }
 
 @test 'SIGTERM to airlock is forwarded to the running step; the run ends interrupted' {
@@ -140,7 +140,7 @@ wait_for() {
 	# once the log can be written, the next run records it and runs
 	sed -i 's/sleep 30.4400/sleep 0/' p/airlock.json
 	run -0 airlock run --unsigned p --date $DATE
-	run -0 airlock audit verify --seal-key k0.txt
+	run -0 airlock audit verify --seal-pub seal.pub
 }
 
 @test 'the audit log failing mid-run: the running step finishes, nothing new starts' {
@@ -153,6 +153,28 @@ wait_for() {
 	[ -f "$(out_file a a.txt)" ]
 	[ ! -e ctl/b.ran ]
 	[ "$(count_events '.event=="step.start"')" = 1 ]
+	# the halt, which the log could not say, is said where people look:
+	# the operator log, the run's summary, the metrics
+	out_has "run stopped: the audit log cannot be written" "alert audit-halt"
+	sum=$(ls home/runs/*/summary.json)
+	jq -e '.status == "halted" and (.alerts | map(select(.kind == "audit-halt" and .seq == null)) | length == 1)' "$sum"
+	grep -q '^airlock_alerts_total{pipeline="p",kind="audit-halt"} 1$' home/metrics/airlock.prom
+	# the next run, once the log can be written, records it as interrupted
+	run -0 airlock run --unsigned p --date $DATE
+	audit_events '.event=="run.end"' | head -1 | jq -e '.status == "interrupted"'
+}
+
+@test 'audit-space-low during a run: in the log, the run summary, the metrics and stderr' {
+	rm -rf home seal.pub
+	mkhome --audit-min-free 100%
+	sed -i 's/sleep 30.4400/sleep 0/' p/airlock.json
+	run -0 airlock run --unsigned p --date $DATE
+	out_has "alert audit-space-low"
+	[ "$(count_events '.event=="alert" and .kind=="audit-space-low"')" = 1 ]
+	sum=$(ls home/runs/*/summary.json)
+	seq=$(audit_events '.event=="alert" and .kind=="audit-space-low"' | jq .seq)
+	jq -e --argjson s "$seq" '.status == "ok" and (.alerts | map(select(.kind == "audit-space-low" and .seq == $s)) | length == 1)' "$sum"
+	grep -q '^airlock_alerts_total{pipeline="p",kind="audit-space-low"} 1$' home/metrics/airlock.prom
 }
 
 @test 'a full audit file system: exit 4, and no step without its step.start' {

@@ -210,7 +210,7 @@ complete_words() {
 	for w in airlock.audit/2 airlock.audit/1 audit/FORMAT.md seq ts prev event log.open log.segment \
 		log.resume log.torn_tail clock.backwards seal checkpoint audit.accessed \
 		airlock.fss/2 airlock.seal/2 seal_pub next_pub 'unsealed tail' checkpoint.txt.minisig \
-		checkpoint.txt.sig seals.jsonl \
+		checkpoint.txt.sig seals.jsonl sinks.json anchor.sent anchor.failed \
 		'entries' 'files' 'runs' fdatasync VERIFY.txt; do
 		[[ $a == *"$w"* ]] || { echo "airlock-audit.5 lacks $w" >&2; return 1; }
 	done

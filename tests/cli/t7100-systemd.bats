@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# t7100-systemd: packaging/systemd (airlock@.service, .timer, .path) pass
+# t7100-systemd: packaging/systemd (airlock@.service, .timer, .path, the
+# anchor timer and service, the alert service of OnFailure=) pass
 # `systemd-analyze verify` without a word about them and keep every
 # hardening directive of DESIGN.md §10; packaging/cron/airlock is a
 # well-formed /etc/cron.d file.
@@ -32,11 +33,11 @@ need_analyze() {
 		skip "systemd's own units (sysinit.target) are not installed: verify cannot resolve dependencies"
 }
 
-# units DIR: the three units in DIR, ExecStart pointed at the built airlock.
+# units DIR: the units in DIR, ExecStart pointed at the built airlock.
 units() {
 	mkdir -p "$1"
-	cp "$SYSTEMD_DIR"/airlock@.service "$SYSTEMD_DIR"/airlock@.timer "$SYSTEMD_DIR"/airlock@.path "$1/"
-	sed -i "s#^ExecStart=/usr/local/bin/airlock #ExecStart=$AIRLOCK_BUILD/airlock #" "$1/airlock@.service"
+	cp "$SYSTEMD_DIR"/*.service "$SYSTEMD_DIR"/*.timer "$SYSTEMD_DIR"/*.path "$1/"
+	sed -i "s#^ExecStart=/usr/local/bin/airlock #ExecStart=$AIRLOCK_BUILD/airlock #" "$1"/*.service
 	grep -q "^ExecStart=$AIRLOCK_BUILD/airlock run " "$1/airlock@.service"
 }
 
@@ -80,12 +81,39 @@ directive() {
 	need_analyze
 	local root=$PWD/root sys
 	mkdir -p "$root/etc/systemd/system" "$root/usr/local/bin" "$root/usr/lib/systemd"
-	cp "$SYSTEMD_DIR"/airlock@.service "$SYSTEMD_DIR"/airlock@.timer "$SYSTEMD_DIR"/airlock@.path "$root/etc/systemd/system/"
+	cp "$SYSTEMD_DIR"/*.service "$SYSTEMD_DIR"/*.timer "$SYSTEMD_DIR"/*.path "$root/etc/systemd/system/"
 	cp "$AIRLOCK_BUILD/airlock" "$root/usr/local/bin/airlock"
 	sys=/usr/lib/systemd/system
 	[ -e $sys/sysinit.target ] || sys=/lib/systemd/system
 	cp -a "$sys" "$root/usr/lib/systemd/system"
-	verify_clean "$root" --root="$root" "airlock@$INSTANCE.service" "airlock@$INSTANCE.timer" "airlock@$INSTANCE.path"
+	verify_clean "$root" --root="$root" "airlock@$INSTANCE.service" "airlock@$INSTANCE.timer" "airlock@$INSTANCE.path" \
+		airlock-anchor.service airlock-anchor.timer "airlock-alert@airlock@$INSTANCE.service.service"
+}
+
+@test 'the anchor timer and service, and the alert service, pass systemd-analyze verify' {
+	need_analyze
+	units u
+	verify_clean "$PWD/u" u/airlock-anchor.service u/airlock-anchor.timer \
+		"u/airlock-alert@airlock@$INSTANCE.service.service"
+}
+
+@test 'a failed night or anchor starts airlock alert; the anchor service anchors, then verifies' {
+	local a=$SYSTEMD_DIR/airlock-anchor.service
+	[ "$(directive "$SYSTEMD_DIR/airlock@.service" OnFailure)" = 'airlock-alert@%n.service' ]
+	[ "$(directive "$a" OnFailure)" = 'airlock-alert@%n.service' ]
+	[ "$(directive "$a" ExecStart)" = "$(printf '%s\n' '/usr/local/bin/airlock audit anchor' '/usr/local/bin/airlock audit verify --strict')" ]
+	[ "$(directive "$a" Type)" = oneshot ]
+	[ "$(directive "$SYSTEMD_DIR/airlock-anchor.timer" OnCalendar)" = hourly ]
+	[ "$(directive "$SYSTEMD_DIR/airlock-alert@.service" ExecStart)" = '/usr/local/bin/airlock alert --unit %i' ]
+	# what the alert service runs works: a file, an entry, a metric
+	mkhome
+	run -0 airlock alert --unit "airlock@$INSTANCE.service"
+	f=$(ls home/alerts/*.json)
+	[ "$(jq -r '.kind + " " + .unit + " " + .pipeline' "$f")" = "unit-failed airlock@$INSTANCE.service $INSTANCE" ]
+	jq -e '.in_audit_log' "$f"
+	run -0 jq -r 'select(.event == "alert") | .kind + " " + .failed_unit' home/audit/audit-000001.jsonl
+	[ "$output" = "unit-failed airlock@$INSTANCE.service" ]
+	grep -qx "airlock_alerts_total{pipeline=\"$INSTANCE\",kind=\"unit-failed\"} 1" home/metrics/airlock.prom
 }
 
 @test 'verify is not vacuous: a misspelt directive and a missing binary are findings' {

@@ -1,0 +1,373 @@
+/* cmd_audit_sink.c - `airlock audit sink add|list|remove` and `airlock
+ * audit anchor`: the sinks anchors go to (audit/sink.c), and sending the
+ * log's signed checkpoint to each of them, with an audit entry, a metric
+ * and an alert for every sink that did not get it. */
+#include "cli/cli.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+
+static const struct option help_only[] = {
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/* Appends one entry, durable. */
+static int audit_note(const char *home, const char *event, json_t *f, struct al_err *err)
+{
+	struct al_audit *log = al_audit_open(home, err);
+	int r = log == NULL ? -1 : al_audit_append(log, event, f, AL_AUDIT_SYNC, err);
+
+	json_decref(f);
+	if (al_audit_close(log, r == 0 ? err : NULL) < 0)
+		r = -1;
+	return r;
+}
+
+/* ---- sink add | list | remove ---- */
+
+static int cmd_sink_add(struct al_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"dir", required_argument, NULL, 'd'},
+		{"syslog", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *dir = NULL, *url = NULL, *home;
+	struct al_sinks sinks;
+	struct al_sink s, *grown;
+	struct al_err err = {0};
+	int c, code;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 's': url = optarg; break;
+		case 'h': return AL_OK;
+		default: return AL_EUSAGE;
+		}
+	}
+	if (optind != argc - 1)
+		return al_cli_usage(cli, "NAME and one of --dir PATH or --syslog URL are needed");
+	if (al_sink_make(argv[optind], dir, url, &s, &err) < 0)
+		return al_cli_usage(cli, "%s", err.msg);
+	if ((home = al_cli_home(cli, &err)) == NULL || al_sinks_load(home, &sinks, &err) < 0)
+		return al_cli_error(cli, &err);
+	for (size_t i = 0; i < sinks.n; i++)
+		if (strcmp(sinks.s[i].name, s.name) == 0) {
+			al_sinks_free(&sinks);
+			return al_cli_usage(cli, "sink %s exists already (airlock audit sink remove %s first)",
+			                    s.name, s.name);
+		}
+	grown = realloc(sinks.s, (sinks.n + 1) * sizeof *sinks.s);
+	if (grown == NULL) {
+		al_sinks_free(&sinks);
+		al_err_sys(&err, "cannot allocate memory");
+		return al_cli_error(cli, &err);
+	}
+	sinks.s = grown;
+	sinks.s[sinks.n++] = s;
+	/* The entry first: no change of where the evidence goes unaudited. */
+	code = audit_note(home, "sink.added",
+	                  json_pack("{s:s,s:s,s:s}", "sink", s.name, "kind", al_sink_kind_name(&s),
+	                            "target", s.target),
+	                  &err) < 0 || al_sinks_store(home, &sinks, &err) < 0
+	           ? al_cli_error(cli, &err)
+	           : AL_OK;
+	al_sinks_free(&sinks);
+	if (code == AL_OK && cli->verbosity >= 0 && !cli->json)
+		printf("sink %s added: %s %s\n", s.name, al_sink_kind_name(&s), s.target);
+	return code;
+}
+
+static int cmd_sink_remove(struct al_cli *cli, int argc, char **argv)
+{
+	struct al_sinks sinks;
+	struct al_err err = {0};
+	const char *home;
+	size_t i;
+	int c, code;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", help_only)) != -1) {
+		if (c == 'h')
+			return AL_OK;
+		return AL_EUSAGE;
+	}
+	if (optind != argc - 1)
+		return al_cli_usage(cli, "NAME is needed");
+	if ((home = al_cli_home(cli, &err)) == NULL || al_sinks_load(home, &sinks, &err) < 0)
+		return al_cli_error(cli, &err);
+	for (i = 0; i < sinks.n && strcmp(sinks.s[i].name, argv[optind]) != 0; i++)
+		;
+	if (i == sinks.n) {
+		al_sinks_free(&sinks);
+		return al_cli_usage(cli, "no sink %s (airlock audit sink list)", argv[optind]);
+	}
+	code = audit_note(home, "sink.removed",
+	                  json_pack("{s:s,s:s,s:s}", "sink", sinks.s[i].name, "kind",
+	                            al_sink_kind_name(&sinks.s[i]), "target", sinks.s[i].target),
+	                  &err);
+	memmove(&sinks.s[i], &sinks.s[i + 1], (sinks.n - i - 1) * sizeof *sinks.s);
+	sinks.n--;
+	code = code < 0 || al_sinks_store(home, &sinks, &err) < 0 ? al_cli_error(cli, &err) : AL_OK;
+	al_sinks_free(&sinks);
+	if (code == AL_OK && cli->verbosity >= 0 && !cli->json)
+		printf("sink %s removed\n", argv[optind]);
+	return code;
+}
+
+static int cmd_sink_list(struct al_cli *cli, int argc, char **argv)
+{
+	struct al_sinks sinks;
+	struct al_err err = {0};
+	const char *home;
+	json_t *arr;
+	int c;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", help_only)) != -1) {
+		if (c == 'h')
+			return AL_OK;
+		return AL_EUSAGE;
+	}
+	if (optind != argc)
+		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
+	if ((home = al_cli_home(cli, &err)) == NULL || al_sinks_load(home, &sinks, &err) < 0)
+		return al_cli_error(cli, &err);
+	arr = json_array();
+	for (size_t i = 0; i < sinks.n; i++) {
+		if (cli->json)
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "name", sinks.s[i].name, "kind",
+			                                     al_sink_kind_name(&sinks.s[i]), "target",
+			                                     sinks.s[i].target));
+		else
+			printf("%-16s %-7s %s\n", sinks.s[i].name, al_sink_kind_name(&sinks.s[i]),
+			       sinks.s[i].target);
+	}
+	if (cli->json)
+		al_cli_print_json(arr);
+	else
+		json_decref(arr);
+	if (sinks.n == 0 && !cli->json && cli->verbosity >= 0)
+		fprintf(stderr, "no sinks: anchors stay on this host (airlock audit sink add)\n");
+	al_sinks_free(&sinks);
+	return AL_OK;
+}
+
+static const struct al_command sink_commands[] = {
+	{"add", cmd_sink_add, "audit sink add NAME --dir PATH | --syslog tcp://HOST:PORT|udp://HOST:PORT",
+	 "add a place anchors are sent to",
+	 "  --dir PATH       a directory (a WORM share, another host's mount): each anchor\n"
+	 "                   goes to PATH/<log id>/checkpoint-<entry>/\n"
+	 "  --syslog URL     a syslog collector (the SIEM): one RFC 5424 message an anchor,\n"
+	 "                   over TCP (RFC 6587 octet counting) or UDP\n"},
+	{"list", cmd_sink_list, "audit sink list", "list the sinks", NULL},
+	{"remove", cmd_sink_remove, "audit sink remove NAME", "remove a sink", NULL},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+int al_cmd_audit_sink(struct al_cli *cli, int argc, char **argv)
+{
+	/* al_cli_group names the subcommand after cli->cmd's name: a copy
+	 * of "audit sink", since the group's own storage is reused below */
+	static struct al_command self;
+	static char name[64];
+
+	self = *cli->cmd;
+	snprintf(name, sizeof name, "%s", cli->cmd->name);
+	self.name = name;
+	cli->cmd = &self;
+	return al_cli_group(cli, sink_commands, argc, argv);
+}
+
+/* ---- anchor ---- */
+
+/* HOME/audit/anchor-state.json: per sink, the last success and the
+ * failures so far, behind HOME/metrics/airlock-anchor.prom. Not
+ * evidence: the log has every anchor.sent and anchor.failed. */
+static json_t *state_load(const char *home)
+{
+	char path[4200], *text = NULL;
+	size_t len;
+	json_t *v = NULL;
+
+	snprintf(path, sizeof path, "%s/audit/anchor-state.json", home);
+	if (al_read_file(AT_FDCWD, path, 1 << 20, &text, &len, NULL) == 0) {
+		v = json_loadb(text, len, 0, NULL);
+		free(text);
+	}
+	if (!json_is_object(v)) {
+		json_decref(v);
+		v = json_object();
+	}
+	return v;
+}
+
+static int metrics_write(const char *home, json_t *state, const struct al_sinks *sinks,
+                         struct al_err *err)
+{
+	static const struct {
+		const char *name, *type, *help, *key;
+	} fam[] = {
+		{"airlock_anchor_last_success_timestamp_seconds", "gauge",
+		 "When an anchor last reached the sink (0: never).", "last_success"},
+		{"airlock_anchor_last_entry", "gauge",
+		 "The log entry (seq) the last anchor that reached the sink covers.", "last_entry"},
+		{"airlock_anchor_last_result", "gauge",
+		 "1 when the last anchor reached the sink, 0 when it did not.", "last_result"},
+		{"airlock_anchor_failures_total", "counter", "Anchors that did not reach the sink.",
+		 "failures"},
+	};
+	char dir[4200], path[4300], *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int ret;
+
+	if (f == NULL)
+		return al_err_sys(err, "cannot allocate memory");
+	for (size_t k = 0; k < sizeof fam / sizeof fam[0]; k++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fam[k].name, fam[k].help, fam[k].name,
+		        fam[k].type);
+		for (size_t i = 0; i < sinks->n; i++) {
+			json_t *s = json_object_get(state, sinks->s[i].name);
+			json_t *v = json_object_get(s, fam[k].key);
+			/* sink names are [a-z0-9_-]: nothing to escape */
+			fprintf(f, "%s{sink=\"%s\"} %.15g\n", fam[k].name, sinks->s[i].name,
+			        json_is_number(v) ? json_number_value(v) : 0.0);
+		}
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return al_err_sys(err, "cannot allocate memory");
+	}
+	snprintf(dir, sizeof dir, "%s/metrics", home);
+	snprintf(path, sizeof path, "%s/airlock-anchor.prom", dir);
+	ret = al_mkdirs(dir, 0755, err) < 0 ? -1 : al_write_file_atomic(path, buf, len, 0644, err);
+	free(buf);
+	return ret;
+}
+
+static int cmd_anchor(struct al_cli *cli, int argc, char **argv)
+{
+	struct al_sinks sinks;
+	struct al_anchor a;
+	struct al_err err = {0};
+	struct al_audit *log;
+	json_t *state, *out = json_array();
+	char head[AL_SHA256_HEX], state_path[4200];
+	const char *home;
+	int c, failed = 0, code = AL_OK;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", help_only)) != -1) {
+		json_decref(out);
+		if (c == 'h')
+			return AL_OK;
+		return AL_EUSAGE;
+	}
+	if (optind != argc) {
+		json_decref(out);
+		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
+	}
+	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
+	    al_sinks_load(home, &sinks, &err) < 0) {
+		json_decref(out);
+		return al_cli_error(cli, &err);
+	}
+	if (sinks.n == 0) {
+		json_decref(out);
+		return al_cli_usage(cli, "no sinks: add one with airlock audit sink add NAME --dir PATH | "
+		                         "--syslog URL (an anchor must leave this host)");
+	}
+	/* Reads since the last seal are sealed in first (FORMAT.md §5): the
+	 * anchor is of a sealed head. */
+	log = al_audit_open(home, &err);
+	if (log == NULL || al_audit_seal(log, &err) < 0 || al_anchor_make(home, &a, &err) < 0) {
+		al_audit_close(log, NULL);
+		al_sinks_free(&sinks);
+		json_decref(out);
+		return al_cli_error(cli, &err);
+	}
+	al_hex(a.cp.hash, AL_SHA256_LEN, head);
+	state = state_load(home);
+	for (size_t i = 0; i < sinks.n; i++) {
+		const struct al_sink *s = &sinks.s[i];
+		struct al_err serr = {0};
+		json_t *st = json_object_get(state, s->name), *f;
+		int ok = al_sink_send(s, &a, &serr) == 0;
+		if (st == NULL) {
+			st = json_object();
+			json_object_set_new(state, s->name, st);
+		}
+		json_object_set_new(st, "last_result", json_integer(ok));
+		if (ok) {
+			json_object_set_new(st, "last_success", json_real((double)al_now_us() / 1e6));
+			json_object_set_new(st, "last_entry", json_integer((json_int_t)a.cp.size));
+			f = json_pack("{s:s,s:s,s:s,s:I,s:s}", "sink", s->name, "kind", al_sink_kind_name(s),
+			              "target", s->target, "size", (json_int_t)a.cp.size, "head", head);
+			if (a.seal_pub[0] != '\0')
+				json_object_set_new(f, "epoch", json_integer((json_int_t)a.epoch));
+		} else {
+			failed = 1;
+			json_object_set_new(st, "failures",
+			                    json_integer(json_integer_value(json_object_get(st, "failures")) + 1));
+			f = json_pack("{s:s,s:s,s:s,s:I,s:s}", "sink", s->name, "kind", al_sink_kind_name(s),
+			              "target", s->target, "size", (json_int_t)a.cp.size, "reason", serr.msg);
+			fprintf(stderr, "%s: anchor to sink %s (%s) failed: %s\n", cli->prog, s->name,
+			        s->target, serr.msg);
+		}
+		if (al_audit_append(log, ok ? "anchor.sent" : "anchor.failed", f, AL_AUDIT_SYNC, &err) < 0)
+			code = AL_EENV;
+		json_decref(f);
+		if (!ok) {
+			f = json_pack("{s:s,s:s,s:s}", "kind", "anchor-failed", "sink", s->name, "message",
+			              serr.msg);
+			if (al_audit_append(log, "alert", f, AL_AUDIT_SYNC, &err) < 0)
+				code = AL_EENV;
+			json_decref(f);
+		}
+		json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:b,s:s}", "sink", s->name, "kind",
+		                                     al_sink_kind_name(s), "target", s->target, "sent",
+		                                     ok, "error", ok ? "" : serr.msg));
+		if (!cli->json && cli->verbosity >= 0 && ok)
+			printf("anchor of entry %llu sent to %s (%s %s)\n", (unsigned long long)a.cp.size,
+			       s->name, al_sink_kind_name(s), s->target);
+	}
+	/* The anchors' own entries are sealed too: the next anchor covers them. */
+	if (al_audit_seal(log, code == AL_OK ? &err : NULL) < 0)
+		code = AL_EENV;
+	if (al_audit_close(log, code == AL_OK ? &err : NULL) < 0)
+		code = AL_EENV;
+	{
+		char *text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
+		struct al_err merr = {0};
+		snprintf(state_path, sizeof state_path, "%s/audit/anchor-state.json", home);
+		if (text == NULL ||
+		    al_write_file_atomic(state_path, text, strlen(text), 0600, &merr) < 0 ||
+		    metrics_write(home, state, &sinks, &merr) < 0)
+			fprintf(stderr, "%s: warning: the anchor metrics were not written: %s\n", cli->prog,
+			        merr.msg);
+		free(text);
+	}
+	if (cli->json)
+		al_cli_print_json(json_pack("{s:s,s:I,s:s,s:o}", "log_id", a.cp.log_id, "size",
+		                            (json_int_t)a.cp.size, "head", head, "sinks", out));
+	else
+		json_decref(out);
+	json_decref(state);
+	al_anchor_free(&a);
+	al_sinks_free(&sinks);
+	if (code != AL_OK)
+		return al_cli_error(cli, &err);
+	return failed ? AL_EENV : AL_OK;
+}
+
+int al_cmd_audit_anchor(struct al_cli *cli, int argc, char **argv)
+{
+	return cmd_anchor(cli, argc, argv);
+}
