@@ -149,6 +149,16 @@ char *al_seal_pub_format(const unsigned char pk[SEAL_PUB_LEN])
 	return out;
 }
 
+/* A key file handed over or typed back: its text without line ends. */
+static int key_text(const char *path, char **text, size_t *len, struct al_err *err)
+{
+	if (al_read_file(AT_FDCWD, path, 256, text, len, err) < 0)
+		return -1;
+	while (*len > 0 && ((*text)[*len - 1] == '\n' || (*text)[*len - 1] == '\r'))
+		(*len)--;
+	return 0;
+}
+
 int al_seal_pub_load(const char *path, unsigned char pk[SEAL_PUB_LEN], struct al_err *err)
 {
 	char *text;
@@ -156,10 +166,8 @@ int al_seal_pub_load(const char *path, unsigned char pk[SEAL_PUB_LEN], struct al
 	size_t len;
 	int ret = 0;
 
-	if (al_read_file(AT_FDCWD, path, 256, &text, &len, err) < 0)
+	if (key_text(path, &text, &len, err) < 0)
 		return -1;
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-		len--;
 	p = text;
 	/* The file init wrote, or the 64 digits as written down on paper. */
 	if (len >= strlen(SEAL_PUB_PREFIX) && strncmp(p, SEAL_PUB_PREFIX, strlen(SEAL_PUB_PREFIX)) == 0) {
@@ -376,10 +384,8 @@ int al_seal_key_load(const char *path, unsigned char key[AL_SHA256_LEN], struct 
 	size_t len;
 	int ret = 0;
 
-	if (al_read_file(AT_FDCWD, path, 256, &text, &len, err) < 0)
+	if (key_text(path, &text, &len, err) < 0)
 		return -1;
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-		len--;
 	if (al_unhex(text, len, key, AL_SHA256_LEN) < 0)
 		ret = al_err_set(err, AL_EUSAGE, "%s: not a seal key (64 hex digits)", path);
 	sodium_memzero(text, len);

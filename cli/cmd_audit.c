@@ -18,7 +18,31 @@ static const struct option help_only[] = {
 	{NULL, 0, NULL, 0},
 };
 
-/* ---- audit init ---- */
+/* ---- audit init, audit upgrade ---- */
+
+/* What init and upgrade say of the public key written to pub_out: with
+ * its id for the officer's paper, and advice (a format with one %s, the
+ * file) on stderr. */
+static int seal_pub_said(struct al_cli *cli, const char *home, const char *pub_out,
+                         const char *headline, const char *advice)
+{
+	unsigned char pk[SEAL_PUB_LEN];
+	char hex[65], id[17];
+	struct al_err err = {0};
+
+	if (al_seal_pub_load(pub_out, pk, &err) < 0)
+		return al_cli_error(cli, &err);
+	al_hex(pk, SEAL_PUB_LEN, hex);
+	al_seal_pub_id(pk, id);
+	if (cli->json) {
+		al_cli_print_json(json_pack("{s:s,s:s,s:s,s:s}", "home", home, "seal_pub_file", pub_out,
+		                            "seal_pub", hex, "seal_pub_id", id));
+	} else if (cli->verbosity >= 0) {
+		printf("%s\nseal public key: %s (id %s)\n", headline, hex, id);
+		fprintf(stderr, advice, pub_out);
+	}
+	return AL_OK;
+}
 
 static int cmd_init(struct al_cli *cli, int argc, char **argv)
 {
@@ -35,8 +59,7 @@ static int cmd_init(struct al_cli *cli, int argc, char **argv)
 	struct al_audit_config cfg = {AL_AUDIT_SEGMENT_SIZE, AL_AUDIT_SEAL_EVERY, 0, AL_AUDIT_MIN_FREE,
 	                              AL_AUDIT_MIN_FREE_PCT};
 	const char *pub_out = NULL, *home;
-	unsigned char pk[SEAL_PUB_LEN];
-	char hex[65], id[17];
+	char headline[4200];
 	struct al_err err = {0};
 	int c;
 
@@ -83,28 +106,16 @@ static int cmd_init(struct al_cli *cli, int argc, char **argv)
 	if (pub_out == NULL)
 		return al_cli_usage(cli, "--seal-pub-out FILE is needed: the seal public key is written there once");
 	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
-	    al_audit_init(home, pub_out, &cfg, &err) < 0 || al_seal_pub_load(pub_out, pk, &err) < 0)
+	    al_audit_init(home, pub_out, &cfg, &err) < 0)
 		return al_cli_error(cli, &err);
-	al_hex(pk, SEAL_PUB_LEN, hex);
-	al_seal_pub_id(pk, id);
-	if (cli->json) {
-		al_cli_print_json(json_pack("{s:s,s:s,s:s,s:s}", "home", home, "seal_pub_file", pub_out,
-		                            "seal_pub", hex, "seal_pub_id", id));
-	} else if (cli->verbosity >= 0) {
-		printf("audit log created in %s/audit\n", home);
-		printf("seal public key: %s (id %s)\n", hex, id);
-		fprintf(stderr,
-		        "\nThe seal public key is in %s. Give it to the compliance officer and have\n"
-		        "them write down its id (%s). It is public: with it anyone can check every\n"
-		        "seal of this log (airlock-verify audit --seal-pub FILE), and nobody can make\n"
-		        "one. Nothing secret needs to leave this host: each seal's key is wiped once\n"
-		        "used, so whoever takes this host later cannot re-seal what is written.\n",
-		        pub_out, id);
-	}
-	return AL_OK;
+	al_snprintf(headline, sizeof headline, "audit log created in %s/audit", home);
+	return seal_pub_said(cli, home, pub_out, headline,
+	                     "\nThe seal public key is in %s. Give it to the compliance officer and have\n"
+	                     "them write down its id. It is public: with it anyone can check every seal\n"
+	                     "of this log (airlock-verify audit --seal-pub FILE), and nobody can make\n"
+	                     "one. Nothing secret needs to leave this host: each seal's key is wiped once\n"
+	                     "used, so whoever takes this host later cannot re-seal what is written.\n");
 }
-
-/* ---- audit upgrade ---- */
 
 static int cmd_upgrade(struct al_cli *cli, int argc, char **argv)
 {
@@ -114,8 +125,7 @@ static int cmd_upgrade(struct al_cli *cli, int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *pub_out = NULL, *home;
-	unsigned char pk[SEAL_PUB_LEN];
-	char hex[65], id[17];
+	char hex[65], headline[4200];
 	struct al_err err = {0};
 	int c;
 
@@ -131,23 +141,15 @@ static int cmd_upgrade(struct al_cli *cli, int argc, char **argv)
 	if (pub_out == NULL)
 		return al_cli_usage(cli, "--seal-pub-out FILE is needed: the seal public key is written there once");
 	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
-	    al_audit_upgrade(home, pub_out, hex, &err) < 0 || al_seal_pub_load(pub_out, pk, &err) < 0)
+	    al_audit_upgrade(home, pub_out, hex, &err) < 0)
 		return al_cli_error(cli, &err);
-	al_seal_pub_id(pk, id);
-	if (cli->json) {
-		al_cli_print_json(json_pack("{s:s,s:s,s:s}", "seal_pub_file", pub_out, "seal_pub", hex,
-		                            "seal_pub_id", id));
-	} else if (cli->verbosity >= 0) {
-		printf("audit log of %s now sealed with public keys (" AL_AUDIT_FORMAT ")\n", home);
-		printf("seal public key: %s (id %s)\n", hex, id);
-		fprintf(stderr,
-		        "\nThe transition seal, the log's last HMAC seal, binds this key: give %s to the\n"
-		        "compliance officer, who writes down its id. Seals from now on are checked\n"
-		        "with it (airlock-verify audit --seal-pub); the seals before still need k0\n"
-		        "(--seal-key), which keeps its custody.\n",
-		        pub_out);
-	}
-	return AL_OK;
+	al_snprintf(headline, sizeof headline, "audit log of %s now sealed with public keys (%s)", home,
+	            AL_AUDIT_FORMAT);
+	return seal_pub_said(cli, home, pub_out, headline,
+	                     "\nThe transition seal, the log's last HMAC seal, binds this key: give %s to the\n"
+	                     "compliance officer, who writes down its id. Seals from now on are checked\n"
+	                     "with it (airlock-verify audit --seal-pub); the seals before still need k0\n"
+	                     "(--seal-key), which keeps its custody.\n");
 }
 
 /* ---- audit append ---- */
