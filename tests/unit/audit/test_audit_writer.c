@@ -347,7 +347,7 @@ static void test_writer_evolves_key_left_by_crash(void **state)
 	snprintf(key_path, sizeof key_path, "%s/audit/fss.key", f->home);
 	assert_non_null(log);
 	assert_int_equal(note(log, 1, &err), 0);
-	assert_int_equal(al_read_file(AT_FDCWD, key_path, 4096, &saved, &saved_len, &err), 0);
+	assert_int_equal(al_read_file(AT_FDCWD, key_path, 8192, &saved, &saved_len, &err), 0);
 	assert_int_equal(al_audit_seal(log, &err), 0);
 	al_audit_close(log, NULL);
 	/* put the unevolved key back, as if the process died after the seal */
@@ -378,12 +378,16 @@ static void test_writer_refuses_a_key_the_seal_did_not_announce(void **state)
 	snprintf(key_path, sizeof key_path, "%s/audit/fss.key", f->home);
 	assert_non_null(log);
 	assert_int_equal(note(log, 1, &err), 0);
-	assert_int_equal(al_read_file(AT_FDCWD, key_path, 4096, &saved, &saved_len, &err), 0);
+	assert_int_equal(al_read_file(AT_FDCWD, key_path, 8192, &saved, &saved_len, &err), 0);
 	assert_int_equal(al_audit_seal(log, &err), 0);
 	al_audit_close(log, NULL);
-	/* "airlock.fss/2 E <seed> U": change one digit of the seed */
+	/* "airlock.fss/2 E <seed> U" in one of the two slots: change one
+	 * digit of the seed */
 	{
-		char *seed = strchr(saved + strlen("airlock.fss/2 "), ' ') + 1;
+		char *rec = memmem(saved, saved_len, "airlock.fss/2 ", strlen("airlock.fss/2 "));
+		char *seed;
+		assert_non_null(rec);
+		seed = strchr(rec + strlen("airlock.fss/2 "), ' ') + 1;
 		seed[0] = seed[0] == 'a' ? 'b' : 'a';
 	}
 	assert_int_equal(al_write_file_atomic(key_path, saved, saved_len, 0600, &err), 0);
