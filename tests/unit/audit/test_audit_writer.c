@@ -332,6 +332,22 @@ static void test_writer_compresses_closed_segments(void **state)
 	assert_int_equal(sum.entries, 2 + 1 + 200 + sum.segments - 1 + 1);
 }
 
+/* An entry and a seal, with fss.key's bytes as they were before the seal
+ * kept in *saved (malloc'd): what a crash between the two would leave. */
+static void seal_keeping_old_key(struct fx *f, char *key_path, size_t cap, char **saved,
+                                 size_t *saved_len)
+{
+	struct al_err err = {0};
+	struct al_audit *log = al_audit_open(f->home, &err);
+
+	snprintf(key_path, cap, "%s/audit/fss.key", f->home);
+	assert_non_null(log);
+	assert_int_equal(note(log, 1, &err), 0);
+	assert_int_equal(al_read_file(AT_FDCWD, key_path, 8192, saved, saved_len, &err), 0);
+	assert_int_equal(al_audit_seal(log, &err), 0);
+	al_audit_close(log, NULL);
+}
+
 /* A crash between a seal and its key's evolution: the next opener evolves
  * the key, so the next seal does not reuse the epoch. */
 static void test_writer_evolves_key_left_by_crash(void **state)
@@ -342,14 +358,9 @@ static void test_writer_evolves_key_left_by_crash(void **state)
 	struct counts c;
 	char key_path[4300], *saved;
 	size_t saved_len;
-	struct al_audit *log = al_audit_open(f->home, &err);
+	struct al_audit *log;
 
-	snprintf(key_path, sizeof key_path, "%s/audit/fss.key", f->home);
-	assert_non_null(log);
-	assert_int_equal(note(log, 1, &err), 0);
-	assert_int_equal(al_read_file(AT_FDCWD, key_path, 8192, &saved, &saved_len, &err), 0);
-	assert_int_equal(al_audit_seal(log, &err), 0);
-	al_audit_close(log, NULL);
+	seal_keeping_old_key(f, key_path, sizeof key_path, &saved, &saved_len);
 	/* put the unevolved key back, as if the process died after the seal */
 	assert_int_equal(al_write_file_atomic(key_path, saved, saved_len, 0600, &err), 0);
 	free(saved);
@@ -373,14 +384,9 @@ static void test_writer_refuses_a_key_the_seal_did_not_announce(void **state)
 	struct al_err err = {0};
 	char key_path[4300], *saved;
 	size_t saved_len;
-	struct al_audit *log = al_audit_open(f->home, &err);
+	struct al_audit *log;
 
-	snprintf(key_path, sizeof key_path, "%s/audit/fss.key", f->home);
-	assert_non_null(log);
-	assert_int_equal(note(log, 1, &err), 0);
-	assert_int_equal(al_read_file(AT_FDCWD, key_path, 8192, &saved, &saved_len, &err), 0);
-	assert_int_equal(al_audit_seal(log, &err), 0);
-	al_audit_close(log, NULL);
+	seal_keeping_old_key(f, key_path, sizeof key_path, &saved, &saved_len);
 	/* "airlock.fss/2 E <seed> U" in one of the two slots: change one
 	 * digit of the seed */
 	{
