@@ -38,7 +38,10 @@ VENDOR_ROOT := $(BUILD)/vendor/root/airlock-vendor
 # which musl's do not: the links vendor/build made to Debian's
 # (linux-libc-dev), searched after musl's.
 PKG_CFLAGS := -isystem $(VENDOR_ROOT)/include -idirafter $(BUILD)/vendor/kernel-headers
-PKG_LIBS := -L$(VENDOR_ROOT)/lib $(LIB_NAMES)
+# vendor/build configures libarchive with zlib, for gzip data (container
+# image layers, application/vnd.oci.image.layer.v1.tar+gzip): -lz comes
+# after -larchive, which needs it.
+PKG_LIBS := -L$(VENDOR_ROOT)/lib $(patsubst -larchive,-larchive -lz,$(LIB_NAMES))
 HARDEN := -fstack-protector-strong
 SAN :=
 OPT := -O2

@@ -12,7 +12,7 @@ src_dir=${VENDOR_SRC:-$vendor_dir/src}
 
 # The Debian source packages of the libraries the static build links.
 # shellcheck disable=SC2034
-vendor_packages=(libsodium sqlite3 jansson libzstd libarchive openssl libcsv libseccomp)
+vendor_packages=(libsodium sqlite3 jansson libzstd zlib libarchive openssl libcsv libseccomp)
 
 die() {
 	echo "vendor: $*" >&2
