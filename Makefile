@@ -11,10 +11,12 @@ STATIC ?= 0
 # Every Debian package that building, testing, benchmarking, the static
 # build and the demo need: the one list `make deps` installs and CI uses.
 # libseccomp-dev: the steps' system-call filter; gperf: libseccomp's own
-# build (the static one); bubblewrap: the baseline of bench/isolation.
+# build (the static one); bubblewrap: the baseline of bench/isolation;
+# skopeo, umoci: what writes and what unpacks container images, against
+# which the image tests and bench/images check airlock's reading of them.
 DEB_PACKAGES := gcc make pkg-config libc6-dev \
 	libsodium-dev libssl-dev libjansson-dev libsqlite3-dev libarchive-dev \
-	libzstd-dev libcsv-dev libcmocka-dev libseccomp-dev gperf bubblewrap \
+	libzstd-dev libcsv-dev libcmocka-dev libseccomp-dev gperf bubblewrap skopeo umoci \
 	bats minisign jq sqlite3 zstd hyperfine openssl file coreutils util-linux \
 	clang-tidy cppcheck shellcheck python3-jsonschema \
 	musl-tools dpkg-dev debian-archive-keyring xz-utils perl tcl python3 \
@@ -97,6 +99,8 @@ ALL_LDFLAGS := $(LINK_FLAGS) $(SAN) $(LDFLAGS)
 CORE_SRC := $(wildcard core/*.c)
 AUDIT_SRC := $(wildcard audit/*.c) audit/format_md.S
 MANIFESTS_SRC := $(wildcard manifests/*.c)
+# Container images carried in bundles: read, checked, unpacked, stored.
+IMAGES_SRC := $(wildcard images/*.c)
 # The engine (runner/), the built-in step kinds (steps/) and the readers
 # that render a run (report/): none of them is in airlock-verify.
 RUNNER_SRC := $(wildcard runner/*.c)
@@ -115,6 +119,7 @@ obj = $(patsubst %.S,$(BUILD)/obj/%.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(1)))
 LIBCORE := $(BUILD)/libalcore.a
 LIBAUDIT := $(BUILD)/libalaudit.a
 LIBMANIFESTS := $(BUILD)/libalmanifests.a
+LIBIMAGES := $(BUILD)/libalimages.a
 LIBRUNNER := $(BUILD)/libalrunner.a
 LIBSTEPS := $(BUILD)/libalsteps.a
 LIBREPORT := $(BUILD)/libalreport.a
@@ -123,7 +128,8 @@ LIBREPORT := $(BUILD)/libalreport.a
 # order, so a call from one library into a library listed before it
 # (runner/ into steps/ or report/) does not link; tests/layout checks
 # the include arrows themselves.
-AIRLOCK_LIBS := $(LIBREPORT) $(LIBSTEPS) $(LIBRUNNER) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE)
+AIRLOCK_LIBS := $(LIBREPORT) $(LIBSTEPS) $(LIBRUNNER) $(LIBMANIFESTS) $(LIBIMAGES) $(LIBAUDIT) \
+	$(LIBCORE)
 AIRLOCK_LINK := $(AIRLOCK_LIBS)
 BINS := $(BUILD)/airlock $(BUILD)/airlock-verify
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -202,6 +208,11 @@ $(LIBMANIFESTS): $(call obj,$(MANIFESTS_SRC))
 	$(quiet) AR $@
 	$(Q)ar rcs $@ $^
 
+$(LIBIMAGES): $(call obj,$(IMAGES_SRC))
+	@rm -f $@
+	$(quiet) AR $@
+	$(Q)ar rcs $@ $^
+
 $(LIBRUNNER): $(call obj,$(RUNNER_SRC))
 	@rm -f $@
 	$(quiet) AR $@
@@ -221,7 +232,7 @@ $(BUILD)/airlock: $(call obj,$(AIRLOCK_SRC)) $(AIRLOCK_LIBS) | $(LINK_DEPS)
 	$(quiet) LINK $@
 	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(AIRLOCK_LINK) $(PKG_LIBS)
 
-$(BUILD)/airlock-verify: $(call obj,$(VERIFY_SRC)) $(LIBMANIFESTS) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
+$(BUILD)/airlock-verify: $(call obj,$(VERIFY_SRC)) $(LIBMANIFESTS) $(LIBIMAGES) $(LIBAUDIT) $(LIBCORE) | $(LINK_DEPS)
 	$(quiet) LINK $@
 	$(Q)$(LINK_CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -334,10 +345,10 @@ SHELL_SCRIPTS := .ci/run tests/run-suites tests/fixtures/*.sh examples/*.sh benc
 
 lint: lint-fuzz
 	clang-tidy --quiet --warnings-as-errors='*' $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) \
-		$(RUNNER_SRC) $(STEPS_SRC) $(REPORT_SRC) $(CLI_SRC) cli/airlock.c cli/airlock_verify.c \
+		$(IMAGES_SRC) $(RUNNER_SRC) $(STEPS_SRC) $(REPORT_SRC) $(CLI_SRC) cli/airlock.c cli/airlock_verify.c \
 		-- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--std=c11 -D_GNU_SOURCE -D__x86_64__ --inline-suppr -I. core audit manifests runner steps report cli
+		--std=c11 -D_GNU_SOURCE -D__x86_64__ --inline-suppr -I. core audit manifests images runner steps report cli
 	shellcheck -S warning -x $(SHELL_SCRIPTS)
 	shellcheck -S warning -x -s bash tests/lib/*.bash tests/fixtures/*.bash
 	shellcheck -S warning -x tests/cli/*.bats tests/e2e/*.bats tests/static/*.bats tests/repro/*.bats tests/kit/*.bats
@@ -384,7 +395,7 @@ FUZZ_PKG_LIBS := -Wl,-Bdynamic -larchive -Wl,-Bstatic $(filter-out -larchive,$(L
 FUZZ_CFLAGS := $(WARN) -D_GNU_SOURCE -g -O1 -I. $(FUZZ_PKG_CFLAGS) -MMD -MP
 # validate's library code (steps/validate.h), without the step kinds
 VALIDATE_SRC := steps/schema.c steps/records.c steps/csv.c steps/validate.c
-FUZZ_LIB_SRC := $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) $(VALIDATE_SRC)
+FUZZ_LIB_SRC := $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) $(IMAGES_SRC) $(VALIDATE_SRC)
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRC)) $(FUZZ_BUILD)/obj/audit/format_md.o
 FUZZ_TARGETS := manifest keys audit_line audit_verify checkpoint shards bundle validate
 FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))

@@ -126,6 +126,48 @@ static int parse_secrets(struct vctx *v, json_t *secrets)
 	return 0;
 }
 
+/* "images": {NAME: {"archive", "digest"}}: each archive a file of the
+ * bundle, each digest the image's config digest (pack fills it in). */
+static int parse_images(struct vctx *v, struct al_manifest *m, json_t *images, int bundle)
+{
+	static const char *const allowed[] = {"archive", "digest", NULL};
+	const char *k, *why;
+	json_t *im;
+	char p[512], fp[600];
+
+	if (images == NULL)
+		return 0;
+	if (!json_is_object(images))
+		return bad(v, "images", "must be an object: {NAME: {\"archive\": PATH, \"digest\": \"sha256:HEX\"}}");
+	if (json_object_size(images) > 64)
+		return bad(v, "images", "more than 64 images");
+	m->images = calloc(json_object_size(images) + 1, sizeof *m->images);
+	if (m->images == NULL)
+		return al_err_sys(v->err, "cannot allocate memory");
+	json_object_foreach(images, k, im) {
+		struct al_image_ref *r = &m->images[m->images_n];
+		mf_child(p, sizeof p, "images", k);
+		if (!mf_name_ok(k, 64, 1))
+			return bad(v, p, "not an image name ([a-z0-9][a-z0-9_-]{0,63})");
+		if (mf_only(v, im, p, allowed) < 0 || mf_want_string(v, im, "archive", p, 1, &r->archive) < 0 ||
+		    mf_want_string(v, im, "digest", p, bundle, &r->digest) < 0)
+			return -1;
+		r->name = k;
+		m->images_n++;
+		mf_child(fp, sizeof fp, p, "archive");
+		if ((why = mf_path_problem(r->archive)) != NULL)
+			return bad(v, fp, "\"%s\": %s", r->archive, why);
+		if (bundle && mf_file_find(m, r->archive) == NULL)
+			return bad(v, fp, "\"%s\" is not a file of the bundle", r->archive);
+		mf_child(fp, sizeof fp, p, "digest");
+		if (r->digest != NULL && (strncmp(r->digest, "sha256:", 7) != 0 || strlen(r->digest) != 71 ||
+		                          strspn(r->digest + 7, "0123456789abcdef") != 64))
+			return bad(v, fp, "\"%s\": not sha256: and 64 lowercase hex digits (the image ID)",
+			           r->digest);
+	}
+	return 0;
+}
+
 static int parse_resources(struct vctx *v, json_t *res)
 {
 	static const char *const allowed[] = {"breaker", NULL};
@@ -161,8 +203,8 @@ struct al_manifest *al_manifest_parse(const char *buf, size_t len, const char *n
                                       enum al_manifest_mode mode, struct al_err *err)
 {
 	static const char *const allowed[] = {"format", "pipeline", "version", "expires", "created",
-	                                      "defaults", "secrets", "resources", "steps", "files",
-	                                      NULL};
+	                                      "defaults", "secrets", "resources", "images", "steps",
+	                                      "files", NULL};
 	struct vctx v = {name, err, 0};
 	struct al_manifest *m = calloc(1, sizeof *m);
 	struct al_step defaults;
@@ -228,7 +270,8 @@ struct al_manifest *al_manifest_parse(const char *buf, size_t len, const char *n
 		if (parse_files(&v, m, json_object_get(m->root, "files")) < 0)
 			goto fail;
 	}
-	if (mf_parse_defaults(&v, json_object_get(m->root, "defaults"), &defaults) < 0 ||
+	if (parse_images(&v, m, json_object_get(m->root, "images"), mode == AL_MANIFEST_BUNDLE) < 0 ||
+	    mf_parse_defaults(&v, json_object_get(m->root, "defaults"), &defaults) < 0 ||
 	    parse_secrets(&v, json_object_get(m->root, "secrets")) < 0 ||
 	    parse_resources(&v, json_object_get(m->root, "resources")) < 0)
 		goto fail;
@@ -275,6 +318,7 @@ void al_manifest_free(struct al_manifest *m)
 	}
 	free(m->steps);
 	free(m->files);
+	free(m->images);
 	json_decref(m->root);
 	free(m);
 }

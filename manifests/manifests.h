@@ -75,7 +75,17 @@ struct al_step {
 	struct al_mount *mounts;
 	size_t mounts_n;
 	const char **syscalls; /* NULL-terminated names taken off the deny list, or NULL */
+	const char *image;    /* the name of its image (FORMAT.md, "Images"), or NULL: the host's */
+	long image_idx;       /* its index in the manifest's images, or -1 */
 	json_t *json;         /* the step's object: env and the kind's own fields */
+};
+
+/* An image the manifest carries: a file of the bundle (FORMAT.md). */
+struct al_image_ref {
+	const char *name;
+	const char *archive;  /* a path among files */
+	const char *digest;   /* "sha256:HEX", the image's config digest; NULL in a source
+	                       * manifest that leaves it to pack */
 };
 
 struct al_file {
@@ -96,6 +106,8 @@ struct al_manifest {
 	struct al_file *files;
 	size_t files_n;
 	uint64_t files_bytes; /* the sum of the files' sizes */
+	struct al_image_ref *images;
+	size_t images_n;
 	json_t *step_ids;     /* id -> index (al_manifest_step) */
 };
 
@@ -117,6 +129,9 @@ const char *al_step_kind_name(enum al_step_kind kind);
 
 /* The index of a step by id, or -1. */
 long al_manifest_step(const struct al_manifest *m, const char *id);
+
+/* The index of an image by name, or -1. */
+long al_manifest_image(const struct al_manifest *m, const char *name);
 
 
 /* ---- keyring and trust policy ---- */

@@ -2,6 +2,7 @@
  * bundle (FORMAT.md §5): the same directory and SOURCE_DATE_EPOCH give the
  * same bytes, on any machine. */
 #include "internal.h"
+#include "images/image.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -172,6 +173,35 @@ fail:
 	return -1;
 }
 
+/* Each image's archive read and checked (images/); its digest filled in
+ * when the author left it out, compared when not. */
+static int images_fill(const char *dir, struct al_manifest *src, struct al_err *err)
+{
+	json_t *images = json_object_get(src->root, "images");
+
+	for (size_t i = 0; i < src->images_n; i++) {
+		const struct al_image_ref *r = &src->images[i];
+		struct al_image img;
+		char path[PATH_MAX];
+		if (al_snprintf(path, sizeof path, "%s/%s", dir, r->archive) < 0)
+			return al_err_set(err, AL_EUSAGE, "%s: path too long", dir);
+		if (al_image_read(path, &img, err) < 0) {
+			al_err_prefix(err, "images.%s", r->name);
+			return -1;
+		}
+		if (r->digest != NULL && strcmp(r->digest, img.config_digest) != 0) {
+			al_err_set(err, AL_EVERIFY, "images.%s.digest: %s, but %s holds the image %s", r->name,
+			           r->digest, path, img.config_digest);
+			al_image_free(&img);
+			return -1;
+		}
+		json_object_set_new(json_object_get(images, r->name), "digest",
+		                    json_string(img.config_digest));
+		al_image_free(&img);
+	}
+	return 0;
+}
+
 /* The manifest of pipeline directory dir: airlock.json with created and
  * files filled in, checked as a bundle's. created_secs < 0: from
  * SOURCE_DATE_EPOCH or the clock. */
@@ -192,7 +222,7 @@ static int dir_manifest(const char *dir, int dirfd, int64_t created, char **out,
 	if (al_read_file(dirfd, "airlock.json", AL_MANIFEST_MAX, &text, &len, err) < 0)
 		goto out;
 	src = al_manifest_parse(text, len, path, AL_MANIFEST_SOURCE, err);
-	if (src == NULL || walk_dir(&w, dirfd, "") < 0)
+	if (src == NULL || images_fill(dir, src, err) < 0 || walk_dir(&w, dirfd, "") < 0)
 		goto out;
 	if (w.n > 1)
 		qsort(w.paths, w.n, sizeof *w.paths, cmp_path);

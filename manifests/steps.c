@@ -227,10 +227,10 @@ static const char *const common_fields[] = {"id", "kind", "needs", "when", "time
                                             "on_failure", NULL};
 static const char *const exec_fields[] = {"run", "resource", "env", "secrets", "network", "limits",
                                           "verify", "outputs", "fan_out", "isolation", "mounts",
-                                          "syscalls", NULL};
+                                          "syscalls", "image", NULL};
 static const char *const notify_fields[] = {"run", "resource", "env", "secrets", "network",
                                             "limits", "verify", "isolation", "mounts",
-                                            "syscalls", NULL};
+                                            "syscalls", "image", NULL};
 static const char *const await_fields[] = {"path", "marker", "max_age", "poll", NULL};
 static const char *const validate_fields[] = {"input", "schema", "max_reject", "output", NULL};
 
@@ -350,7 +350,8 @@ static int parse_kind_fields(struct vctx *v, json_t *obj, const char *path, stru
 		}
 		return 0;
 	}
-	if (mf_want_argv(v, obj, "run", path, 1, &st->run) < 0)
+	/* with an image, no run: its Entrypoint and Cmd (checked at run time) */
+	if (mf_want_argv(v, obj, "run", path, st->image == NULL, &st->run) < 0)
 		return -1;
 	if (json_object_get(obj, "fan_out") != NULL) {
 		static const char *const fan_fields[] = {"items", NULL};
@@ -383,6 +384,11 @@ int mf_parse_step(struct vctx *v, struct al_manifest *m, json_t *obj, size_t idx
 	st->limit_cpus_milli = -1;
 	if (!json_is_object(obj))
 		return bad(v, path, "not an object");
+	if (mf_want_string(v, obj, "image", path, 0, &st->image) < 0)
+		return -1;
+	if (st->image == NULL)
+		st->image = defaults->image;
+	st->image_idx = al_manifest_image(m, st->image);
 	if (mf_want_string(v, obj, "id", path, 1, &st->id) < 0 ||
 	    mf_want_enum(v, obj, "kind", path, kinds, &kind) < 0)
 		return -1;
@@ -437,6 +443,14 @@ int mf_parse_step(struct vctx *v, struct al_manifest *m, json_t *obj, size_t idx
 		st->isolation_strict = iso;
 		if (parse_syscalls(v, obj, path, st) < 0)
 			return -1;
+	}
+	if (st->image != NULL && st->image_idx < 0) {
+		mf_child(p, sizeof p, json_object_get(obj, "image") != NULL ? path : "defaults", "image");
+		return bad(v, p, "\"%s\" is not declared in images", st->image);
+	}
+	if (st->kind != AL_KIND_EXEC && st->kind != AL_KIND_NOTIFY) {
+		st->image = NULL; /* built-in kinds run inside airlock */
+		st->image_idx = -1;
 	}
 	if (st->resource != NULL && json_object_get(resources, st->resource) == NULL) {
 		mf_child(p, sizeof p, path, "resource");
@@ -699,7 +713,8 @@ out:
 
 int mf_parse_defaults(struct vctx *v, json_t *def, struct al_step *d)
 {
-	static const char *const allowed[] = {"timeout", "retries", "on_failure", "isolation", NULL};
+	static const char *const allowed[] = {"timeout", "retries", "on_failure", "isolation", "image",
+	                                      NULL};
 	int fail = AL_FAIL_ABORT, iso = 0;
 
 	memset(d, 0, sizeof *d);
@@ -713,6 +728,7 @@ int mf_parse_defaults(struct vctx *v, json_t *def, struct al_step *d)
 	    mf_want_duration(v, def, "timeout", "defaults", 0, &d->timeout_ms) < 0 ||
 	    mf_want_enum(v, def, "on_failure", "defaults", failures, &fail) < 0 ||
 	    mf_want_enum(v, def, "isolation", "defaults", isolations, &iso) < 0 ||
+	    mf_want_string(v, def, "image", "defaults", 0, &d->image) < 0 ||
 	    parse_retries(v, json_object_get(def, "retries"), "defaults.retries", &d->retries) < 0)
 		return -1;
 	d->on_failure = (enum al_on_failure)fail;
@@ -728,6 +744,14 @@ long al_manifest_step(const struct al_manifest *m, const char *id)
 	}
 	for (size_t i = 0; i < m->steps_n; i++)
 		if (m->steps[i].id != NULL && strcmp(m->steps[i].id, id) == 0)
+			return (long)i;
+	return -1;
+}
+
+long al_manifest_image(const struct al_manifest *m, const char *name)
+{
+	for (size_t i = 0; name != NULL && i < m->images_n; i++)
+		if (strcmp(m->images[i].name, name) == 0)
 			return (long)i;
 	return -1;
 }

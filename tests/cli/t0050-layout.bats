@@ -18,7 +18,7 @@ load ../lib/common
 @test 'the checker finds an arrow that runs up and a circle of calls' {
 	tree=$BATS_TEST_TMPDIR/tree
 	mkdir -p "$tree"
-	for d in core audit manifests runner steps report cli; do mkdir -p "$tree/$d"; done
+	for d in core audit images manifests runner steps report cli; do mkdir -p "$tree/$d"; done
 	printf '#include "steps/steps.h"\n' >"$tree/runner/up.c"
 	printf '#include "cli/cli.h"\n' >"$tree/cli/cli.h"
 	printf '#include "runner/runner.h"\n' >"$tree/cli/cmd_verify.c"
