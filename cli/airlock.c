@@ -104,6 +104,8 @@ static const struct al_command commands[] = {
 	{"audit", al_cmd_audit, "audit COMMAND [ARGS]",
 	 "the audit log: init, append, seal, checkpoint, verify, query, sql, reindex, tail, export",
 	 NULL},
+	{"image", al_cmd_image, "image ls | inspect NAME | prune",
+	 "the image store: images steps run in, who uses them, and removing the unused", NULL},
 	{"sha256", al_cmd_sha256, "sha256 [FILE...]",
 	 "print SHA-256 checksums, as sha256sum does", "With no FILE, or '-', read standard input.\n"},
 	{NULL, NULL, NULL, NULL, NULL},

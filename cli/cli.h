@@ -104,6 +104,7 @@ int al_verify_bundle_run(struct al_cli *cli, int argc, char **argv,
 int al_cmd_verify_audit(struct al_cli *cli, int argc, char **argv);
 int al_cmd_audit_shards(struct al_cli *cli, int argc, char **argv);
 int al_cmd_audit_sink(struct al_cli *cli, int argc, char **argv);
+int al_cmd_image(struct al_cli *cli, int argc, char **argv);
 int al_cmd_audit_anchor(struct al_cli *cli, int argc, char **argv);
 int al_cmd_alert(struct al_cli *cli, int argc, char **argv);
 int al_cmd_verify_checkpoint(struct al_cli *cli, int argc, char **argv);

@@ -98,6 +98,7 @@ struct al_confine_spec {
 	const struct al_confine_file *files; /* secrets */
 	size_t nfiles;
 	const char *root;         /* NULL: the host's /usr, /bin, ...; else an image's root */
+	const char *cwd;          /* the step's working directory in the view; NULL: /airlock/out */
 	const char *const *allow; /* NULL-terminated syscall names taken off the deny list */
 	int net_none;             /* 1: own network namespace with only lo; 0: the host's */
 	int strict;               /* refuse to start without every layer (see al_confine_spawn) */

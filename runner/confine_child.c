@@ -616,7 +616,7 @@ static int step_main(void *arg)
 	stdio_set(c);
 	fds_close();
 	umask(077);
-	if (chdir("/airlock/out") < 0)
+	if (chdir(s->cwd != NULL ? s->cwd : "/airlock/out") < 0)
 		fail(c, AL_STAGE_CHDIR, -1);
 	if (c->landlock_abi > 0 && landlock_apply(c) < 0)
 		fail(c, AL_STAGE_LANDLOCK, -1);

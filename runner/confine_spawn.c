@@ -534,7 +534,7 @@ static const char *stage_text(const struct al_report *r, const struct al_plan *p
 	case AL_STAGE_RLIMIT: snprintf(buf, size, "cannot set a resource limit"); break;
 	case AL_STAGE_NO_NEW_PRIVS: snprintf(buf, size, "cannot set no_new_privs"); break;
 	case AL_STAGE_STDIO: snprintf(buf, size, "cannot set up %s", std[r->op >= 0 && r->op < 3 ? r->op : 0]); break;
-	case AL_STAGE_CHDIR: snprintf(buf, size, "cannot enter /airlock/out"); break;
+	case AL_STAGE_CHDIR: snprintf(buf, size, "cannot enter its working directory (/airlock/out, or the image's WorkingDir)"); break;
 	case AL_STAGE_LANDLOCK: snprintf(buf, size, "cannot apply the Landlock ruleset (ABI %d)", c->landlock_abi); break;
 	case AL_STAGE_SECCOMP: snprintf(buf, size, "cannot load the seccomp filter"); break;
 	case AL_STAGE_EXEC: snprintf(buf, size, "cannot execute %s", c->s->argv[0]); break;

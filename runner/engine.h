@@ -6,6 +6,7 @@
  * below: runner/README.md draws it):
  *
  *   state.c exec.c oplog.c   state.db, a process, the operator log
+ *   images.c                 the steps' images: into the store, found there
  *   record.c                 the audit entry of a state change, state.db's batch
  *   resolve.c                a step's names: key, references, argv, env
  *   guards.c                 breakers, the secrets pre-flight, alerts
@@ -121,6 +122,7 @@ struct run {
 	int host_ready;
 	uid_t step_uid, home_uid; /* as root: the steps' identity, and the home's owner */
 	gid_t step_gid;
+	json_t *images;          /* by manifest index: {name, digest, tree_sha256, root, env, path} */
 };
 
 /* record.c: the audit entry of a state change; fields are consumed.
@@ -177,6 +179,11 @@ void eng_view_free(struct eng_view *v);
 json_t *eng_isolation_json(const struct run *r, const struct step_rt *s, const char *why);
 json_t *eng_isolation_applied(const struct run *r, const struct step_rt *s,
                               const struct al_confine_layers *l);
+
+/* images.c: the manifest's images, found in the store (an unsigned
+ * directory's unpacked there first, audited); a step's image, or NULL. */
+int eng_images_load(struct run *r, struct al_err *err);
+json_t *eng_image_of(const struct run *r, const struct step_rt *s);
 
 /* plan.c: the pipeline, the steps selected, what must hold before a run. */
 int eng_load_target(struct run *r, struct al_err *err);

@@ -141,6 +141,14 @@ static int preflight_confine(struct run *r, struct al_err *err)
 		const struct step_rt *s = &r->steps[i];
 		if (eng_strict_check(r, s, err) < 0 || eng_mounts_check(r, s, err) < 0)
 			return -1;
+		if (s->def->image != NULL && s->selected) {
+			char why[400];
+			if (!eng_confine_any(r, why, sizeof why))
+				return al_err_set(err, AL_EENV,
+				                  "step %s runs in image %s, which only a confined step can: %s "
+				                  "(airlock doctor says what this host can give)",
+				                  s->def->id, s->def->image, why);
+		}
 		if (s->def->syscalls != NULL && al_confine_allow_check(s->def->syscalls, err) < 0) {
 			al_err_prefix(err, "step %s: syscalls", s->def->id);
 			return -1;

@@ -163,12 +163,22 @@ char **eng_make_env(const struct run *r, const struct step_rt *s, const char *st
 	char buf[PATH_MAX * 2], **envp;
 	size_t n = 0, i = 0;
 
+	json_t *image = eng_image_of(r, s);
+
+	/* the image's Env beneath the step's, and both beneath airlock's */
+	json_object_foreach(json_object_get(image, "env"), k, v) {
+		env_add(env, k, json_string_value(v));
+	}
 	json_object_foreach(step_env, k, v) {
 		env_add(env, k, json_string_value(v));
 	}
 	if (view)
 		stage = ENG_VIEW_OUT;
-	al_snprintf(buf, sizeof buf, "%s/bin:/usr/bin:/bin", view ? ENG_VIEW_BUNDLE : r->bundle_dir);
+	if (image != NULL)
+		al_snprintf(buf, sizeof buf, ENG_VIEW_BUNDLE "/bin:%s",
+		            json_string_value(json_object_get(image, "path")));
+	else
+		al_snprintf(buf, sizeof buf, "%s/bin:/usr/bin:/bin", view ? ENG_VIEW_BUNDLE : r->bundle_dir);
 	env_add(env, "PATH", buf);
 	env_add(env, "HOME", stage);
 	env_add(env, "TZ", "UTC");

@@ -244,6 +244,20 @@ static json_t *run_signers(const struct run *r)
 	return out;
 }
 
+/* The images the run's steps may run in: [{name, digest, tree_sha256}]. */
+static json_t *run_images(const struct run *r)
+{
+	json_t *out = json_array(), *v;
+	size_t i;
+
+	json_array_foreach(r->images, i, v) {
+		json_array_append_new(out, json_pack("{s:O,s:O,s:O}", "name", json_object_get(v, "name"),
+		                                     "digest", json_object_get(v, "digest"), "tree_sha256",
+		                                     json_object_get(v, "tree_sha256")));
+	}
+	return out;
+}
+
 /* run.start, durable, then the run's rows in state.db. */
 static int run_start(struct run *r, struct al_err *err)
 {
@@ -270,6 +284,8 @@ static int run_start(struct run *r, struct al_err *err)
 		json_object_set_new(f, "allow_network", json_true());
 	if (strcmp(r->source, "dir") != 0)
 		json_object_set_new(f, "signers", run_signers(r));
+	if (json_array_size(r->images) > 0)
+		json_object_set_new(f, "images", run_images(r));
 	if (eng_audit(r, "run.start", f, AL_AUDIT_SYNC) < 0) {
 		*err = r->audit_err;
 		return -1;
@@ -385,6 +401,7 @@ static void run_free(struct run *r, int masked, const sigset_t *oldmask)
 		free(r->steps[i].items_path);
 	}
 	json_decref(r->alerts);
+	json_decref(r->images);
 	free(r->steps);
 	if (masked) {
 		for (int i = 0; i < 100; i++) {
@@ -440,7 +457,8 @@ int al_run(const struct al_run_opts *o)
 			err = r->audit_err;
 		goto fail;
 	}
-	if (run_dirs(r, &err) < 0 || run_signals(r, &oldmask, &err) < 0)
+	if (run_dirs(r, &err) < 0 || eng_images_load(r, &err) < 0 ||
+	    run_signals(r, &oldmask, &err) < 0)
 		goto fail;
 	masked = 1;
 	if (run_start(r, &err) < 0)

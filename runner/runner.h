@@ -181,10 +181,23 @@ struct al_bundle_installed {
  * refused bundle err->code is AL_EVERIFY. */
 int al_install_bundle(const struct al_bundle_install *q, struct al_bundle_installed *out,
                       struct al_err *err);
+/* Reads, checks and unpacks into the image store every image manifest m
+ * names, from the directory dir that holds its files; image.unpacked in
+ * log (may be NULL) for each one new to the store. max_size bounds the
+ * bundle's files and the unpacked images together (0: the default).
+ * facts: [{name, config_digest, manifest_digest, tree_sha256}]. An image
+ * refused: err->code AL_EVERIFY, err->msg naming the layer and member. */
+int al_images_install(struct al_audit *log, const char *home, const struct al_manifest *m,
+                      const char *dir, uint64_t max_size, json_t **facts, struct al_err *err);
 /* bundle.verified or bundle.rejected of a verification pass, durable
  * (nothing when log is NULL). */
 int al_audit_bundle(struct al_audit *log, const char *bundle, int ok,
                     const struct al_bundle_result *res, struct al_err *err);
+/* The same, with the images it carries (al_images_install's facts) in
+ * bundle.verified. */
+int al_audit_bundle_images(struct al_audit *log, const char *bundle, int ok,
+                           const struct al_bundle_result *res, json_t *images,
+                           struct al_err *err);
 
 /* ---- step kinds ----
  *

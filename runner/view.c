@@ -318,6 +318,13 @@ int eng_view_build(struct run *r, struct step_rt *s, struct eng_view *v, struct 
 	if (view_secrets(r, s, v, err) < 0)
 		return -1;
 	view_spec(r, v);
+	if (eng_image_of(r, s) != NULL) {
+		json_t *im = eng_image_of(r, s);
+		const char *wd = json_string_value(json_object_get(json_object_get(im, "config"), "WorkingDir"));
+		c->root = json_string_value(json_object_get(im, "root"));
+		/* the image's WorkingDir, when it names one (as docker run) */
+		c->cwd = wd != NULL && wd[0] == '/' ? wd : NULL;
+	}
 	c->allow = s->def->syscalls;
 	c->strict = s->def->isolation_strict;
 	c->limit_cpus_milli = s->def->limit_cpus_milli;
