@@ -137,7 +137,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 HOSTILE := $(BUILD)/tests/hostile
 TEST_HELPERS := $(BUILD)/tests/mklog $(BUILD)/tests/flipbyte $(BUILD)/tests/forge $(HOSTILE) \
 	$(BUILD)/tests/nouserns \
-	$(BUILD)/tests/validate_file
+	$(BUILD)/tests/validate_file $(BUILD)/tests/imgload
 
 .PHONY: all deps check demo bench clean install help lint static check-static check-reproducible test-helpers
 .DEFAULT_GOAL := all
