@@ -25,6 +25,7 @@ struct seal {
 	int out;
 	struct al_sha256 h;
 	char line[3 * 8192];
+	char target[8192], esc[3 * 8192]; /* a link's target: never across a recursion */
 	char *buf;       /* what goes to out, written in large pieces */
 	size_t len, cap;
 	struct al_err *err;
@@ -115,7 +116,7 @@ static int walk(struct seal *s, int dfd, char *path, size_t plen)
 	if (v == NULL)
 		return -1;
 	for (size_t i = 0; v[i] != NULL && ret == 0; i++) {
-		char target[8192], esc[3 * 8192];
+		char *target = s->target, *esc = s->esc;
 		struct stat st;
 		size_t k = plen, n;
 		unsigned char sum[AL_SHA256_LEN];
@@ -130,13 +131,13 @@ static int walk(struct seal *s, int dfd, char *path, size_t plen)
 			break;
 		}
 		if (S_ISLNK(st.st_mode)) {
-			ssize_t t = readlinkat(dfd, v[i], target, sizeof target - 1);
+			ssize_t t = readlinkat(dfd, v[i], target, sizeof s->target - 1);
 			if (t < 0) {
 				ret = al_err_sys(s->err, "image tree: %s", v[i]);
 				break;
 			}
 			target[t] = '\0';
-			escape(esc, sizeof esc, target);
+			escape(esc, sizeof s->esc, target);
 			n = (size_t)snprintf(s->line, sizeof s->line, "%.*s type=link link=%s\n", (int)k, path, esc);
 			ret = emit(s, s->line, n);
 			continue;

@@ -33,7 +33,10 @@
 
 #define PATH_BYTES 4095
 #define NAME_BYTES 255
-#define COMPS_MAX 2048
+/* Levels of directories: real images have a few dozen; the walks that
+ * recurse (the tree's listing, removing a tree, an opaque directory) are
+ * bounded by it. */
+#define COMPS_MAX 128
 
 struct unpack {
 	const char *archive;
@@ -111,7 +114,8 @@ static int split(struct unpack *u, const char *raw, struct mpath *p, struct al_e
 	p->n = 0;
 	p->key[0] = '\0';
 	if (len > PATH_BYTES)
-		return refuse(u, "(a long path)", err, "a path of %zu bytes (at most %d)", len, PATH_BYTES);
+		return refuse(u, "(a long path)", err, "a path of %zu bytes (at most %d): %.80s...", len,
+		              PATH_BYTES, raw);
 	if (raw[0] == '/')
 		return refuse(u, raw, err, "an absolute path: members are relative to the image's root");
 	memcpy(p->buf, raw, len + 1);
@@ -124,7 +128,8 @@ static int split(struct unpack *u, const char *raw, struct mpath *p, struct al_e
 		if (sl > NAME_BYTES)
 			return refuse(u, raw, err, "a name of %zu bytes (at most %d)", sl, NAME_BYTES);
 		if (p->n == COMPS_MAX)
-			return refuse(u, raw, err, "more than %d levels", COMPS_MAX);
+			return refuse(u, "(a deep path)", err, "more than %d levels of directories: %.80s...",
+			              COMPS_MAX, raw);
 		p->comps[p->n++] = s;
 		if (k > 0)
 			p->key[k++] = '/';

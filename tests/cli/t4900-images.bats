@@ -224,7 +224,7 @@ nothing_made() {
 	out_has 'images.base.digest'
 }
 
-@test 'refused: ../ and absolute members, a whiteout of .., a 5000-byte path' {
+@test 'refused: ../ and absolute members, a whiteout of .., a 5000-byte path, 1000 levels' {
 	hostile dotdot --format oci
 	[ "$status" -eq 3 ] && out_has '"..": a path that leaves the image' && nothing_made
 	hostile absolute --format docker
@@ -233,6 +233,9 @@ nothing_made() {
 	[ "$status" -eq 3 ] && out_has 'a whiteout of' && nothing_made
 	hostile long-path --format oci
 	[ "$status" -eq 3 ] && out_has 'a path of' && nothing_made
+	# 1000 levels of short names: what would recurse once a level is bounded
+	hostile deep-dirs --format oci
+	[ "$status" -eq 3 ] && out_has 'more than 128 levels' && nothing_made
 }
 
 @test 'refused: writing through a symlink that points out, a hard link to a file outside' {
