@@ -14,12 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
 
-#define KEEP_MAX (1u << 20)      /* members kept in memory: JSON candidates */
+#define KEEP_MAX AL_IMAGE_JSON_MAX /* members kept in memory: JSON candidates */
 #define KEEP_TOTAL (64u << 20)   /* all of them together */
 
 struct member {
@@ -76,27 +77,46 @@ int img_refuse(struct al_err *err, const char *archive, const char *layer, const
 	return al_err_set(err, AL_EVERIFY, "%s: %s", archive, why);
 }
 
-/* A member's name without a leading "./"; NULL when it is not a plain
- * relative path (absolute, "..", empty). */
-static const char *member_name(const char *raw)
+/* A member's name in canonical form: "" and "." components dropped
+ * ("./a//b/" is "a/b"), malloc'd; NULL when it is absolute, climbs with
+ * "..", is empty or longer than 4095 bytes. Two spellings of one name are
+ * one member: the archive holding both is refused. */
+static char *member_name(const char *raw)
 {
-	while (strncmp(raw, "./", 2) == 0)
-		raw += 2;
-	if (raw[0] == '\0' || raw[0] == '/' || strcmp(raw, "..") == 0 || strncmp(raw, "../", 3) == 0 ||
-	    strstr(raw, "/../") != NULL ||
-	    (strlen(raw) >= 3 && strcmp(raw + strlen(raw) - 3, "/..") == 0))
+	size_t len = strlen(raw), k = 0;
+	char *out;
+	const char *p = raw;
+
+	if (len == 0 || len > 4095 || raw[0] == '/' || (out = malloc(len + 1)) == NULL)
 		return NULL;
-	return raw;
+	while (*p != '\0') {
+		const char *end = strchr(p, '/');
+		size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			free(out);
+			return NULL;
+		}
+		if (n > 0 && !(n == 1 && p[0] == '.')) {
+			if (k > 0)
+				out[k++] = '/';
+			memcpy(out + k, p, n);
+			k += n;
+		}
+		p += n + (end != NULL);
+	}
+	out[k] = '\0';
+	if (k == 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
 }
 
-static int keep_json(const char *name, uint64_t size)
+/* A member small enough to be an index, a manifest or a config, whose
+ * first byte says JSON (a layer is a tar, gzip or zstd: never '{'). */
+static int keep_json(uint64_t size, const char *first, size_t n)
 {
-	size_t n = strlen(name);
-
-	if (size > KEEP_MAX)
-		return 0;
-	return strchr(name, '/') == NULL || strncmp(name, "blobs/", 6) == 0 ||
-	       (n > 5 && strcmp(name + n - 5, ".json") == 0);
+	return size <= KEEP_MAX && n > 0 && (first[0] == '{' || first[0] == '[');
 }
 
 static void members_free(struct members *ms)
@@ -113,9 +133,11 @@ static void members_free(struct members *ms)
 
 static struct member *member_get(const struct members *ms, const char *name)
 {
-	json_t *k = json_object_get(ms->index, name);
+	char *canon = name != NULL ? member_name(name) : NULL;
+	json_t *k = canon != NULL ? json_object_get(ms->index, canon) : NULL;
 	const struct member *m;
 
+	free(canon);
 	if (k == NULL || ms->v == NULL)
 		return NULL;
 	m = &ms->v[json_integer_value(k)];
@@ -134,8 +156,7 @@ static struct member *member_get(const struct members *ms, const char *name)
 static char *link_target(const char *name, const char *target)
 {
 	const char *slash = strrchr(name, '/');
-	char *out = NULL;
-	const char *t;
+	char *out = NULL, *t;
 
 	if (target == NULL || target[0] == '/')
 		return NULL;
@@ -150,11 +171,8 @@ static char *link_target(const char *name, const char *target)
 	             slash != NULL ? "/" : "", target) < 0)
 		return NULL;
 	t = member_name(out);
-	if (t == NULL || strstr(t, "../") != NULL) {
-		free(out);
-		return NULL;
-	}
-	return out;
+	free(out);
+	return t;
 }
 
 static int members_read(const char *archive, struct members *ms, struct al_err *err)
@@ -181,48 +199,47 @@ static int members_read(const char *archive, struct members *ms, struct al_err *
 		return ret;
 	}
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-		const char *raw = archive_entry_pathname(e), *name;
+		const char *raw = archive_entry_pathname(e);
 		struct member *m;
 		struct al_sha256 h;
 		unsigned type = archive_entry_filetype(e);
+		uint64_t want = archive_entry_size(e) > 0 ? (uint64_t)archive_entry_size(e) : 0;
 		ssize_t got;
-		char *trimmed = NULL;
+		char *name;
 
 		if (raw == NULL || (name = member_name(raw)) == NULL) {
-			img_refuse(err, archive, NULL, raw != NULL ? raw : "(no name)",
-			           "not a relative path inside the archive");
+			img_refuse(err, archive, NULL, raw != NULL ? "(a member)" : "(no name)",
+			           "not a relative path of at most 4095 bytes inside the archive: %.80s",
+			           raw != NULL ? raw : "");
 			goto out;
 		}
-		if (type == AE_IFDIR)
+		if (type == AE_IFDIR) {
+			free(name);
 			continue;
-		if (type != AE_IFREG && type != AE_IFLNK) {
-			img_refuse(err, archive, NULL, name, "neither a file nor a symbolic link");
+		}
+		if ((type != AE_IFREG && type != AE_IFLNK) || archive_entry_sparse_count(e) > 0 ||
+		    archive_entry_hardlink(e) != NULL) {
+			img_refuse(err, archive, NULL, name,
+			           "neither a plain file nor a symbolic link (a sparse file, a hard link?)");
+			free(name);
 			goto out;
 		}
-		/* "blobs/" and "blobs" name the same thing: trailing slashes off */
-		trimmed = strdup(name);
-		if (trimmed == NULL) {
-			al_err_sys(err, "cannot allocate memory");
-			goto out;
-		}
-		while (strlen(trimmed) > 1 && trimmed[strlen(trimmed) - 1] == '/')
-			trimmed[strlen(trimmed) - 1] = '\0';
-		if (json_object_get(ms->index, trimmed) != NULL) {
-			img_refuse(err, archive, NULL, trimmed,
+		if (json_object_get(ms->index, name) != NULL) {
+			img_refuse(err, archive, NULL, name,
 			           "the archive holds this member twice: refused (which one is the image?)");
-			free(trimmed);
+			free(name);
 			goto out;
 		}
 		if (ms->n == AL_IMAGE_MEMBERS_MAX) {
-			img_refuse(err, archive, NULL, trimmed, "more than %d members", AL_IMAGE_MEMBERS_MAX);
-			free(trimmed);
+			img_refuse(err, archive, NULL, name, "more than %d members", AL_IMAGE_MEMBERS_MAX);
+			free(name);
 			goto out;
 		}
 		if (ms->n == ms->cap) {
 			size_t cap = ms->cap ? ms->cap * 2 : 64;
 			struct member *v = realloc(ms->v, cap * sizeof *v);
 			if (v == NULL) {
-				free(trimmed);
+				free(name);
 				al_err_sys(err, "cannot allocate memory");
 				goto out;
 			}
@@ -231,49 +248,54 @@ static int members_read(const char *archive, struct members *ms, struct al_err *
 		}
 		m = &ms->v[ms->n];
 		memset(m, 0, sizeof *m);
-		m->name = trimmed;
-		json_object_set_new(ms->index, trimmed, json_integer((json_int_t)ms->n));
+		m->name = name;
+		json_object_set_new(ms->index, name, json_integer((json_int_t)ms->n));
 		ms->n++;
 		if (type == AE_IFLNK) {
-			m->link = link_target(trimmed, archive_entry_symlink(e));
+			m->link = link_target(name, archive_entry_symlink(e));
 			if (m->link == NULL) {
-				img_refuse(err, archive, NULL, trimmed,
+				img_refuse(err, archive, NULL, name,
 				           "a symbolic link that leaves the archive");
 				goto out;
 			}
 			continue;
-		}
-		if (keep_json(trimmed, (uint64_t)archive_entry_size(e)) &&
-		    ms->kept + (uint64_t)archive_entry_size(e) <= KEEP_TOTAL) {
-			m->data = malloc((size_t)archive_entry_size(e) + 1);
-			if (m->data == NULL) {
-				al_err_sys(err, "cannot allocate memory");
-				goto out;
-			}
-			ms->kept += (uint64_t)archive_entry_size(e);
 		}
 		if (al_sha256_init(&h) < 0) {
 			al_err_set(err, AL_EENV, "SHA-256 unavailable");
 			goto out;
 		}
 		while ((got = archive_read_data(a, buf, sizeof buf)) > 0) {
+			if (m->size == 0 && keep_json(want, buf, (size_t)got) && ms->kept + want <= KEEP_TOTAL) {
+				m->data = malloc((size_t)want + 1);
+				if (m->data == NULL) {
+					al_sha256_abort(&h);
+					al_err_sys(err, "cannot allocate memory");
+					goto out;
+				}
+				ms->kept += want;
+			}
 			al_sha256_update(&h, buf, (size_t)got);
-			if (m->data != NULL && m->size + (uint64_t)got <= (uint64_t)archive_entry_size(e))
+			/* an uncompressed tar: a member is never more than its header says */
+			if (m->size + (uint64_t)got > want) {
+				al_sha256_abort(&h);
+				img_refuse(err, archive, NULL, name, "longer than its header says");
+				goto out;
+			}
+			if (m->data != NULL)
 				memcpy(m->data + m->size, buf, (size_t)got);
 			m->size += (uint64_t)got;
 		}
 		al_sha256_final(&h, m->sha256);
 		if (got < 0) {
-			img_refuse(err, archive, NULL, trimmed, "%s", archive_error_string(a));
+			img_refuse(err, archive, NULL, name, "%s", archive_error_string(a));
 			goto out;
 		}
-		if (m->data != NULL) {
-			if (m->size != (uint64_t)archive_entry_size(e)) {
-				img_refuse(err, archive, NULL, trimmed, "shorter than its header says");
-				goto out;
-			}
-			m->data[m->size] = '\0';
+		if (m->size != want) {
+			img_refuse(err, archive, NULL, name, "shorter than its header says");
+			goto out;
 		}
+		if (m->data != NULL)
+			m->data[m->size] = '\0';
 	}
 	if (r != ARCHIVE_EOF) {
 		img_refuse(err, archive, NULL, NULL, "not a readable tar: %s", archive_error_string(a));
@@ -283,6 +305,53 @@ static int members_read(const char *archive, struct members *ms, struct al_err *
 out:
 	archive_read_free(a);
 	return ret;
+}
+
+/* ---- JSON ---- */
+
+static int by_casefold(const void *a, const void *b)
+{
+	return strcasecmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A key of some object of v that another key of the same object equals
+ * but for case ("layers" and "Layers"): Go's encoding/json, which Docker
+ * and containerd read images with, takes either for the other, so the
+ * image they run could differ from the one checked here. NULL if none. */
+static const char *casefold_twice(json_t *v)
+{
+	const char *found = NULL, *k;
+	json_t *x;
+	size_t i;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x) {
+			if ((found = casefold_twice(x)) != NULL)
+				return found;
+		}
+		return NULL;
+	}
+	if (!json_is_object(v) || json_object_size(v) == 0)
+		return NULL;
+	{
+		const char **keys = calloc(json_object_size(v), sizeof *keys);
+		size_t n = 0;
+		if (keys == NULL)
+			return "(out of memory)";
+		json_object_foreach(v, k, x) {
+			keys[n++] = k;
+		}
+		qsort(keys, n, sizeof *keys, by_casefold);
+		for (i = 1; i < n && found == NULL; i++)
+			if (strcasecmp(keys[i - 1], keys[i]) == 0)
+				found = keys[i];
+		free(keys);
+	}
+	json_object_foreach(v, k, x) {
+		if (found == NULL)
+			found = casefold_twice(x);
+	}
+	return found;
 }
 
 /* ---- descriptors ---- */
@@ -304,9 +373,18 @@ static json_t *member_json(const char *archive, const struct members *ms, const 
 		char label[1200];
 		json_t *v;
 		snprintf(label, sizeof label, "%s: %s", archive, name);
+		const char *twice;
 		v = al_json_parse(m->data, (size_t)m->size, label, err);
-		if (v == NULL)
+		if (v == NULL) {
 			err->code = AL_EVERIFY;
+			return NULL;
+		}
+		if ((twice = casefold_twice(v)) != NULL) {
+			img_refuse(err, archive, NULL, name,
+			           "the key \"%s\" twice but for case: which one a reader takes differs", twice);
+			json_decref(v);
+			return NULL;
+		}
 		return v;
 	}
 }
@@ -569,17 +647,19 @@ out:
 }
 
 /* A docker save path that names its own digest ("HEX.json",
- * "blobs/sha256/HEX"): the name must be the bytes' digest. */
-static int name_digest_check(const char *archive, const struct member *m, struct al_err *err)
+ * "blobs/sha256/HEX"), as manifest.json gives it (a symbolic link member
+ * is checked by the name that leads to it): the bytes must be it. */
+static int name_digest_check(const char *archive, const char *ref, const struct member *m,
+                             struct al_err *err)
 {
-	const char *base = strrchr(m->name, '/') != NULL ? strrchr(m->name, '/') + 1 : m->name;
+	const char *base = strrchr(ref, '/') != NULL ? strrchr(ref, '/') + 1 : ref;
 	char hex[AL_SHA256_HEX];
 
 	if (strspn(base, "0123456789abcdef") != 64 || (base[64] != '\0' && strcmp(base + 64, ".json") != 0))
 		return 0;
 	al_hex(m->sha256, AL_SHA256_LEN, hex);
 	if (strncmp(base, hex, 64) != 0)
-		return img_refuse(err, archive, NULL, m->name,
+		return img_refuse(err, archive, NULL, ref,
 		                  "its bytes are not the digest its name says: tampered");
 	return 0;
 }
@@ -616,7 +696,7 @@ static int docker_read(const char *archive, const struct members *ms, struct al_
 		img_refuse(err, archive, NULL, config, "the config is missing from the archive");
 		goto out;
 	}
-	if (name_digest_check(archive, cm, err) < 0)
+	if (name_digest_check(archive, config, cm, err) < 0)
 		goto out;
 	digest_of(cm, img->config_digest);
 	if (layers_alloc(img, json_array_size(layers), archive, "manifest.json", err) < 0)
@@ -629,7 +709,7 @@ static int docker_read(const char *archive, const struct members *ms, struct al_
 			           "layer %zu is missing from the archive", i);
 			goto out;
 		}
-		if (name_digest_check(archive, lm, err) < 0)
+		if (name_digest_check(archive, json_string_value(l), lm, err) < 0)
 			goto out;
 		digest_of(lm, ly->digest);
 		snprintf(ly->member, sizeof ly->member, "%s", lm->name);
@@ -647,20 +727,60 @@ out:
 	return ret;
 }
 
+/* Docker 25 writes both layouts: its manifest.json must name the image
+ * index.json names (docker load reads manifest.json), member for member. */
+static int both_layouts(const char *archive, const struct members *ms, const struct al_image *img,
+                        struct al_err *err)
+{
+	json_t *man = member_json(archive, ms, "manifest.json", err), *one, *layers;
+	const struct member *cm;
+	int ok;
+
+	if (man == NULL)
+		return -1;
+	one = json_array_get(man, 0);
+	layers = json_object_get(one, "Layers");
+	cm = member_get(ms, json_string_value(json_object_get(one, "Config")));
+	ok = json_is_array(man) && json_array_size(man) == 1 && cm != NULL &&
+	     json_array_size(layers) == img->layers_n;
+	if (ok) {
+		char hex[AL_SHA256_HEX];
+		al_hex(cm->sha256, AL_SHA256_LEN, hex);
+		ok = strcmp(hex, img->config_digest + 7) == 0;
+	}
+	for (size_t i = 0; ok && i < img->layers_n; i++) {
+		const struct member *lm = member_get(ms, json_string_value(json_array_get(layers, i)));
+		ok = lm != NULL && strcmp(lm->name, img->layers[i].member) == 0;
+	}
+	json_decref(man);
+	if (!ok)
+		return img_refuse(err, archive, NULL, "manifest.json",
+		                  "names another image than index.json (docker load would take it)");
+	return 0;
+}
+
 int al_image_read(const char *archive, struct al_image *img, struct al_err *err)
 {
 	struct members ms = {0};
 	int ret;
 
+	void *utf8;
+
 	memset(img, 0, sizeof *img);
-	if (members_read(archive, &ms, err) < 0) {
+	utf8 = img_utf8_begin();
+	ret = members_read(archive, &ms, err);
+	img_utf8_end(utf8);
+	if (ret < 0) {
 		members_free(&ms);
 		return -1;
 	}
 	/* Docker 25 writes both layouts: the OCI one, which has digests
 	 * for everything, is read. */
-	if (member_get(&ms, "oci-layout") != NULL || member_get(&ms, "index.json") != NULL)
+	if (member_get(&ms, "oci-layout") != NULL || member_get(&ms, "index.json") != NULL) {
 		ret = oci_read(archive, &ms, img, err);
+		if (ret == 0 && member_get(&ms, "manifest.json") != NULL)
+			ret = both_layouts(archive, &ms, img, err);
+	}
 	else if (member_get(&ms, "manifest.json") != NULL)
 		ret = docker_read(archive, &ms, img, err);
 	else

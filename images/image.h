@@ -23,7 +23,7 @@
 #define AL_IMAGE_DIGEST_LEN 72          /* "sha256:" + 64 hex + NUL, rounded */
 #define AL_IMAGE_LAYERS_MAX 256
 #define AL_IMAGE_MEMBERS_MAX 100000     /* members of the archive itself */
-#define AL_IMAGE_ENTRIES_MAX 2000000    /* entries of all the layers together */
+#define AL_IMAGE_ENTRIES_MAX 500000     /* entries, the directories they imply too */
 #define AL_IMAGE_JSON_MAX (4u << 20)    /* an index, manifest or config blob */
 
 struct al_image_layer {

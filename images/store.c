@@ -140,6 +140,16 @@ static int unpack_new(const char *home, int sfd, const char *archive, struct al_
 		goto out;
 	}
 	if (al_sys_renameat(sfd, tmp, sfd, img->config_digest + 7) < 0) {
+		struct al_err lerr = {0};
+		json_t *there = (errno == ENOTEMPTY || errno == EEXIST)
+		                    ? al_image_load(home, img->config_digest, NULL, 0, &lerr)
+		                    : NULL;
+		/* another install of the same image got there first: the same tree */
+		if (there != NULL) {
+			json_decref(there);
+			ret = 0;
+			goto out_rm;
+		}
 		al_err_sys(err, "%s/images/%s: rename", home, img->config_digest + 7);
 		goto out;
 	}
@@ -152,6 +162,7 @@ out:
 	if (dfd >= 0)
 		close(dfd);
 	if (ret < 0)
+out_rm:
 		(void)al_rm_tree(sfd, tmp);
 	free(text);
 	json_decref(meta);

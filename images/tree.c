@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@
 struct seal {
 	int out;
 	struct al_sha256 h;
-	char line[3 * 8192];
+	char line[5 * 8192 + 128]; /* a path and a link target, each 4095 bytes, escaped 4x */
 	char target[8192], esc[3 * 8192]; /* a link's target: never across a recursion */
 	char *buf;       /* what goes to out, written in large pieces */
 	size_t len, cap;
@@ -47,6 +48,8 @@ static size_t escape(char *out, size_t n, const char *s)
 
 static int emit(struct seal *s, const char *line, size_t n)
 {
+	if (n >= sizeof s->line) /* never: the line has room for the longest */
+		n = sizeof s->line - 1;
 	al_sha256_update(&s->h, line, n);
 	if (s->out < 0)
 		return 0;
@@ -216,4 +219,33 @@ out:
 	free(s);
 	free(path);
 	return ret;
+}
+
+struct utf8_state {
+	locale_t loc, old;
+};
+
+void *img_utf8_begin(void)
+{
+	struct utf8_state *st = calloc(1, sizeof *st);
+
+	if (st == NULL)
+		return NULL;
+	st->loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	if (st->loc != (locale_t)0)
+		st->old = uselocale(st->loc);
+	return st;
+}
+
+void img_utf8_end(void *state)
+{
+	struct utf8_state *st = state;
+
+	if (st == NULL)
+		return;
+	if (st->loc != (locale_t)0) {
+		uselocale(st->old);
+		freelocale(st->loc);
+	}
+	free(st);
 }

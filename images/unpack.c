@@ -47,7 +47,11 @@ struct unpack {
 	struct archive *outer, *raw, *tar;
 	struct al_sha256 diff;   /* the layer's uncompressed bytes */
 	int diff_on;
-	json_t *made;            /* paths this layer created or walked through */
+	json_t *made;            /* paths this layer wrote, and their directories */
+	uint64_t raw_bytes;      /* the layer's uncompressed bytes so far */
+	size_t last_len;         /* of the last chunk given to the tar reader (in rbuf) */
+	uint64_t raw_cap;        /* beyond them the layer is a bomb */
+	int bomb;
 	char cache_path[PATH_BYTES + 1]; /* the last parent walked, and its fd */
 	int cache_fd;
 	char obuf[1 << 16], rbuf[1 << 16], data[1 << 16];
@@ -81,8 +85,16 @@ static la_ssize_t raw_read(struct archive *a, void *ctx, const void **buf)
 	la_ssize_t got = archive_read_data(u->raw, u->rbuf, sizeof u->rbuf);
 
 	*buf = u->rbuf;
+	if (got > 0 && (u->raw_bytes += (uint64_t)got) > u->raw_cap) {
+		u->bomb = 1;
+		archive_set_error(a, EFBIG, "decompresses to more than %llu bytes",
+		                  (unsigned long long)u->raw_cap);
+		return -1;
+	}
 	if (got > 0 && u->diff_on)
 		al_sha256_update(&u->diff, u->rbuf, (size_t)got);
+	if (got > 0)
+		u->last_len = (size_t)got;
 	if (got < 0)
 		archive_set_error(a, EIO, "%s", archive_error_string(u->raw));
 	return got;
@@ -139,6 +151,27 @@ static int split(struct unpack *u, const char *raw, struct mpath *p, struct al_e
 	return 0;
 }
 
+/* The made set's key of a path: 32 hex digits of its SHA-256, so that a
+ * layer of deep, long paths costs the set a few dozen bytes a path. */
+static const char *made_key(const char *path, char out[33])
+{
+	unsigned char sum[AL_SHA256_LEN];
+	char hex[AL_SHA256_HEX];
+
+	al_sha256_buf(path, strlen(path), sum);
+	al_hex(sum, sizeof sum, hex);
+	memcpy(out, hex, 32);
+	out[32] = '\0';
+	return out;
+}
+
+static int made_has(const struct unpack *u, const char *path)
+{
+	char k[33];
+
+	return json_object_get(u->made, made_key(path, k)) != NULL;
+}
+
 static void cache_drop(struct unpack *u)
 {
 	if (u->cache_fd >= 0)
@@ -179,6 +212,11 @@ static int walk(struct unpack *u, const struct mpath *p, size_t n, int create, c
 		/* path[0..k) is now the components up to this one */
 		k += (i > 0) + sl;
 		if (next < 0 && errno == ENOENT && create) {
+			/* a directory the layer implies costs what an entry does */
+			if (++u->img->entries > AL_IMAGE_ENTRIES_MAX) {
+				close(fd);
+				return refuse(u, member, err, "more than %d entries", AL_IMAGE_ENTRIES_MAX);
+			}
 			if (mkdirat(fd, c, 0755) < 0 && errno != EEXIST) {
 				close(fd);
 				return al_err_sys(err, "%s: layer %s: %s: mkdir", u->archive, u->layer->digest, member);
@@ -200,13 +238,6 @@ static int walk(struct unpack *u, const struct mpath *p, size_t n, int create, c
 		}
 		close(fd);
 		fd = next;
-		if (create) {
-			/* walked through in this layer: an opaque marker keeps it */
-			char sub[PATH_BYTES + 1];
-			memcpy(sub, path, k);
-			sub[k] = '\0';
-			json_object_set_new(u->made, sub, json_true());
-		}
 	}
 	snprintf(u->cache_path, sizeof u->cache_path, "%s", path);
 	u->cache_fd = fd;
@@ -253,7 +284,7 @@ static int opaque_clear(struct unpack *u, int dfd, const char *key, const char *
 			continue;
 		if (al_snprintf(sub, sizeof sub, "%s%s%s", key, key[0] ? "/" : "", de->d_name) < 0)
 			continue;
-		if (json_object_get(u->made, sub) == NULL) {
+		if (!made_has(u, sub)) {
 			ret = remove_any(u, dirfd(d), de->d_name, member, err);
 		} else if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		           S_ISDIR(st.st_mode)) {
@@ -295,7 +326,7 @@ static int whiteout(struct unpack *u, const struct mpath *p, const char *member,
 	if (pfd < 0)
 		return -1;
 	al_snprintf(key, sizeof key, "%s%s%s", u->cache_path, u->cache_path[0] ? "/" : "", name);
-	if (json_object_get(u->made, key) != NULL)
+	if (made_has(u, key))
 		return 0; /* this layer's own: a whiteout hides the layers below */
 	if (remove_any(u, pfd, name, member, err) < 0)
 		return -1;
@@ -408,6 +439,37 @@ out:
 	return ret;
 }
 
+/* Marks p's first n components, and every directory above them, as this
+ * layer's: an opaque marker hides what the layers below put in a
+ * directory, never what this one did. At most MADE_MAX paths a layer. */
+#define MADE_MAX (2 * AL_IMAGE_ENTRIES_MAX)
+static int mark_made(struct unpack *u, const struct mpath *p, size_t n, const char *member,
+                     struct al_err *err)
+{
+	char sub[PATH_BYTES + 1];
+	size_t ends[COMPS_MAX] = {0}, k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t sl = strlen(p->comps[i]);
+		if (i > 0)
+			sub[k++] = '/';
+		memcpy(sub + k, p->comps[i], sl);
+		k += sl;
+		ends[i] = k;
+	}
+	/* deepest first: a marked directory's own directories are marked */
+	for (size_t i = n; i-- > 0;) {
+		sub[ends[i]] = '\0';
+		char key[33];
+		if (made_has(u, sub))
+			break;
+		if (json_object_size(u->made) >= MADE_MAX)
+			return refuse(u, member, err, "more than %d paths in one layer", MADE_MAX);
+		json_object_set_new(u->made, made_key(sub, key), json_true());
+	}
+	return 0;
+}
+
 static int apply_entry(struct unpack *u, struct archive_entry *e, struct mpath *p,
                        struct al_err *err)
 {
@@ -428,8 +490,13 @@ static int apply_entry(struct unpack *u, struct archive_entry *e, struct mpath *
 	if (++u->img->entries > AL_IMAGE_ENTRIES_MAX)
 		return refuse(u, member, err, "more than %d entries", AL_IMAGE_ENTRIES_MAX);
 	name = p->comps[p->n - 1];
+	if (mark_made(u, p, p->n - 1, member, err) < 0)
+		return -1;
 	if (strncmp(name, ".wh.", 4) == 0)
 		return whiteout(u, p, member, err);
+	if (link != NULL && archive_entry_size(e) > 0)
+		return refuse(u, member, err,
+		              "a hard link that carries data: tar readers disagree on what follows it");
 	if (link == NULL && type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) {
 		skipped(u, member, type == AE_IFCHR   ? "character device"
 		                   : type == AE_IFBLK ? "block device"
@@ -439,9 +506,8 @@ static int apply_entry(struct unpack *u, struct archive_entry *e, struct mpath *
 		return 0;
 	}
 	pfd = walk(u, p, p->n - 1, 1, member, err);
-	if (pfd < 0)
+	if (pfd < 0 || mark_made(u, p, p->n, member, err) < 0)
 		return -1;
-	json_object_set_new(u->made, p->key, json_true());
 	if (link != NULL)
 		return hard_link(u, pfd, name, link, member, err);
 	if (type == AE_IFDIR) {
@@ -516,6 +582,10 @@ static int open_layer(struct unpack *u, struct al_err *err)
 	    archive_read_next_header(u->raw, &e) != ARCHIVE_OK)
 		return img_refuse(err, u->archive, u->layer->digest, u->layer->member, "%s",
 		                  archive_error_string(u->raw));
+	if (archive_filter_count(u->raw) > 2)
+		return img_refuse(err, u->archive, u->layer->digest, u->layer->member,
+		                  "compressed more than once (%d filters): a layer is one tar, plain, "
+		                  "gzip or zstd", archive_filter_count(u->raw) - 1);
 	r = archive_filter_code(u->raw, 0);
 	r = r == ARCHIVE_FILTER_GZIP ? AL_IMAGE_GZIP : r == ARCHIVE_FILTER_ZSTD ? AL_IMAGE_ZSTD
 	  : r == ARCHIVE_FILTER_NONE ? AL_IMAGE_PLAIN : -2;
@@ -560,6 +630,12 @@ static int layer_apply(struct unpack *u, struct al_err *err)
 	int r = ARCHIVE_OK, ret = -1;
 
 	u->made = json_object();
+	u->raw_bytes = 0;
+	u->bomb = 0;
+	/* a tar of the bytes left, its headers and padding; no limit given:
+	 * still finite */
+	u->raw_cap = u->max_bytes > 0 ? u->max_bytes - u->img->unpacked_bytes + (64u << 20)
+	                              : (uint64_t)1 << 40;
 	if (p == NULL || u->made == NULL) {
 		free(p);
 		return al_err_sys(err, "cannot allocate memory");
@@ -570,18 +646,50 @@ static int layer_apply(struct unpack *u, struct al_err *err)
 		if (apply_entry(u, e, p, err) < 0)
 			goto out;
 	if (r != ARCHIVE_EOF) {
-		img_refuse(err, u->archive, u->layer->digest, u->layer->member, "%s",
-		           archive_error_string(u->tar));
+		if (u->bomb)
+			img_refuse(err, u->archive, u->layer->digest, u->layer->member,
+			           "decompresses to more than %llu bytes (--max-size, with the bundle's files)",
+			           (unsigned long long)u->raw_cap);
+		else
+			img_refuse(err, u->archive, u->layer->digest, u->layer->member, "%s",
+			           archive_error_string(u->tar));
 		goto out;
 	}
-	/* the tar's end: the rest of the stream still counts for the diff_id */
+	/* the tar's end: the rest of the stream still counts for the diff_id,
+	 * and must be zeros, those the tar reader took in but did not use
+	 * (in the last chunk it was given) as much as those after them */
 	{
+		int64_t used = archive_filter_bytes(u->tar, 0);
+		uint64_t left = used >= 0 && (uint64_t)used <= u->raw_bytes ? u->raw_bytes - (uint64_t)used
+		                                                           : (uint64_t)-1;
+		int dirty = left > u->last_len;
+		for (size_t i = u->last_len - (dirty ? 0 : (size_t)left); !dirty && i < u->last_len; i++)
+			dirty = u->rbuf[i] != 0;
+		if (dirty) {
+			img_refuse(err, u->archive, u->layer->digest, u->layer->member,
+			           "bytes after the tar's end that are not its zero padding");
+			goto out;
+		}
+	}
+	{
+		/* only zeros, at most 1 MiB of them: nothing hides after the end */
 		la_ssize_t got;
-		while ((got = raw_read(u->tar, u, &rest)) > 0)
-			;
+		uint64_t tail = 0;
+		while ((got = raw_read(u->tar, u, &rest)) > 0) {
+			const char *b = rest;
+			tail += (uint64_t)got;
+			for (la_ssize_t i = 0; i < got && tail <= (1u << 20); i++)
+				if (b[i] != 0)
+					tail = (1u << 20) + 1;
+			if (tail > (1u << 20)) {
+				img_refuse(err, u->archive, u->layer->digest, u->layer->member,
+				           "bytes after the tar's end that are not its zero padding");
+				goto out;
+			}
+		}
 		if (got < 0) {
 			img_refuse(err, u->archive, u->layer->digest, u->layer->member, "%s",
-			           archive_error_string(u->raw));
+			           u->bomb ? "decompresses past the limit" : archive_error_string(u->raw));
 			goto out;
 		}
 	}
@@ -614,11 +722,14 @@ int al_image_unpack(const char *archive, struct al_image *img, int dirfd, int tr
 	u->rootfd = dirfd;
 	u->max_bytes = max_bytes;
 	u->cache_fd = -1;
+	void *utf8 = img_utf8_begin();
+
 	img->unpacked_bytes = img->entries = 0;
 	for (size_t i = 0; ret == 0 && i < img->layers_n; i++) {
 		u->layer = &img->layers[i];
 		ret = layer_apply(u, err);
 	}
+	img_utf8_end(utf8);
 	free(u);
 	if (ret == 0)
 		ret = img_tree_seal(dirfd, tree_fd, img->tree_sha256, err);

@@ -64,6 +64,7 @@ semantics() {
 	! grep -q 'gone.txt' "$r"                           # whited out
 	grep -qx 'new' "$r" && ! grep -q 'old1' "$r"        # opaque directory
 	grep -qx 'hello' "$r"                               # through a hard link
+	grep -q 'na.*ve' "$r"                               # a UTF-8 name
 	! grep -q HOST-USR "$r"                             # not the host's /usr
 	grep -q 'No such file' "$r"
 	grep -qx 'A=1 PATH=/airlock/bundle/bin:/usr/bin:/bin' "$r"
@@ -330,4 +331,22 @@ nothing_made() {
 	jq '.steps[0] |= del(.run, .image)' p/airlock.json >m && mv m p/airlock.json
 	run -2 airlock run --unsigned p --date $DATE
 	out_has 'steps[0].run: missing'
+}
+
+@test 'refused: what two tar or JSON readers would read differently, and a layer compressed twice' {
+	# a hard link carrying a body: one reader parses the body as headers
+	hostile hardlink-data --format oci
+	[ "$status" -eq 3 ] && out_has "bytes after the tar's end" && nothing_made
+	# "layers" and "Layers": Go's JSON takes either for the other
+	hostile case-keys --format oci
+	[ "$status" -eq 3 ] && out_has 'twice but for case' && nothing_made
+	# blobs//sha256/H beside blobs/sha256/H: one member, spelled twice
+	hostile spelled-twice --format oci
+	[ "$status" -eq 3 ] && out_has 'twice' && nothing_made
+	# Docker 25's manifest.json naming another image than its index.json
+	hostile dual-layout --format docker25
+	[ "$status" -eq 3 ] && out_has 'names another image than index.json' && nothing_made
+	# gzip inside gzip: a bomb one level deeper
+	hostile double-gzip --format oci
+	[ "$status" -eq 3 ] && out_has 'compressed more than once' && nothing_made
 }
