@@ -34,6 +34,8 @@ void fuzz_scratch_clean(void)
 	fd = dup(scratch_dirfd);
 	if (fd < 0 || (d = fdopendir(fd)) == NULL)
 		fail("scratch: opendir");
+	/* the dup shares the directory's offset: at its end after a first pass */
+	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;

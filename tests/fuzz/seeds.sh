@@ -22,7 +22,7 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/airlock-seeds.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-targets="manifest keys audit_line audit_verify checkpoint shards bundle validate"
+targets="manifest keys audit_line audit_verify checkpoint shards bundle validate image"
 rm -rf "$corpus" "$fuzz/dict"
 for t in $targets bundle-keys; do
 	mkdir -p "$corpus/$t"
@@ -137,6 +137,24 @@ sep='----'
   printf 'x;1\r\ny;\r\n"q""uoted";2\n;;\n'
 } | seed validate semicolons
 
+# ---- images: small OCI and docker save archives, each compression (no
+# host programs: the layers' semantics are what the target is after)
+jq 'del(.host)' "$root/tests/fixtures/image-spec.json" >image-spec.json
+for f in oci docker docker25; do
+	for c in none gzip zstd; do
+		python3 "$root/tests/fixtures/mkimage.py" --spec image-spec.json --out "image-$f-$c.tar" \
+			--format "$f" --compress "$c" >/dev/null
+		seed image "$f-$c" <"image-$f-$c.tar"
+	done
+done
+# and their blobs alone: the target also applies its input as one layer
+for c in none gzip zstd; do
+	mkdir "blobs-$c" && tar -xf "image-oci-$c.tar" -C "blobs-$c"
+	for b in "blobs-$c"/blobs/sha256/*; do
+		seed image "blob-$c-$(basename "$b" | cut -c1-12)" <"$b"
+	done
+done
+
 # ---- dictionaries: the names and words of each format
 dict() {
 	local out="$fuzz/dict/$1.dict" w
@@ -161,5 +179,9 @@ dict validate '\"format\"' '\"airlock.schema/1\"' '\"type\"' '\"csv\"' '\"jsonl\
 	'\"delimiter\"' '\"columns\"' '\"name\"' '\"required\"' '\"max_length\"' '\"min\"' '\"max\"' \
 	'\"values\"' '\"pattern\"' '\"string\"' '\"int\"' '\"decimal\"' '\"enum\"' '\"date\"' \
 	'\"timestamp\"' '\"regex\"' '\x0A----\x0A' '\"\"' '\x0D\x0A' '2026-02-29' '2026-11-25T03:00:01Z'
+dict image '\"schemaVersion\"' '\"mediaType\"' '\"digest\"' '\"size\"' '\"manifests\"' \
+	'\"layers\"' '\"config\"' '\"rootfs\"' '\"diff_ids\"' '\"architecture\"' '\"os\"' \
+	'\"Config\"' '\"Layers\"' 'sha256:' 'blobs/sha256/' 'oci-layout' 'index.json' 'manifest.json' \
+	'.wh.' '.wh..wh..opq' '../' 'ustar' '\x1F\x8B' '\x28\xB5\x2F\xFD'
 dict keys 'untrusted comment: ' 'trusted comment: ' 'Ed' 'ED' 'Sc' 'B2' '\x0A'
 echo "seeds.sh: $(find "$corpus" -type f | wc -l) seeds in $corpus"

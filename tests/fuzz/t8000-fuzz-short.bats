@@ -7,7 +7,7 @@
 load ../lib/common
 
 FUZZ_BIN=${FUZZ_BIN:-$ROOT_DIR/build/fuzz}
-TARGETS="manifest keys audit_line audit_verify checkpoint shards bundle validate"
+TARGETS="manifest keys audit_line audit_verify checkpoint shards bundle validate image"
 
 setup_file() {
 	[ -x "$FUZZ_BIN/fuzz_manifest" ] || return 0
@@ -60,6 +60,10 @@ fuzz_short() {
 
 @test 'fuzz_validate runs without a finding' {
 	fuzz_short validate
+}
+
+@test 'fuzz_image runs without a finding' {
+	fuzz_short image
 }
 
 @test 'every input of tests/fuzz/regressions.sh replays cleanly' {
