@@ -19,6 +19,22 @@ static const struct option json_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
+/* The options of ls and inspect: --json and --help. -1 to go on, else
+ * the exit code. */
+static int json_only(struct al_cli *cli, int argc, char **argv)
+{
+	int c;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", json_opts)) != -1) {
+		switch (c) {
+		case 'j': cli->json = 1; break;
+		case 'h': return AL_OK;
+		default: return AL_EUSAGE;
+		}
+	}
+	return -1;
+}
+
 /* digest -> [{pipeline, version, image}] of every installed pipeline. */
 static int used_by_each(void *ctx, const char *name, const struct al_manifest *m,
                         const char *manifest_sha256, json_t *install)
@@ -85,13 +101,8 @@ static int cmd_ls(struct al_cli *cli, int argc, char **argv)
 	size_t i;
 	int c;
 
-	while ((c = al_cli_getopt(cli, argc, argv, "h", json_opts)) != -1) {
-		switch (c) {
-		case 'j': cli->json = 1; break;
-		case 'h': return AL_OK;
-		default: return AL_EUSAGE;
-		}
-	}
+	if ((c = json_only(cli, argc, argv)) >= 0)
+		return c;
 	if (optind != argc)
 		return al_cli_usage(cli, "no arguments are taken");
 	if ((home = al_cli_home(cli, &err)) == NULL || (list = store_view(home, &err)) == NULL)
@@ -165,13 +176,8 @@ static int cmd_inspect(struct al_cli *cli, int argc, char **argv)
 	size_t i;
 	int c;
 
-	while ((c = al_cli_getopt(cli, argc, argv, "h", json_opts)) != -1) {
-		switch (c) {
-		case 'j': cli->json = 1; break;
-		case 'h': return AL_OK;
-		default: return AL_EUSAGE;
-		}
-	}
+	if ((c = json_only(cli, argc, argv)) >= 0)
+		return c;
 	if (optind != argc - 1)
 		return al_cli_usage(cli, "one image is needed: a name, PIPELINE/NAME or a digest");
 	if ((home = al_cli_home(cli, &err)) == NULL || (list = store_view(home, &err)) == NULL)

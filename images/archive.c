@@ -469,6 +469,19 @@ static int config_check(const char *archive, const char *member, json_t *config,
 	return 0;
 }
 
+/* The config member, parsed and checked; the layout's name into img. */
+static int config_read(const char *archive, const struct members *ms, const char *name,
+                       const char *format, struct al_image *img, struct al_err *err)
+{
+	json_t *cfg = member_json(archive, ms, name, err);
+	int r = cfg == NULL ? -1 : config_check(archive, name, cfg, img, err);
+
+	json_decref(cfg);
+	if (r == 0)
+		snprintf(img->format, sizeof img->format, "%s", format);
+	return r;
+}
+
 static int layers_alloc(struct al_image *img, size_t n, const char *archive, const char *member,
                         struct al_err *err)
 {
@@ -507,7 +520,7 @@ static int oci_image(const char *archive, const struct members *ms, json_t *desc
                      struct al_image *img, struct al_err *err)
 {
 	const struct member *mm = blob_check(archive, ms, desc, "image manifest", err), *cm;
-	json_t *man = NULL, *cfg = NULL, *layers, *l;
+	json_t *man = NULL, *layers, *l;
 	char name[128];
 	size_t i;
 	int ret = -1;
@@ -549,14 +562,9 @@ static int oci_image(const char *archive, const struct members *ms, json_t *desc
 		ly->size = lm->size;
 	}
 	snprintf(name, sizeof name, "blobs/sha256/%s", img->config_digest + 7);
-	if ((cfg = member_json(archive, ms, name, err)) == NULL ||
-	    config_check(archive, name, cfg, img, err) < 0)
-		goto out;
-	snprintf(img->format, sizeof img->format, "oci");
-	ret = 0;
+	ret = config_read(archive, ms, name, "oci", img, err);
 out:
 	json_decref(man);
-	json_decref(cfg);
 	return ret;
 }
 
@@ -668,7 +676,7 @@ static int docker_read(const char *archive, const struct members *ms, struct al_
                        struct al_err *err)
 {
 	const struct member *mf = member_get(ms, "manifest.json"), *cm;
-	json_t *man = member_json(archive, ms, "manifest.json", err), *one, *layers, *l, *cfg = NULL;
+	json_t *man = member_json(archive, ms, "manifest.json", err), *one, *layers, *l;
 	const char *config;
 	size_t i;
 	int ret = -1;
@@ -716,14 +724,9 @@ static int docker_read(const char *archive, const struct members *ms, struct al_
 		ly->compression = -1; /* docker save: plain, but read whatever it is */
 		ly->size = lm->size;
 	}
-	if ((cfg = member_json(archive, ms, cm->name, err)) == NULL ||
-	    config_check(archive, cm->name, cfg, img, err) < 0)
-		goto out;
-	snprintf(img->format, sizeof img->format, "docker");
-	ret = 0;
+	ret = config_read(archive, ms, cm->name, "docker", img, err);
 out:
 	json_decref(man);
-	json_decref(cfg);
 	return ret;
 }
 
