@@ -182,6 +182,13 @@ void eng_start_attempt(struct run *r, struct step_rt *s)
 		return;
 	}
 	s->confined = eng_confine_decide(r, s, why, sizeof why);
+	/* the pre-flight refused this already; never run an image's step on the host */
+	if (!s->confined && eng_image_of(r, s) != NULL) {
+		al_err_set(&err, AL_EENV, "step %s runs in image %s, which only a confined step can: %s",
+		           s->def->id, s->def->image, why);
+		stage_failed(r, s, &err);
+		return;
+	}
 	/* Its own stage: as root a confined step writes as its own uid. */
 	if (s->confined && r->host.root && chown(stage, r->step_uid, r->step_gid) < 0) {
 		al_err_sys(&err, "%s: cannot give the stage to the step's uid %u", stage,
