@@ -24,34 +24,38 @@ int al_images_install(struct al_audit *log, const char *home, const struct al_ma
 		const struct al_image_ref *ref = &m->images[i];
 		struct al_image img;
 		char path[PATH_MAX * 2];
-		int already = 0;
-		if (al_snprintf(path, sizeof path, "%s/%s", dir, ref->archive) < 0)
-			return al_err_set(err, AL_EUSAGE, "%s: path too long", dir);
+		int already = 0, r = 0;
+		if (al_snprintf(path, sizeof path, "%s/%s", dir, ref->archive) < 0) {
+			al_err_set(err, AL_EUSAGE, "%s: path too long", dir);
+			goto fail;
+		}
 		if (al_image_install(home, path, ref->digest, budget, &img, &already, err) < 0) {
 			al_err_prefix(err, "image %s", ref->name);
-			return -1;
+			goto fail;
 		}
 		budget = budget > img.unpacked_bytes ? budget - img.unpacked_bytes : 1;
 		if (!already && log != NULL) {
 			json_t *f = al_image_json(&img);
-			int r;
 			json_object_del(f, "config");
 			json_object_set_new(f, "image", json_string(ref->name));
 			json_object_set_new(f, "archive", json_string(ref->archive));
 			r = al_audit_append(log, "image.unpacked", f, AL_AUDIT_SYNC, err);
 			json_decref(f);
-			if (r < 0) {
-				al_image_free(&img);
-				return -1;
-			}
 		}
-		json_array_append_new(*facts, json_pack("{s:s,s:s,s:s,s:s}", "name", ref->name,
-		                                        "config_digest", img.config_digest,
-		                                        "manifest_digest", img.manifest_digest,
-		                                        "tree_sha256", img.tree_sha256));
+		if (r == 0)
+			json_array_append_new(*facts, json_pack("{s:s,s:s,s:s,s:s}", "name", ref->name,
+			                                        "config_digest", img.config_digest,
+			                                        "manifest_digest", img.manifest_digest,
+			                                        "tree_sha256", img.tree_sha256));
 		al_image_free(&img);
+		if (r < 0)
+			goto fail;
 	}
 	return 0;
+fail:
+	json_decref(*facts);
+	*facts = NULL;
+	return -1;
 }
 
 /* A step with an image and no run runs the image's Entrypoint followed
