@@ -350,3 +350,20 @@ nothing_made() {
 	hostile double-gzip --format oci
 	[ "$status" -eq 3 ] && out_has 'compressed more than once' && nothing_made
 }
+
+@test 'a full disk while unpacking: exit 4, nothing half-made in the store, the next install works' {
+	[ "$(id -u)" = 0 ] || skip 'needs root to mount a small tmpfs'
+	mkdir -p p/images "$AIRLOCK_HOME/images"
+	image p/images/base.tar --format oci --compress gzip
+	in_image p "$OK"
+	mount -t tmpfs -o size=1m tmpfs "$AIRLOCK_HOME/images" || skip 'cannot mount a tmpfs here'
+	run airlock run --unsigned p --date $DATE
+	# what the failed install left, seen before the tmpfs goes
+	left=$(ls -A "$AIRLOCK_HOME/images")
+	umount "$AIRLOCK_HOME/images"
+	[ "$status" -eq 4 ]
+	out_has 'No space left on device'
+	[ -z "$left" ]
+	[ "$(count_events '.event == "run.start"')" = 0 ]
+	run -0 airlock run --unsigned p --date $DATE
+}
