@@ -97,6 +97,15 @@ json_t *al_image_list(const char *home, struct al_err *err);
  * first, so a half-removed tree is never taken for an image). */
 int al_image_remove(const char *home, const char *digest, struct al_err *err);
 
+/* The ids an image config's User names, inside the image: "" is root;
+ * "name", "uid", "name:group", "uid:gid" and the mixed forms are looked up
+ * in the image's own /etc/passwd and /etc/group beneath root (its symlinks
+ * resolved inside the image); without a group, the user's primary group
+ * (0 for a uid the image does not list). AL_EUSAGE names the User when a
+ * name is not found. */
+int al_image_user(const char *root, const char *user, uint32_t *uid, uint32_t *gid,
+                  struct al_err *err);
+
 /* "sha256:" and 64 lowercase hex digits. */
 int al_image_digest_ok(const char *s);
 

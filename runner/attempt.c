@@ -207,9 +207,10 @@ void eng_start_attempt(struct run *r, struct step_rt *s)
 		json_object_set_new(f, "rerun_reason", json_string(s->rerun_reason));
 	if (eng_image_of(r, s) != NULL) {
 		json_t *im = eng_image_of(r, s);
-		json_object_set_new(f, "image", json_pack("{s:O,s:O,s:O}", "name", json_object_get(im, "name"),
+		json_object_set_new(f, "image", json_pack("{s:O,s:O,s:O,s:O}", "name", json_object_get(im, "name"),
 		                                          "digest", json_object_get(im, "digest"),
-		                                          "tree_sha256", json_object_get(im, "tree_sha256")));
+		                                          "tree_sha256", json_object_get(im, "tree_sha256"),
+		                                          "user", json_object_get(im, "user")));
 	}
 	/* Durable before the process exists: no step runs unaudited. */
 	if (eng_audit(r, "step.start", f, AL_AUDIT_SYNC) < 0) {

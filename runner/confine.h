@@ -106,6 +106,11 @@ struct al_confine_spec {
 	gid_t gid;
 	uid_t home_uid;           /* owner of the airlock home */
 	int64_t tmp_bytes;        /* size of /tmp and /dev/shm; 0: AL_CONFINE_TMP_DEFAULT */
+	/* 1: the step runs as in_uid:in_gid inside a user namespace of its
+	 * own that maps those ids, and only those, to its host ids (uid, or
+	 * ours when not root), with no capability: an image's User. */
+	int in_user;
+	uint32_t in_uid, in_gid;
 	/* -1: unset. memory: RLIMIT_AS and memory.max; procs: RLIMIT_NPROC and
 	 * pids.max; cpus_milli: cpu.max (1000 = one CPU). */
 	int64_t limit_cpu_s, limit_memory, limit_files, limit_procs, limit_cpus_milli;

@@ -429,9 +429,9 @@ static int set_limit(int res, int64_t v)
 	return v >= 0 ? setrlimit(res, &rl) : 0;
 }
 
-/* As root: the step's own unprivileged identity, no supplementary groups.
- * Raw calls, see the top of the file. */
-static void ids_drop(const struct al_child *c)
+/* The step holds no capability, checked (in whichever user namespace it
+ * is: ours as root, the init's or its own). */
+static void caps_none(const struct al_child *c, int stage)
 {
 	struct {
 		uint32_t version;
@@ -441,6 +441,61 @@ static void ids_drop(const struct al_child *c)
 		uint32_t effective, permitted, inheritable;
 	} caps[2] = {{1, 1, 1}, {1, 1, 1}};
 
+	if (syscall(SYS_capget, &hdr, caps) < 0)
+		fail(c, stage, 2);
+	if ((caps[0].effective | caps[0].permitted | caps[1].effective | caps[1].permitted) != 0) {
+		errno = EPERM;
+		fail(c, stage, 2);
+	}
+}
+
+/* An image's User. We were cloned into a user namespace of our own; once
+ * the init has written its maps (in_uid and in_gid to the step's host ids,
+ * nothing else) we take those ids and give up, for good, the capabilities
+ * a new namespace hands its first process: the bounding set emptied,
+ * SECBIT_NOROOT locked (a uid 0 inside gains nothing at exec), nothing
+ * ambient, none left. Root inside is then a name, not a power; and our
+ * namespace owns none of the view's mount, PID or network namespaces,
+ * which belong to the init's. Raw calls, see the top of the file. */
+static void in_user_enter(const struct al_child *c)
+{
+	struct {
+		uint32_t version;
+		int pid;
+	} hdr = {0x20080522u, 0};
+	struct {
+		uint32_t effective, permitted, inheritable;
+	} none[2] = {{0, 0, 0}, {0, 0, 0}};
+	char b;
+
+	if (read(c->go_r, &b, 1) != 1) {
+		errno = EPIPE;
+		fail(c, AL_STAGE_IN_USER, 0);
+	}
+	close(c->go_r);
+	if (prctl(PR_SET_SECUREBITS, (1 << 0) | (1 << 1) /* NOROOT, locked */ |
+	                                 (1 << 6) | (1 << 7) /* NO_CAP_AMBIENT_RAISE, locked */,
+	          0, 0, 0) < 0)
+		fail(c, AL_STAGE_IN_USER, 2);
+	for (int cap = 0; cap < 64; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			fail(c, AL_STAGE_IN_USER, 2);
+	/* as root, airlock's supplementary groups; unprivileged, the init's
+	 * namespace denied setgroups already (and the groups are unmapped) */
+	if ((c->root_mode && syscall(SYS_setgroups, 0, NULL) < 0) ||
+	    syscall(SYS_setresgid, c->s->in_gid, c->s->in_gid, c->s->in_gid) < 0 ||
+	    syscall(SYS_setresuid, c->s->in_uid, c->s->in_uid, c->s->in_uid) < 0)
+		fail(c, AL_STAGE_IN_USER, 1);
+	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (syscall(SYS_capset, &hdr, none) < 0)
+		fail(c, AL_STAGE_IN_USER, 2);
+	caps_none(c, AL_STAGE_IN_USER);
+}
+
+/* As root: the step's own unprivileged identity, no supplementary groups.
+ * Raw calls, see the top of the file. */
+static void ids_drop(const struct al_child *c)
+{
 	if (syscall(SYS_setgroups, 0, NULL) < 0 ||
 	    syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0 ||
 	    syscall(SYS_setresuid, c->uid, c->uid, c->uid) < 0)
@@ -450,12 +505,7 @@ static void ids_drop(const struct al_child *c)
 	 * keep them: then the step would hold them in the host's namespace.
 	 * Checked, not assumed. */
 	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	if (syscall(SYS_capget, &hdr, caps) < 0)
-		fail(c, AL_STAGE_CAPS, -1);
-	if ((caps[0].effective | caps[0].permitted | caps[1].effective | caps[1].permitted) != 0) {
-		errno = EPERM;
-		fail(c, AL_STAGE_CAPS, -1);
-	}
+	caps_none(c, AL_STAGE_CAPS);
 }
 
 /* stdin, stdout and stderr from the spec. Each is first copied above 2,
@@ -604,7 +654,9 @@ static int step_main(void *arg)
 	close(c->life_r);
 	if (setsid() < 0)
 		fail(c, AL_STAGE_SESSION, -1);
-	if (c->root_mode)
+	if (c->in_user)
+		in_user_enter(c);
+	else if (c->root_mode)
 		ids_drop(c);
 	/* after the id change, which clears it; getppid: the init died first */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
@@ -703,14 +755,73 @@ static void parent_watch(const struct al_child *c)
 		_exit(127);
 }
 
-/* Starts the step sharing our memory until it execs (CLONE_VFORK: we
- * sleep until then), on a stack of its own below ours. */
+/* Writes /proc/PID/NAME (a map of the step's user namespace): raw calls,
+ * -errno on failure. */
+static long map_write(long pid, const char *name, const char *map)
+{
+	char path[64] = "/proc/", digits[24];
+	size_t n = 6, k = 0, len = strlen(map);
+	long fd, w;
+
+	do
+		digits[k++] = (char)('0' + pid % 10);
+	while ((pid /= 10) > 0);
+	while (k > 0)
+		path[n++] = digits[--k];
+	path[n++] = '/';
+	for (size_t i = 0; name[i] != '\0'; i++)
+		path[n++] = name[i];
+	path[n] = '\0';
+	fd = raw_syscall4(SYS_openat, AT_FDCWD, (long)path, O_WRONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	w = raw_syscall4(SYS_write, fd, (long)map, (long)len, 0);
+	(void)raw_syscall4(SYS_close, fd, 0, 0, 0);
+	return w < 0 ? w : w == (long)len ? 0 : -EIO;
+}
+
+/* Starts the step sharing our memory until it execs, on a stack of its
+ * own below ours. Without an image's User, CLONE_VFORK: we sleep until
+ * the exec. With one, the step is cloned into a user namespace of its own
+ * whose maps only we can write (we hold CAP_SETUID over it; it does not
+ * over its parent namespace): we write them, let it go on, and wait for
+ * the exec or its death (the pipe it holds closes) before leaving this
+ * frame, where its stack is. It runs beside us meanwhile on our memory,
+ * errno included: raw calls only, until then. */
 static pid_t step_start(struct al_child *c)
 {
 	static const size_t size = 32 * 1024;
 	char stack[32 * 1024] __attribute__((aligned(16)));
+	int go[2], ex[2];
+	long pid, rc;
+	char b;
 
-	return (pid_t)clone(step_main, stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+	if (!c->in_user)
+		return (pid_t)clone(step_main, stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ex, O_CLOEXEC) < 0)
+		fail(c, AL_STAGE_FORK, -1);
+	c->go_r = go[0];
+	pid = clone(step_main, stack + size, CLONE_VM | CLONE_NEWUSER | SIGCHLD, c);
+	if (pid < 0)
+		fail(c, AL_STAGE_FORK, -1);
+	(void)raw_syscall4(SYS_close, go[0], 0, 0, 0);
+	(void)raw_syscall4(SYS_close, ex[1], 0, 0, 0);
+	rc = map_write(pid, "uid_map", c->in_uid_map);
+	if (rc == 0)
+		rc = map_write(pid, "gid_map", c->in_gid_map);
+	if (rc < 0) {
+		int st;
+		(void)raw_syscall4(SYS_kill, pid, SIGKILL, 0, 0);
+		(void)raw_syscall4(SYS_wait4, pid, (long)&st, __WALL, 0);
+		errno = (int)-rc;
+		fail(c, AL_STAGE_IN_USER, 0);
+	}
+	(void)raw_syscall4(SYS_write, go[1], (long)"g", 1, 0);
+	(void)raw_syscall4(SYS_close, go[1], 0, 0, 0);
+	while (raw_syscall4(SYS_read, ex[0], (long)&b, 1, 0) == -EINTR)
+		;
+	(void)raw_syscall4(SYS_close, ex[0], 0, 0, 0);
+	return (pid_t)pid;
 }
 
 int al_confine_child(void *arg)

@@ -228,6 +228,7 @@ enum al_stage {
 	AL_STAGE_SESSION,
 	AL_STAGE_IDS,
 	AL_STAGE_CAPS,
+	AL_STAGE_IN_USER,
 	AL_STAGE_PDEATHSIG,
 	AL_STAGE_RLIMIT,
 	AL_STAGE_NO_NEW_PRIVS,
@@ -258,6 +259,12 @@ struct al_child {
 	int netns;        /* bring lo up */
 	char uid_map[40];
 	char gid_map[40];
+	/* an image's User: the step's own user namespace, its maps written by
+	 * the init (which holds CAP_SETUID over it) before it goes on */
+	int in_user;
+	int go_r;         /* the step waits here for its maps */
+	char in_uid_map[40];
+	char in_gid_map[40];
 };
 
 /* Empty step cgroups kept for reuse: creating and removing one per step

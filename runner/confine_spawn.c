@@ -146,6 +146,8 @@ static int layers_check(const struct al_confine_spec *s, struct al_err *err)
 {
 	int l = al_confine_missing(s->host, s->strict, s->net_none);
 
+	if (l < 0 && s->in_user && !s->host->have[AL_CONFINE_USERNS])
+		return layer_refuse(s->host, AL_CONFINE_USERNS, "an image's User", err);
 	if (l < 0)
 		return 0;
 	return layer_refuse(s->host, (enum al_confine_layer)l,
@@ -530,6 +532,7 @@ static const char *stage_text(const struct al_report *r, const struct al_plan *p
 	case AL_STAGE_SESSION: snprintf(buf, size, "cannot start a new session"); break;
 	case AL_STAGE_IDS: snprintf(buf, size, "cannot drop to uid %u gid %u", (unsigned)c->uid, (unsigned)c->gid); break;
 	case AL_STAGE_CAPS: snprintf(buf, size, "still holds capabilities as uid %u (airlock was started with securebits or ambient capabilities that keep them)", (unsigned)c->uid); break;
+	case AL_STAGE_IN_USER: snprintf(buf, size, "cannot become the image's user %u:%u in its own user namespace (%s)", (unsigned)c->s->in_uid, (unsigned)c->s->in_gid, r->op == 0 ? "writing its maps" : r->op == 1 ? "setresuid" : "dropping capabilities"); break;
 	case AL_STAGE_PDEATHSIG: snprintf(buf, size, "cannot set the parent-death signal"); break;
 	case AL_STAGE_RLIMIT: snprintf(buf, size, "cannot set a resource limit"); break;
 	case AL_STAGE_NO_NEW_PRIVS: snprintf(buf, size, "cannot set no_new_privs"); break;
@@ -717,6 +720,10 @@ static int child_build(const struct al_confine_spec *s, struct al_plan *pl,
 	c->netns = L->netns;
 	snprintf(c->uid_map, sizeof c->uid_map, "%u %u 1\n", (unsigned)c->uid, (unsigned)c->uid);
 	snprintf(c->gid_map, sizeof c->gid_map, "%u %u 1\n", (unsigned)c->gid, (unsigned)c->gid);
+	c->in_user = s->in_user;
+	c->go_r = -1;
+	snprintf(c->in_uid_map, sizeof c->in_uid_map, "%u %u 1\n", (unsigned)s->in_uid, (unsigned)c->uid);
+	snprintf(c->in_gid_map, sizeof c->in_gid_map, "%u %u 1\n", (unsigned)s->in_gid, (unsigned)c->gid);
 	if (h->have[AL_CONFINE_SECCOMP]) {
 		c->bpf = &h->cache->bpf;
 		/* a widened filter is compiled here, in the parent, per step */

@@ -215,37 +215,43 @@ int al_confine_plan_system(struct al_plan *sys, struct al_plan *net, struct al_e
 	return 0;
 }
 
-/* An image's root: each top-level entry bound read-only (symlinks
- * recreated), except the places the view provides itself. Entries are
- * cloned without following a symlink: an image whose directory is swapped
- * for a link to a host path between our lstat and the clone shows the
- * link itself, which resolves inside the view, not the host path. */
-static int image_build(struct al_plan *pl, const char *root, struct al_err *err)
+/* The entries of the image's directory DIR ("" for its root, else
+ * "etc"): each bound read-only (symlinks recreated), except the names in
+ * skip. Entries are cloned without following a symlink: an image whose
+ * directory is swapped for a link to a host path between our lstat and
+ * the clone shows the link itself, which resolves inside the view, not the
+ * host path. */
+static int image_dir(struct al_plan *pl, const char *root, const char *dir,
+                     const char *const *skip, size_t nskip, struct al_err *err)
 {
-	static const char *const skip[] = {".", "..", "dev", "proc", "sys", "tmp", "airlock"};
-	DIR *d = opendir(root);
+	char path[AL_CONFINE_PATH_MAX];
+	DIR *d;
 	struct dirent *e;
 	int r = 0;
 
+	snprintf(path, sizeof path, "%s%s%s", root, dir[0] != '\0' ? "/" : "", dir);
+	d = opendir(path);
 	if (d == NULL)
-		return al_err_sys(err, "confine: cannot read the image root %s", root);
+		return al_err_sys(err, "confine: cannot read the image's directory %s", path);
 	while (r == 0 && (e = readdir(d)) != NULL) {
-		char target[AL_CONFINE_PATH_MAX], *src = NULL, *at;
+		char target[AL_CONFINE_PATH_MAX], *src = NULL, *at = NULL;
 		struct stat st;
 		size_t k;
 		ssize_t n;
-		for (k = 0; k < sizeof skip / sizeof skip[0] && strcmp(e->d_name, skip[k]) != 0; k++)
+		for (k = 0; k < nskip && strcmp(e->d_name, skip[k]) != 0; k++)
 			;
-		if (k < sizeof skip / sizeof skip[0] ||
+		if (k < nskip || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		at = plan_own(pl, strdup(e->d_name));
+		if (asprintf(&at, "%s%s%s", dir, dir[0] != '\0' ? "/" : "", e->d_name) < 0)
+			at = NULL;
+		at = plan_own(pl, at);
 		if (S_ISLNK(st.st_mode) &&
 		    (n = readlinkat(dirfd(d), e->d_name, target, sizeof target - 1)) >= 0) {
 			target[n] = '\0';
 			r = plan_push(pl, AL_OP_SYMLINK, at, plan_own(pl, strdup(target)), 0, 0);
 		} else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) {
-			if (asprintf(&src, "%s/%s", root, e->d_name) < 0)
+			if (asprintf(&src, "%s/%s", path, e->d_name) < 0)
 				src = NULL;
 			r = plan_push(pl, AL_OP_BIND, at, plan_own(pl, src),
 			              AL_OPF_RECURSIVE | AL_OPF_NOFOLLOW, RO_ATTR);
@@ -254,6 +260,36 @@ static int image_build(struct al_plan *pl, const char *root, struct al_err *err)
 	}
 	closedir(d);
 	if (r < 0)
+		return al_err_set(err, AL_EENV, "confine: cannot allocate the view of image %s", root);
+	return 0;
+}
+
+/* An image's root. With the network, its /etc is built entry by entry
+ * (a directory of the view's own), so that the host's hosts and
+ * resolv.conf (the net plan) take the place of the image's: the image was
+ * built elsewhere, and name resolution is this host's. Without, the
+ * image's /etc is bound whole like any top-level entry; so is an /etc
+ * that is a symlink (then the image's own files resolve). */
+static int image_build(struct al_plan *pl, const char *root, const struct al_plan *net,
+                       struct al_err *err)
+{
+	static const char *const top[] = {"dev", "proc", "sys", "tmp", "airlock", "etc"};
+	static const char *const etc[] = {"hosts", "resolv.conf"};
+	char path[AL_CONFINE_PATH_MAX];
+	struct stat st;
+	int has_etc, own_etc;
+
+	snprintf(path, sizeof path, "%s/etc", root);
+	has_etc = lstat(path, &st) == 0;
+	own_etc = net != NULL && (!has_etc || S_ISDIR(st.st_mode));
+	/* "etc" is skipped (the last of top) only when we build it */
+	if (image_dir(pl, root, "", top, sizeof top / sizeof top[0] - (own_etc ? 0 : 1), err) < 0)
+		return -1;
+	if (!own_etc)
+		return 0;
+	if (plan_push(pl, AL_OP_DIR, "etc", NULL, 0, 0) < 0 ||
+	    (has_etc && image_dir(pl, root, "etc", etc, sizeof etc / sizeof etc[0], err) < 0) ||
+	    plan_append(pl, net) < 0)
 		return al_err_set(err, AL_EENV, "confine: cannot allocate the view of image %s", root);
 	return 0;
 }
@@ -364,7 +400,7 @@ int al_confine_plan_build(const struct al_confine_spec *s, const struct al_plan 
 	int r = 0;
 
 	if (s->root != NULL) {
-		if (image_build(pl, s->root, err) < 0)
+		if (image_build(pl, s->root, s->net_none ? NULL : net, err) < 0)
 			return -1;
 	} else {
 		r = plan_append(pl, sys);

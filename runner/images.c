@@ -117,7 +117,8 @@ int eng_images_load(struct run *r, struct al_err *err)
 		json_t *meta = al_image_load(r->o->home, ref->digest, root, sizeof root, err);
 		json_t *cfg, *env, *v;
 		size_t k;
-		const char *path = IMAGE_PATH;
+		const char *path = IMAGE_PATH, *user;
+		uint32_t uid, gid;
 		if (meta == NULL) {
 			al_err_prefix(err, "image %s", ref->name);
 			return -1;
@@ -136,12 +137,21 @@ int eng_images_load(struct run *r, struct al_err *err)
 			else
 				json_object_set_new(env, name, json_string(eq + 1));
 		}
+		user = json_string_value(json_object_get(cfg, "User"));
+		if (al_image_user(root, user, &uid, &gid, err) < 0) {
+			al_err_prefix(err, "image %s", ref->name);
+			json_decref(env);
+			json_decref(meta);
+			return -1;
+		}
 		json_array_append_new(r->images,
-		                      json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:O}", "name", ref->name, "digest",
-		                                ref->digest, "tree_sha256",
+		                      json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:O,s:{s:s,s:I,s:I}}", "name",
+		                                ref->name, "digest", ref->digest, "tree_sha256",
 		                                json_string_value(json_object_get(meta, "tree_sha256")),
 		                                "root", root, "env", env, "path", path, "config",
-		                                cfg != NULL ? cfg : json_null()));
+		                                cfg != NULL ? cfg : json_null(), "user", "config",
+		                                user != NULL ? user : "", "uid", (json_int_t)uid, "gid",
+		                                (json_int_t)gid));
 		json_decref(meta);
 	}
 	for (size_t i = 0; i < r->m->steps_n; i++) {

@@ -148,6 +148,13 @@ static int preflight_confine(struct run *r, struct al_err *err)
 				                  "step %s runs in image %s, which only a confined step can: %s "
 				                  "(airlock doctor says what this host can give)",
 				                  s->def->id, s->def->image, why);
+			/* as root the view needs none, but the image's User does */
+			if (!r->host.have[AL_CONFINE_USERNS])
+				return al_err_set(err, AL_EENV,
+				                  "step %s runs in image %s as its User, inside a user "
+				                  "namespace, and this host gives none: %s (airlock doctor "
+				                  "says what this host can give)",
+				                  s->def->id, s->def->image, r->host.why[AL_CONFINE_USERNS]);
 		}
 		if (s->def->syscalls != NULL && al_confine_allow_check(s->def->syscalls, err) < 0) {
 			al_err_prefix(err, "step %s: syscalls", s->def->id);

@@ -321,7 +321,11 @@ int eng_view_build(struct run *r, struct step_rt *s, struct eng_view *v, struct 
 	if (eng_image_of(r, s) != NULL) {
 		json_t *im = eng_image_of(r, s);
 		const char *wd = json_string_value(json_object_get(json_object_get(im, "config"), "WorkingDir"));
+		json_t *user = json_object_get(im, "user");
 		c->root = json_string_value(json_object_get(im, "root"));
+		c->in_user = 1;
+		c->in_uid = (uint32_t)json_integer_value(json_object_get(user, "uid"));
+		c->in_gid = (uint32_t)json_integer_value(json_object_get(user, "gid"));
 		/* the image's WorkingDir, when it names one (as docker run) */
 		c->cwd = wd != NULL && wd[0] == '/' ? wd : NULL;
 	}

@@ -61,11 +61,12 @@ semantics() {
 	local r=$1
 	grep -qx 'user:x:1000:1000:user:/w:/bin/sh' "$r"   # layer 2 rewrote /etc/passwd
 	grep -qx 'keep.txt' "$r"
-	! grep -q 'gone.txt' "$r"                           # whited out
-	grep -qx 'new' "$r" && ! grep -q 'old1' "$r"        # opaque directory
+	grep -q 'gone.txt' "$r" && return 1                 # whited out
+	grep -qx 'new' "$r"                                 # opaque directory
+	grep -q 'old1' "$r" && return 1
 	grep -qx 'hello' "$r"                               # through a hard link
 	grep -q 'na.*ve' "$r"                               # a UTF-8 name
-	! grep -q HOST-USR "$r"                             # not the host's /usr
+	grep -q HOST-USR "$r" && return 1                   # not the host's /usr
 	grep -q 'No such file' "$r"
 	grep -qx 'A=1 PATH=/airlock/bundle/bin:/usr/bin:/bin' "$r"
 }
@@ -148,6 +149,140 @@ semantics() {
 	in_image p "$OK"
 	run -4 airlock run --unsigned p --date $DATE --unconfined-for-benchmarks
 	out_has 'runs in image base' 'confined'
+}
+
+# with_user USER [LAYER-2 ENTRY...]: image-spec.json with config.User set
+# (and entries added to layer 2), in ./spec.json; SPEC points at it.
+with_user() {
+	local user=$1
+	shift
+	jq --arg u "$user" --argjson add "[$(IFS=,; echo "$*")]" \
+		'.config.User = $u | .layers[1] += $add' "$TESTS_DIR/fixtures/image-spec.json" >spec.json
+	SPEC=$PWD/spec.json
+}
+
+# What the step is, seen from inside and from the host.
+WHO='{ id -u; id -g; cat /proc/self/status; (: >/tmp/t) && echo TMP-OK; \
+(: >/etc/x) 2>/dev/null && echo ETC-WRITABLE; : >/airlock/out/mine; } >"$AIRLOCK_OUT/result.txt" 2>&1'
+
+@test "the image's User: its ids inside a user namespace of the step's own, no capability, never a host uid" {
+	for u in '1000:1000' 'user' 'user:0' ''; do
+		with_user "$u"
+		rm -rf p && mkdir -p p/images
+		image p/images/base.tar --format oci
+		in_image p "$WHO"
+		jq '.steps[0].outputs += [{"path": "mine"}]' p/airlock.json >m && mv m p/airlock.json
+		run -0 airlock run --unsigned p --date $DATE --force s
+		r=$(out_file s result.txt)
+		case $u in
+		'') want='0 0' ;;
+		user:0) want='1000 0' ;;
+		*) want='1000 1000' ;;
+		esac
+		[ "$(head -2 "$r" | tr '\n' ' ')" = "$want " ]
+		grep -qx 'CapPrm:	0000000000000000' "$r"
+		grep -qx 'CapEff:	0000000000000000' "$r"
+		grep -qx 'CapBnd:	0000000000000000' "$r"
+		grep -qx TMP-OK "$r"
+		run ! grep -q ETC-WRITABLE "$r"
+		# the host sees the step's own uid, whatever the image says
+		ev=$(audit_events '.event == "step.start"' | tail -1)
+		host_uid=$(jq -r '.isolation.uid' <<<"$ev")
+		[ "$host_uid" != 0 ] && [ "$host_uid" != 1000 ]
+		[ "$(stat -c %u "$(out_file s mine)")" != 1000 ]
+		jq -e --arg u "$u" --argjson w "[${want// /,}]" \
+			'.image.user == {"config": $u, "uid": $w[0], "gid": $w[1]}' <<<"$ev"
+	done
+}
+
+@test "the image's User for an unprivileged airlock: a namespace nested in the step's, mapped to the user's own uid" {
+	[ "$(id -u)" = 0 ] || skip "needs root to become nobody"
+	id nobody >/dev/null 2>&1 || skip "no user nobody"
+	d=$(mktemp -d /tmp/airlock-t4900.XXXXXX)
+	chmod 755 "$d"
+	mv "$AIRLOCK_HOME" "$d/home"
+	export AIRLOCK_HOME=$d/home
+	for u in '1000:1000' ''; do
+		with_user "$u"
+		rm -rf "$d/p" && mkdir -p "$d/p/images"
+		image "$d/p/images/base.tar" --format oci
+		in_image "$d/p" "$WHO"
+		chown -R nobody "$d"
+		run setpriv --reuid=nobody --regid=nogroup --clear-groups -- env AIRLOCK_HOME="$AIRLOCK_HOME" \
+			"$(command -v airlock)" run --unsigned "$d/p" --date $DATE --force s
+		echo "$output"
+		[ "$status" -eq 0 ]
+		r=$(out_file s result.txt)
+		[ "$(head -1 "$r")" = "${u%%:*}" ] || { [ -z "$u" ] && [ "$(head -1 "$r")" = 0 ]; }
+		grep -qx 'CapEff:	0000000000000000' "$r"
+		grep -qx 'CapBnd:	0000000000000000' "$r"
+		run ! grep -q ETC-WRITABLE "$r"
+		audit_events '.event == "step.start"' | tail -1 | jq -e --argjson n "$(id -u nobody)" '.isolation.uid == $n'
+	done
+	rm -rf "$d"
+}
+
+@test "network: host in an image: the host's /etc/hosts and resolv.conf, the rest of the image's /etc" {
+	[ -f /etc/hosts ] || skip 'this host has no /etc/hosts'
+	with_user '1000:1000' '{"path": "etc/hosts", "type": "file", "data": "10.9.9.9 image-only\n"}' \
+		'{"path": "etc/resolv.conf", "type": "symlink", "target": "/run/systemd/resolve/stub-resolv.conf"}' \
+		'{"path": "etc/image.d", "type": "dir"}' '{"path": "etc/image.d/x", "type": "file", "data": "x\n"}'
+	mkdir -p p/images
+	image p/images/base.tar --format oci
+	in_image p '{ cat /etc/hosts; echo ---; cat /etc/resolv.conf; echo ---; cat /etc/passwd /etc/image.d/x; } >"$AIRLOCK_OUT/result.txt" 2>&1'
+	run -0 airlock run --unsigned p --date $DATE
+	r=$(out_file s result.txt)
+	# without the network: the image's own files
+	grep -qx '10.9.9.9 image-only' "$r"
+	grep -q 'resolv.conf: No such file' "$r"
+	jq '.steps[0].network = "host"' p/airlock.json >m && mv m p/airlock.json
+	run -0 airlock run --unsigned p --date $DATE --force s
+	r=$(out_file s result.txt)
+	run ! grep -q image-only "$r"
+	[ "$(sed -n '1,/^---$/p' "$r" | sed '$d')" = "$(cat /etc/hosts)" ]
+	if [ -f /etc/resolv.conf ]; then
+		[ "$(sed -n '/^---$/,/^---$/p' "$r" | sed '1d;$d')" = "$(cat /etc/resolv.conf)" ]
+	fi
+	grep -qx 'user:x:1000:1000:user:/w:/bin/sh' "$r"   # the image's passwd still
+	grep -qx x "$r"
+}
+
+@test "a root host without user namespaces refuses an image's step before run.start, never runs it as a host uid" {
+	[ "$(id -u)" = 0 ] || skip 'the unprivileged case is the view itself (t4800)'
+	nouserns=$AIRLOCK_BUILD/tests/nouserns
+	[ -x "$nouserns" ] || nouserns=$ROOT_DIR/build/dyn/tests/nouserns
+	mkdir -p p/images
+	image p/images/base.tar --format oci
+	in_image p "$OK"
+	run -4 "$nouserns" "$(command -v airlock)" run --unsigned p --date $DATE
+	out_has 'step s runs in image base as its User' 'user namespace' 'airlock doctor'
+	[ "$(count_events '.event == "run.start"')" = 0 ]
+}
+
+@test "the image's User is looked up in the image, never on the host; an unknown one fails the run by name" {
+	with_user ghost
+	mkdir -p p/images
+	image p/images/base.tar --format oci
+	in_image p "$OK"
+	run -2 airlock run --unsigned p --date $DATE
+	out_has 'image base: User' 'no user' 'ghost' "in the image's /etc/passwd"
+	# root exists on the host, but a group "daemon" is not in the image
+	with_user 'root:daemon'
+	image p/images/base.tar --format oci
+	run -2 airlock run --unsigned p --date $DATE
+	out_has 'no group' 'daemon' "in the image's /etc/group"
+	# an /etc/passwd that is a symlink out of the image resolves inside it
+	# (the host's /etc/shadow, /etc/passwd are never read)
+	with_user 'root' '{"path": "etc/passwd", "type": "symlink", "target": "../../../../../../etc/shadow"}'
+	image p/images/base.tar --format oci
+	run -2 airlock run --unsigned p --date $DATE
+	out_has 'no user' 'root' "in the image's /etc/passwd"
+	# a uid and gid need no lookup
+	with_user '4242:4343' '{"path": "etc/passwd", "type": "symlink", "target": "/nowhere"}'
+	image p/images/base.tar --format oci
+	in_image p "$WHO"
+	run -0 airlock run --unsigned p --date $DATE --force s
+	[ "$(head -2 "$(out_file s result.txt)" | tr '\n' ' ')" = '4242 4343 ' ]
 }
 
 @test 'image ls, inspect and prune: who uses an image, and removing the unused, audited' {
