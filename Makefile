@@ -13,16 +13,20 @@ STATIC ?= 0
 # libseccomp-dev: the steps' system-call filter; gperf: libseccomp's own
 # build (the static one); bubblewrap: the baseline of bench/isolation;
 # skopeo, umoci: what writes and what unpacks container images, against
-# which the image tests and bench/images check airlock's reading of them.
+# which the image tests and bench/images check airlock's reading of them;
+# mmdebstrap: the nightly example's scoring image, from Debian's mirror.
 DEB_PACKAGES := gcc make pkg-config libc6-dev \
 	libsodium-dev libssl-dev libjansson-dev libsqlite3-dev libarchive-dev \
-	libzstd-dev libcsv-dev libcmocka-dev libseccomp-dev gperf bubblewrap skopeo umoci \
+	libzstd-dev libcsv-dev libcmocka-dev libseccomp-dev gperf bubblewrap skopeo umoci mmdebstrap \
 	bats minisign jq sqlite3 zstd hyperfine openssl file coreutils util-linux \
 	clang-tidy cppcheck shellcheck python3-jsonschema \
 	musl-tools dpkg-dev debian-archive-keyring xz-utils perl tcl python3 \
 	prometheus chromium groff-base man-db systemd lintian xxd \
 	autoconf automake libtool \
 	libfuzzer-14-dev clang
+
+# The nightly example's scoring image (examples/nightly/image/build).
+NIGHTLY_IMAGE := build/cache/nightly-score.tar
 
 LIB_NAMES := -larchive -lzstd -lsqlite3 -ljansson -lsodium -lcrypto -lcsv -lseccomp
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -139,7 +143,7 @@ TEST_HELPERS := $(BUILD)/tests/mklog $(BUILD)/tests/flipbyte $(BUILD)/tests/forg
 	$(BUILD)/tests/nouserns \
 	$(BUILD)/tests/validate_file $(BUILD)/tests/imgload
 
-.PHONY: all deps check demo bench clean install help lint static check-static check-reproducible test-helpers
+.PHONY: all deps check demo bench clean install help lint static check-static check-reproducible test-helpers nightly-image
 .DEFAULT_GOAL := all
 # Unit-test and fixture objects are intermediate; keep them so that a
 # rebuild is incremental and `make check` ends with the test totals, not
@@ -162,6 +166,7 @@ help:
 	@echo "make            build airlock and airlock-verify into $(BUILD)/"
 	@echo "make deps       install every Debian package needed (apt-get)"
 	@echo "make check      run all test suites (SANITIZE=1 for ASan+UBSan)"
+	@echo "make nightly-image  the nightly example's scoring image (build/cache/, from Debian's mirror)"
 	@echo "make demo       install deps if missing, build, run the demo"
 	@echo "make bench      run the benchmarks under bench/"
 	@echo "make lint       clang-tidy, cppcheck and shellcheck"
@@ -277,8 +282,17 @@ deps:
 
 test-helpers: $(TEST_HELPERS)
 
-check: $(BINS) $(UNIT_BINS) $(TEST_HELPERS) fuzz-short
+check: $(BINS) $(UNIT_BINS) $(TEST_HELPERS) fuzz-short $(NIGHTLY_IMAGE)
 	@AIRLOCK_BUILD=$(BUILD) tests/run-suites $(UNIT_BINS)
+
+# The image the nightly example's score step runs in (Debian's essential
+# packages and python3, ~30 s from Debian's mirror), built once into
+# build/cache/ and shared by every build variant, the tests and the demo.
+nightly-image: $(NIGHTLY_IMAGE)
+$(NIGHTLY_IMAGE): examples/nightly/image/build
+	@mkdir -p $(dir $@)
+	$(quiet) IMAGE $@
+	$(Q)examples/nightly/image/build $@ >/dev/null
 
 # The static build: vendor/fetch checks every source file against
 # vendor/lock (and stops the build on a mismatch), vendor/build makes the
@@ -334,8 +348,8 @@ torture: $(BINS) $(TEST_HELPERS)
 		bats tests/e2e/t5300-torture-kill.bats tests/e2e/t5310-torture-faults.bats
 
 demo: deps
-	@$(MAKE) --no-print-directory all
-	@AIRLOCK_BUILD=$(BUILD) examples/demo.sh
+	@$(MAKE) --no-print-directory all nightly-image
+	@AIRLOCK_BUILD=$(BUILD) NIGHTLY_IMAGE=$(abspath $(NIGHTLY_IMAGE)) examples/demo.sh
 
 bench: $(BINS) $(TEST_HELPERS)
 	@for b in bench/*; do [ -x "$$b" ] && AIRLOCK_BUILD=$(BUILD) "$$b"; done; true
@@ -353,7 +367,7 @@ lint: lint-fuzz
 	shellcheck -S warning -x -s bash tests/lib/*.bash tests/fixtures/*.bash
 	shellcheck -S warning -x tests/cli/*.bats tests/e2e/*.bats tests/static/*.bats tests/repro/*.bats tests/kit/*.bats
 	shellcheck -S warning -x packaging/install.sh packaging/mkkit packaging/mkdeb packaging/deb/postinst \
-		packaging/deb/postrm examples/nightly/stubs/make-token
+		packaging/deb/postrm examples/nightly/stubs/make-token examples/nightly/image/build
 	shellcheck -S warning -x -s bash tests/kit/*.bash packaging/completion/airlock
 
 MAN1 := packaging/man/airlock.1 packaging/man/airlock-verify.1

@@ -85,6 +85,15 @@ base=$work/base
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cp -r "$here/nightly/pipeline" pipe
 sed -i "s|/var/tmp/airlock-nightly|$base|g; s|18475|$port|" pipe/airlock.json
+# the score step's image (Debian's python3, exported by skopeo): built once
+# by `make nightly-image`, else here
+mkdir -p pipe/images
+if [ -s "${NIGHTLY_IMAGE:-}" ]; then
+	cp "$NIGHTLY_IMAGE" pipe/images/score.tar
+else
+	echo "building the score step's image (examples/nightly/image/build, ~30 s)"
+	"$here/nightly/image/build" pipe/images/score.tar >/dev/null
+fi
 show airlock pack pipe -o nightly.tar.zst
 show airlock sign nightly.tar.zst -s officer1.key --passfile officer1.pass
 show airlock sign nightly.tar.zst -s officer2.key
@@ -93,6 +102,7 @@ show airlock keys add officer2.pub --name 'officer 2'
 show airlock keys threshold 2
 show airlock install nightly.tar.zst
 show airlock pipelines
+show airlock image ls
 
 step "Tonight's inputs: a drop folder with _SUCCESS (3 bad rows of 203), a token, the scoring service"
 today=$(date -u +%F)
@@ -128,6 +138,10 @@ show airlock doctor
 printf '$ airlock --json audit query --event step.start --run %s | jq ...\n' "$run"
 airlock --json audit query --event step.start --run "$run" |
 	jq -c '{step, isolation: (.isolation | if .confined then {confined, uid, mountns, pidns, netns, seccomp, landlock} + (if .mounts then {mounts} else {} end) else {confined, why} end)}' |
+	awk '!seen[$0]++'
+echo "the score step ran in its image, as the image's User, mapped to the step's own uid:"
+airlock --json audit query --event step.start --run "$run" |
+	jq -c 'select(.image) | {step, image: {name: .image.name, digest: .image.digest[0:19], user: .image.user}, host_uid: .isolation.uid}' |
 	awk '!seen[$0]++'
 
 step "A rerun is safe: committed steps are skipped; a changed output is rerun"

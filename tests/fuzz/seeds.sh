@@ -63,6 +63,8 @@ seed manifest demo <pipe/airlock.json
 "$airlock" -q sign demo.tar.zst -s o2.key
 "$airlock" manifest demo.tar.zst | seed manifest bundle-manifest
 cp -r "$root/examples/nightly/pipeline" nightly
+# without its image (a 46 MB archive is no seed): the manifest's own seed has it
+jq 'del(.images) | .steps |= map(del(.image))' nightly/airlock.json >nightly/m && mv nightly/m nightly/airlock.json
 "$airlock" -q pack nightly -o nightly.tar.zst
 "$airlock" -q sign nightly.tar.zst -s o1.key
 "$airlock" manifest nightly.tar.zst | seed manifest nightly-bundle-manifest
