@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -279,4 +280,41 @@ int al_cli_main(const char *prog, const struct al_command *cmds, int argc, char 
 	fprintf(stderr, "%s: unknown command '%s'\n", prog, name);
 	print_commands(stderr, prog, cmds);
 	return AL_EUSAGE;
+}
+
+/* ---- the progress line (DESIGN.md §8) ---- */
+
+/* One line on stderr, redrawn in place ("\r", the line, erase to its
+ * end), cut to the terminal's width; at the end erased, so that what the
+ * command prints next starts on a clean line. */
+static void progress_draw(const struct al_progress *p, int final, void *ctx)
+{
+	char line[512], out[600];
+	struct winsize ws;
+	size_t n, width = 80;
+	int k;
+
+	(void)ctx;
+	if (final) {
+		(void)!write(STDERR_FILENO, "\r\033[K", 4);
+		return;
+	}
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
+		width = ws.ws_col;
+	n = al_progress_line(p, al_progress_now_us(), line, sizeof line);
+	if (n > width - 1)
+		n = width - 1;
+	k = snprintf(out, sizeof out, "\r%.*s\033[K", (int)n, line);
+	if (k > 0)
+		(void)!write(STDERR_FILENO, out, (size_t)k < sizeof out ? (size_t)k : sizeof out - 1);
+}
+
+void al_cli_progress(const struct al_cli *cli, struct al_progress *p)
+{
+	const char *env = getenv("AIRLOCK_PROGRESS");
+
+	memset(p, 0, sizeof *p);
+	if (cli->verbosity < 0 || (env != NULL && strcmp(env, "0") == 0) || !isatty(STDERR_FILENO))
+		return;
+	p->draw = progress_draw;
 }

@@ -36,6 +36,10 @@ int al_cli_usage(const struct al_cli *cli, const char *fmt, ...) AL_PRINTF(2, 3)
 int al_cli_help(const struct al_cli *cli);
 /* An informational line on stderr unless -q. */
 void al_cli_info(const struct al_cli *cli, const char *fmt, ...) AL_PRINTF(2, 3);
+/* The progress line of a long operation (DESIGN.md §8): p is made to
+ * draw on stderr when it is a terminal, unless -q or AIRLOCK_PROGRESS=0;
+ * else p draws nothing, and logs and --json output stay clean. */
+void al_cli_progress(const struct al_cli *cli, struct al_progress *p);
 /* Prints a JSON value on stdout, one line, and releases it. */
 void al_cli_print_json(json_t *v);
 

@@ -189,6 +189,7 @@ int al_cmd_install(struct al_cli *cli, int argc, char **argv)
 	struct al_bundle_install q = {0};
 	struct al_bundle_installed *out = malloc(sizeof *out);
 	struct al_install_opts io = {0};
+	struct al_progress pr;
 	struct al_err err = {0};
 	char buf[4200];
 	int code = AL_OK, r;
@@ -206,6 +207,8 @@ int al_cmd_install(struct al_cli *cli, int argc, char **argv)
 	q.max_size = io.max_size;
 	q.allow_downgrade = io.allow_downgrade;
 	q.link = 1;
+	al_cli_progress(cli, &pr);
+	q.progress = &pr;
 	if ((q.home = al_cli_home(cli, &err)) == NULL ||
 	    (q.keys_dir = al_cli_keys_dir(cli, q.keys_dir, buf, sizeof buf, &err)) == NULL ||
 	    al_install_bundle(&q, out, &err) < 0) {

@@ -67,9 +67,12 @@ static int verify_bundle_target(struct al_cli *cli, const char *home, const char
 {
 	struct al_bundle_install q = {.home = home, .bundle = bundle, .max_size = max_size};
 	struct al_bundle_installed *out = malloc(sizeof *out);
+	struct al_progress pr;
 	char kbuf[4200];
 	int ret = -1;
 
+	al_cli_progress(cli, &pr);
+	q.progress = &pr;
 	if (out == NULL)
 		return al_err_sys(err, "cannot allocate memory");
 	if ((q.keys_dir = al_cli_keys_dir(cli, keys, kbuf, sizeof kbuf, err)) != NULL &&
@@ -149,6 +152,7 @@ static int shard_arg(const char *s, int *i, int *n)
 int al_cmd_run(struct al_cli *cli, int argc, char **argv)
 {
 	struct al_run_opts o = {0};
+	struct al_progress pr;
 	struct al_err err = {0};
 	char home[PATH_MAX], bdir[PATH_MAX + 100];
 	const char *keys = NULL;
@@ -228,6 +232,8 @@ int al_cmd_run(struct al_cli *cli, int argc, char **argv)
 	o.target = argv[optind];
 	o.json = cli->json;
 	o.quiet = cli->verbosity < 0;
+	al_cli_progress(cli, &pr);
+	o.progress = &pr;
 	if ((o.home = abs_home(cli, home, &err)) == NULL) {
 		code = al_cli_error(cli, &err);
 		goto out;

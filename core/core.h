@@ -372,6 +372,38 @@ char *al_json_dump(const json_t *v);
 void al_utf8_fix(char *s);
 
 /* ------------------------------------------------------------------ */
+/* Progress of a long operation (progress.c, DESIGN.md §8).            */
+
+/* The counter the working code moves; whoever watches sets draw (the
+ * command layer, on a terminal), which is called at most ten times a
+ * second from 250 ms into a phase, and once with final at the end of a
+ * phase it was called for. Every function takes NULL, and
+ * does nothing without draw. subject names the thing ("image score"),
+ * what the phase ("checking", "unpacking"). */
+struct al_progress {
+	void (*draw)(const struct al_progress *p, int final, void *ctx);
+	void *ctx;
+	char subject[96];
+	char what[64];
+	uint64_t total; /* bytes; 0: unknown */
+	uint64_t done;
+	int64_t t0_us, drawn_us; /* al_progress_now_us; t0 0: no phase */
+};
+
+/* Starts a phase: done back to 0, the clock (for the rate) restarted. */
+void al_progress_phase(struct al_progress *p, const char *what, uint64_t total);
+/* done bytes so far; drawn when 100 ms have passed since the last draw. */
+void al_progress_at(struct al_progress *p, uint64_t done);
+/* The phase is over: draw(final = 1) once. */
+void al_progress_end(struct al_progress *p);
+/* The line: "SUBJECT: WHAT  DONE of TOTAL  PCT%  RATE/s  ETA left" (or,
+ * without a total, "SUBJECT: WHAT  DONE  RATE/s"), in at most n - 1
+ * bytes; its length. */
+size_t al_progress_line(const struct al_progress *p, int64_t now_us, char *buf, size_t n);
+/* CLOCK_MONOTONIC, in microseconds. */
+int64_t al_progress_now_us(void);
+
+/* ------------------------------------------------------------------ */
 /* UTC time and durations.                                             */
 
 #define AL_TS_LEN 28 /* "2026-11-25T03:00:01.123456Z" and NUL */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -175,7 +176,8 @@ static char *link_target(const char *name, const char *target)
 	return t;
 }
 
-static int members_read(const char *archive, struct members *ms, struct al_err *err)
+static int members_read(const char *archive, struct members *ms, struct al_progress *pr,
+                        struct al_err *err)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
@@ -275,6 +277,7 @@ static int members_read(const char *archive, struct members *ms, struct al_err *
 				ms->kept += want;
 			}
 			al_sha256_update(&h, buf, (size_t)got);
+			al_progress_at(pr, (uint64_t)archive_filter_bytes(a, -1));
 			/* an uncompressed tar: a member is never more than its header says */
 			if (m->size + (uint64_t)got > want) {
 				al_sha256_abort(&h);
@@ -762,17 +765,21 @@ static int both_layouts(const char *archive, const struct members *ms, const str
 	return 0;
 }
 
-int al_image_read(const char *archive, struct al_image *img, struct al_err *err)
+int al_image_read(const char *archive, struct al_image *img, struct al_progress *pr,
+                  struct al_err *err)
 {
 	struct members ms = {0};
+	struct stat st;
 	int ret;
 
 	void *utf8;
 
 	memset(img, 0, sizeof *img);
+	al_progress_phase(pr, "checking every blob", stat(archive, &st) == 0 ? (uint64_t)st.st_size : 0);
 	utf8 = img_utf8_begin();
-	ret = members_read(archive, &ms, err);
+	ret = members_read(archive, &ms, pr, err);
 	img_utf8_end(utf8);
+	al_progress_end(pr);
 	if (ret < 0) {
 		members_free(&ms);
 		return -1;

@@ -59,8 +59,10 @@ const char *al_image_host_platform(void);
  * layout found, the image for this host's platform chosen, and every blob
  * it needs checked against its descriptor (SHA-256 and size); index,
  * manifest and config parsed strictly (a member or a JSON key twice is an
- * error). Nothing is written. */
-int al_image_read(const char *archive, struct al_image *img, struct al_err *err);
+ * error). Nothing is written. pr (may be NULL): the phase "checking
+ * every blob", in bytes of the archive. */
+int al_image_read(const char *archive, struct al_image *img, struct al_progress *pr,
+                  struct al_err *err);
 
 /* Applies the layers of an image read by al_image_read, in order, into
  * the empty directory dirfd, checking each layer's uncompressed SHA-256
@@ -68,9 +70,9 @@ int al_image_read(const char *archive, struct al_image *img, struct al_err *err)
  * (tree.txt, FORMAT.md) to tree_fd (-1: none) and fills tree_sha256 with
  * the listing's SHA-256. max_bytes (0: no limit) bounds the bytes written. On
  * failure the directory's contents are unspecified: the caller removes
- * it. */
+ * it. pr (may be NULL): the phase "unpacking", in bytes of the layers. */
 int al_image_unpack(const char *archive, struct al_image *img, int dirfd, int tree_fd,
-                    uint64_t max_bytes, struct al_err *err);
+                    uint64_t max_bytes, struct al_progress *pr, struct al_err *err);
 
 void al_image_free(struct al_image *img);
 
@@ -81,9 +83,11 @@ json_t *al_image_json(const struct al_image *img);
 
 /* Reads ARCHIVE, checks that its image is want_digest ("sha256:HEX"), and
  * unpacks it into the store unless a tree of that digest is there already
- * (*already = 1). The store's entry appears whole or not at all. */
+ * (*already = 1). The store's entry appears whole or not at all. pr (may
+ * be NULL) shows both phases. */
 int al_image_install(const char *home, const char *archive, const char *want_digest,
-                     uint64_t max_bytes, struct al_image *img, int *already, struct al_err *err);
+                     uint64_t max_bytes, struct al_image *img, int *already,
+                     struct al_progress *pr, struct al_err *err);
 
 /* The store's record of an image (image.json, parsed) and its root's path;
  * AL_EUSAGE when the store has no such image. */

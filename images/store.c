@@ -106,7 +106,7 @@ static void from_meta(struct al_image *img, json_t *meta)
 }
 
 static int unpack_new(const char *home, int sfd, const char *archive, struct al_image *img,
-                      uint64_t max_bytes, struct al_err *err)
+                      struct al_progress *pr, uint64_t max_bytes, struct al_err *err)
 {
 	char tmp[128], path[PATH_MAX];
 	json_t *meta = NULL;
@@ -123,7 +123,7 @@ static int unpack_new(const char *home, int sfd, const char *archive, struct al_
 		al_err_sys(err, "%s/images/%s", home, tmp);
 		goto out;
 	}
-	if (al_image_unpack(archive, img, rootfd, tree, max_bytes, err) < 0)
+	if (al_image_unpack(archive, img, rootfd, tree, max_bytes, pr, err) < 0)
 		goto out;
 	meta = al_image_json(img);
 	text = meta != NULL ? json_dumps(meta, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
@@ -170,14 +170,15 @@ out_rm:
 }
 
 int al_image_install(const char *home, const char *archive, const char *want_digest,
-                     uint64_t max_bytes, struct al_image *img, int *already, struct al_err *err)
+                     uint64_t max_bytes, struct al_image *img, int *already,
+                     struct al_progress *pr, struct al_err *err)
 {
 	struct al_err lerr = {0};
 	json_t *meta;
 	int sfd, ret;
 
 	*already = 0;
-	if (al_image_read(archive, img, err) < 0)
+	if (al_image_read(archive, img, pr, err) < 0)
 		return -1;
 	if (want_digest != NULL && strcmp(want_digest, img->config_digest) != 0) {
 		img_refuse(err, archive, NULL, NULL,
@@ -209,7 +210,7 @@ int al_image_install(const char *home, const char *archive, const char *want_dig
 		*already = 1;
 		return 0;
 	}
-	ret = unpack_new(home, sfd, archive, img, max_bytes, err);
+	ret = unpack_new(home, sfd, archive, img, pr, max_bytes, err);
 	close(sfd);
 	if (ret < 0)
 		al_image_free(img);

@@ -54,6 +54,8 @@ struct unpack {
 	int bomb;
 	char cache_path[PATH_BYTES + 1]; /* the last parent walked, and its fd */
 	int cache_fd;
+	struct al_progress *pr;  /* archive bytes: the layers before, then this one's */
+	uint64_t pr_done;
 	char obuf[1 << 16], rbuf[1 << 16], data[1 << 16];
 };
 
@@ -74,6 +76,8 @@ static la_ssize_t outer_read(struct archive *a, void *ctx, const void **buf)
 
 	(void)a;
 	*buf = u->obuf;
+	if (got > 0)
+		al_progress_at(u->pr, u->pr_done += (uint64_t)got);
 	if (got < 0)
 		archive_set_error(a, EIO, "%s", archive_error_string(u->outer));
 	return got;
@@ -710,13 +714,18 @@ out:
 }
 
 int al_image_unpack(const char *archive, struct al_image *img, int dirfd, int tree_fd,
-                    uint64_t max_bytes, struct al_err *err)
+                    uint64_t max_bytes, struct al_progress *pr, struct al_err *err)
 {
 	struct unpack *u = calloc(1, sizeof *u);
+	uint64_t total = 0, before = 0;
 	int ret = 0;
 
 	if (u == NULL)
 		return al_err_sys(err, "cannot allocate memory");
+	for (size_t i = 0; i < img->layers_n; i++)
+		total += img->layers[i].size;
+	al_progress_phase(pr, "unpacking", total);
+	u->pr = pr;
 	u->archive = archive;
 	u->img = img;
 	u->rootfd = dirfd;
@@ -728,8 +737,11 @@ int al_image_unpack(const char *archive, struct al_image *img, int dirfd, int tr
 	for (size_t i = 0; ret == 0 && i < img->layers_n; i++) {
 		u->layer = &img->layers[i];
 		ret = layer_apply(u, err);
+		u->pr_done = before += u->layer->size;
+		al_progress_at(pr, before);
 	}
 	img_utf8_end(utf8);
+	al_progress_end(pr);
 	free(u);
 	if (ret == 0)
 		ret = img_tree_seal(dirfd, tree_fd, img->tree_sha256, err);

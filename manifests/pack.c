@@ -185,7 +185,7 @@ static int images_fill(const char *dir, struct al_manifest *src, struct al_err *
 		char path[PATH_MAX];
 		if (al_snprintf(path, sizeof path, "%s/%s", dir, r->archive) < 0)
 			return al_err_set(err, AL_EUSAGE, "%s: path too long", dir);
-		if (al_image_read(path, &img, err) < 0) {
+		if (al_image_read(path, &img, NULL, err) < 0) {
 			al_err_prefix(err, "images.%s", r->name);
 			return -1;
 		}

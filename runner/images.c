@@ -12,7 +12,8 @@
 #include "images/image.h"
 
 int al_images_install(struct al_audit *log, const char *home, const struct al_manifest *m,
-                      const char *dir, uint64_t max_size, json_t **facts, struct al_err *err)
+                      const char *dir, uint64_t max_size, struct al_progress *pr, json_t **facts,
+                      struct al_err *err)
 {
 	uint64_t budget = max_size > 0 ? max_size : AL_BUNDLE_MAX_SIZE;
 
@@ -29,7 +30,9 @@ int al_images_install(struct al_audit *log, const char *home, const struct al_ma
 			al_err_set(err, AL_EUSAGE, "%s: path too long", dir);
 			goto fail;
 		}
-		if (al_image_install(home, path, ref->digest, budget, &img, &already, err) < 0) {
+		if (pr != NULL)
+			(void)al_snprintf(pr->subject, sizeof pr->subject, "image %s", ref->name);
+		if (al_image_install(home, path, ref->digest, budget, &img, &already, pr, err) < 0) {
 			al_err_prefix(err, "image %s", ref->name);
 			goto fail;
 		}
@@ -107,7 +110,8 @@ int eng_images_load(struct run *r, struct al_err *err)
 	/* An unsigned directory's images enter the store now, audited; a
 	 * bundle's did when it was verified. */
 	if (strcmp(r->source, "dir") == 0) {
-		if (al_images_install(r->log, r->o->home, r->m, r->bundle_dir, 0, &facts, err) < 0)
+		if (al_images_install(r->log, r->o->home, r->m, r->bundle_dir, 0, r->o->progress, &facts,
+		                      err) < 0)
 			return -1;
 		json_decref(facts);
 	}

@@ -38,7 +38,8 @@ static int install_images(struct al_audit *log, const struct al_bundle_install *
 		free(text);
 		return -1;
 	}
-	r = m->images_n == 0 ? 0 : al_images_install(log, q->home, m, out->dir, q->max_size, images, err);
+	r = m->images_n == 0 ? 0 : al_images_install(log, q->home, m, out->dir, q->max_size, q->progress,
+	                                                     images, err);
 	if (r < 0) {
 		if (err->code == AL_EVERIFY) {
 			const char *name = "";

@@ -165,6 +165,7 @@ struct al_bundle_install {
 	uint64_t max_size;        /* 0: the default */
 	int allow_downgrade;      /* audited in pipeline.installed */
 	int link;                 /* move pipelines/<name> to it (airlock install) */
+	struct al_progress *progress; /* images checked and unpacked; NULL: none shown */
 };
 
 struct al_bundle_installed {
@@ -186,9 +187,11 @@ int al_install_bundle(const struct al_bundle_install *q, struct al_bundle_instal
  * log (may be NULL) for each one new to the store. max_size bounds the
  * bundle's files and the unpacked images together (0: the default).
  * facts: [{name, config_digest, manifest_digest, tree_sha256}]. An image
- * refused: err->code AL_EVERIFY, err->msg naming the layer and member. */
+ * refused: err->code AL_EVERIFY, err->msg naming the layer and member.
+ * pr (may be NULL) is shown each image's phases, its subject the image. */
 int al_images_install(struct al_audit *log, const char *home, const struct al_manifest *m,
-                      const char *dir, uint64_t max_size, json_t **facts, struct al_err *err);
+                      const char *dir, uint64_t max_size, struct al_progress *pr,
+                      json_t **facts, struct al_err *err);
 /* bundle.verified or bundle.rejected of a verification pass, durable
  * (nothing when log is NULL). */
 int al_audit_bundle(struct al_audit *log, const char *bundle, int ok,
@@ -354,6 +357,7 @@ struct al_run_opts {
 	int unconfined;           /* --unconfined-for-benchmarks: no step is confined (recorded) */
 	const struct al_kind *const *kinds;   /* NULL-terminated: the step kinds */
 	const struct al_run_observer *observer; /* or NULL */
+	struct al_progress *progress; /* an unsigned directory's images unpacked; or NULL */
 };
 
 /* The retry delay after failed attempt n (runner/README.md, "Retries"). */

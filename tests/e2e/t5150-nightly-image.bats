@@ -6,7 +6,8 @@
 # build/cache/). Packed, signed by two officers, installed, run: the step
 # runs the image's python3, not the host's, as the image's User, with the
 # host's name resolution (network: host), and the evidence names the
-# image by digest from the bundle to every score attempt.
+# image by digest from the bundle to every score attempt. Installing it
+# on a terminal shows the progress line (DESIGN.md §8), and only there.
 
 load ../lib/common
 load ../fixtures/run
@@ -30,7 +31,11 @@ teardown() {
 	signed p b.tar.zst
 	digest=$(airlock manifest b.tar.zst | jq -r '.images.score.digest')
 	[[ $digest == sha256:* ]]
-	run -0 airlock install b.tar.zst
+	# on a terminal (script(1) gives it one), the image's phases are one
+	# progress line, redrawn in place and erased at the end
+	# (command: tests/fixtures/run.bash has a function named script)
+	run -0 command script -qfec "$(command -v airlock) install b.tar.zst" /dev/null
+	out_has $'\rimage score: unpacking  ' ' MiB of ' '/s  ' ' left'$'\e[K' $'\r\e[K'
 	[ "$(count_events '.event == "image.unpacked"')" -eq 1 ]
 	audit_events '.event == "pipeline.installed"' | jq -e --arg d "$digest" '.images[0].config_digest == $d'
 	run -0 airlock run nightly-risk --date 2031-01-01
@@ -72,7 +77,10 @@ teardown() {
 	chmod +x p/bin/probe
 	cp /etc/hosts p/hosts.expect
 	manifest '(.steps[] | select(.id == "score")) |= (.run = ["bin/probe"] + .run | .outputs += [{"path": "probe.txt"}])'
+	# not a terminal: the image is unpacked without a progress line
 	run -0 airlock run --unsigned p --date 2031-01-02
+	out_lacks unpacking
+	out_lacks $'\r'
 	[ "$(count_events '.event == "image.unpacked"')" -eq 1 ]
 	r=$AIRLOCK_HOME/outputs/nightly-risk/2031-01-02/score/probe.txt
 	cat "$r"

@@ -88,7 +88,7 @@ static void as_layer(const uint8_t *data, size_t size)
 	snprintf(layer.diff_id, sizeof layer.diff_id, "sha256:%064d", 0);
 	if (mkdir(home, 0700) < 0 || (fd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		abort();
-	(void)al_image_unpack(path, &img, fd, -1, 16u << 20, &err);
+	(void)al_image_unpack(path, &img, fd, -1, 16u << 20, NULL, &err);
 	json_decref(img.skipped);
 	close(fd);
 }
@@ -100,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int already = 0;
 	const char *path = fuzz_write("image.tar", data, size);
 
-	if (al_image_install(home, path, NULL, 16u << 20, &img, &already, &err) == 0)
+	if (al_image_install(home, path, NULL, 16u << 20, &img, &already, NULL, &err) == 0)
 		al_image_free(&img);
 	fuzz_scratch_clean();
 	as_layer(data, size);
