@@ -94,6 +94,12 @@ int al_image_install(const char *home, const char *archive, const char *want_dig
 json_t *al_image_load(const char *home, const char *digest, char *root, size_t n,
                       struct al_err *err);
 
+/* The SHA-256 of the listing (tree.txt) of the tree at root as it is now,
+ * changing nothing: the tree_sha256 of its install unless something was
+ * changed since (a file's bytes or mode, an entry added, removed or made
+ * a device). */
+int al_image_tree_check(const char *root, char tree_sha256[AL_SHA256_HEX], struct al_err *err);
+
 /* Every image of the store: [image.json...] with "bytes" on disk. */
 json_t *al_image_list(const char *home, struct al_err *err);
 

@@ -9,7 +9,11 @@
  * Names and link targets are escaped as mtree does (\NNN octal for a
  * space, a backslash, and every byte outside printable ASCII). The walk
  * also makes the tree read-only: no write bits, no setuid, setgid or
- * sticky bit. The image's tree_sha256 is the SHA-256 of the listing. */
+ * sticky bit. The image's tree_sha256 is the SHA-256 of the listing.
+ * The same walk in check mode changes nothing and lists what it finds
+ * as it is: a mode with a write, setuid, setgid or sticky bit, and an
+ * entry that unpack never makes (a device, a FIFO, a socket), each give
+ * another listing, so a tree changed after install hashes differently. */
 #include "images/internal.h"
 
 #include <dirent.h>
@@ -29,6 +33,7 @@ struct seal {
 	char target[8192], esc[3 * 8192]; /* a link's target: never across a recursion */
 	char *buf;       /* what goes to out, written in large pieces */
 	size_t len, cap;
+	int check;       /* list what is there; change nothing */
 	struct al_err *err;
 };
 
@@ -152,18 +157,25 @@ static int walk(struct seal *s, int dfd, char *path, size_t plen)
 				break;
 			}
 			n = (size_t)snprintf(s->line, sizeof s->line, "%.*s type=dir mode=%04o\n", (int)k, path,
-			                     (unsigned)(st.st_mode & 0555));
+			                     (unsigned)(st.st_mode & (s->check ? 07777 : 0555)));
 			if (emit(s, s->line, n) < 0 || walk(s, fd, path, k) < 0 ||
-			    fchmod(fd, st.st_mode & 0555) < 0)
+			    (!s->check && fchmod(fd, st.st_mode & 0555) < 0))
 				ret = s->err->msg[0] ? -1 : al_err_sys(s->err, "image tree: %s: chmod", v[i]);
 			close(fd);
 			continue;
 		}
-		if (!S_ISREG(st.st_mode))
-			continue; /* never made by unpack */
-		fd = openat(dfd, v[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (!S_ISREG(st.st_mode)) { /* never made by unpack */
+			if (!s->check)
+				continue;
+			n = (size_t)snprintf(s->line, sizeof s->line, "%.*s type=other mode=%07o\n", (int)k,
+			                     path, (unsigned)st.st_mode);
+			ret = emit(s, s->line, n);
+			continue;
+		}
+		/* O_NONBLOCK: a FIFO swapped in after the fstatat does not hang us */
+		fd = openat(dfd, v[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0 || al_sha256_fd(fd, v[i], sum, NULL, s->err) < 0 ||
-		    fchmod(fd, st.st_mode & 0555) < 0) {
+		    (!s->check && fchmod(fd, st.st_mode & 0555) < 0)) {
 			if (fd >= 0)
 				close(fd);
 			ret = s->err->msg[0] ? -1 : al_err_sys(s->err, "image tree: %s", v[i]);
@@ -172,7 +184,7 @@ static int walk(struct seal *s, int dfd, char *path, size_t plen)
 		close(fd);
 		al_hex(sum, sizeof sum, hex);
 		n = (size_t)snprintf(s->line, sizeof s->line, "%.*s type=file mode=%04o size=%llu sha256=%s\n",
-		                     (int)k, path, (unsigned)(st.st_mode & 0555),
+		                     (int)k, path, (unsigned)(st.st_mode & (s->check ? 07777 : 0555)),
 		                     (unsigned long long)st.st_size, hex);
 		ret = emit(s, s->line, n);
 	}
@@ -182,7 +194,8 @@ static int walk(struct seal *s, int dfd, char *path, size_t plen)
 	return ret;
 }
 
-int img_tree_seal(int dirfd, int out, char tree_sha256[AL_SHA256_HEX], struct al_err *err)
+static int tree_walk(int dirfd, int out, int check, char tree_sha256[AL_SHA256_HEX],
+                     struct al_err *err)
 {
 	struct seal *s = calloc(1, sizeof *s);
 	char *path = malloc(3 * 8192 + 8);
@@ -196,6 +209,7 @@ int img_tree_seal(int dirfd, int out, char tree_sha256[AL_SHA256_HEX], struct al
 	}
 	s->cap = 1 << 16;
 	s->out = out;
+	s->check = check;
 	s->err = err;
 	if (al_sha256_init(&s->h) < 0) {
 		al_err_set(err, AL_EENV, "SHA-256 unavailable");
@@ -213,11 +227,27 @@ int img_tree_seal(int dirfd, int out, char tree_sha256[AL_SHA256_HEX], struct al
 	al_sha256_final(&s->h, sum);
 	al_hex(sum, sizeof sum, tree_sha256);
 	/* the root last: its contents are done */
-	ret = fchmod(dirfd, 0555) < 0 ? al_err_sys(err, "image tree: chmod") : 0;
+	ret = !check && fchmod(dirfd, 0555) < 0 ? al_err_sys(err, "image tree: chmod") : 0;
 out:
 	free(s->buf);
 	free(s);
 	free(path);
+	return ret;
+}
+
+int img_tree_seal(int dirfd, int out, char tree_sha256[AL_SHA256_HEX], struct al_err *err)
+{
+	return tree_walk(dirfd, out, 0, tree_sha256, err);
+}
+
+int al_image_tree_check(const char *root, char tree_sha256[AL_SHA256_HEX], struct al_err *err)
+{
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return al_err_sys(err, "cannot open the image root %s", root);
+	ret = tree_walk(fd, -1, 1, tree_sha256, err);
+	close(fd);
 	return ret;
 }
 

@@ -95,6 +95,34 @@ static int image_argv(struct al_step *st, json_t *meta, struct al_err *err)
 	return 0;
 }
 
+/* The store's tree of an image, hashed again as it is now, against the
+ * hash its install recorded: a tree changed since (a byte, a mode, an
+ * entry added or removed) refuses the run before run.start, with an
+ * image.refused entry saying both hashes. */
+static int tree_recheck(struct run *r, const struct al_image_ref *ref, const char *root,
+                        json_t *meta, struct al_err *err)
+{
+	const char *want = json_string_value(json_object_get(meta, "tree_sha256"));
+	char now[AL_SHA256_HEX];
+
+	if (al_image_tree_check(root, now, err) < 0)
+		return -1;
+	if (want != NULL && strcmp(now, want) == 0)
+		return 0;
+	if (r->log != NULL &&
+	    eng_audit(r, "image.refused",
+	              json_pack("{s:s,s:s,s:s,s:s,s:s}", "image", ref->name, "config_digest",
+	                        ref->digest, "tree_sha256", now, "installed_tree_sha256",
+	                        want != NULL ? want : "", "reason",
+	                        "the tree in the store is not the one installed"),
+	              AL_AUDIT_SYNC) < 0)
+		return -1;
+	return al_err_set(err, AL_EVERIFY,
+	                  "the tree in the store is not the one installed: %s lists as sha256 %s, its "
+	                  "install recorded %s (changed since; airlock image prune, then install again)",
+	                  root, now, want != NULL ? want : "nothing");
+}
+
 /* The default PATH of an image without one (as OCI runtimes set it). */
 #define IMAGE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -123,7 +151,8 @@ int eng_images_load(struct run *r, struct al_err *err)
 		size_t k;
 		const char *path = IMAGE_PATH, *user;
 		uint32_t uid, gid;
-		if (meta == NULL) {
+		if (meta == NULL || tree_recheck(r, ref, root, meta, err) < 0) {
+			json_decref(meta);
 			al_err_prefix(err, "image %s", ref->name);
 			return -1;
 		}

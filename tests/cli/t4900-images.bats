@@ -447,6 +447,45 @@ nothing_made() {
 		jq -e '.argv == ["/bin/sh", "-c", "cat /etc/passwd; ls /w /data /opaque; id; env"]'
 }
 
+@test 'a store tree changed after install is refused at the next run, audited, before run.start' {
+	mkdir -p p/images
+	image p/images/base.tar --format oci
+	in_image p "$OK"
+	run -0 airlock run --unsigned p --date $DATE
+	root=$AIRLOCK_HOME/images/${DIGEST#sha256:}/rootfs
+	starts=$(count_events '.event == "run.start"')
+	# each change to the stored tree, undone after
+	for change in bytes added mode setuid fifo link removed; do
+		case $change in
+		bytes) chmod u+w "$root/w/hello.txt"; echo x >>"$root/w/hello.txt"; chmod u-w "$root/w/hello.txt" ;;
+		added) chmod u+w "$root/w"; echo evil >"$root/w/planted"; chmod u-w "$root/w" ;;
+		mode) chmod u+w "$root/data/keep.txt" ;;
+		setuid) chmod u+s "$root/bin/sh" ;;
+		fifo) chmod u+w "$root/w"; mkfifo "$root/w/fifo"; chmod u-w "$root/w" ;;
+		link) chmod u+w "$root/w"; ln -sfn ../etc/passwd "$root/w/sh-link"; chmod u-w "$root/w" ;;
+		removed) chmod u+w "$root/data"; mv "$root/data/keep.txt" keep.txt; chmod u-w "$root/data" ;;
+		esac
+		run -3 airlock run --unsigned p --date $DATE --force s
+		out_has 'image base' 'the tree in the store is not the one installed' "$root"
+		[ "$(count_events '.event == "run.start"')" = "$starts" ]
+		audit_events '.event == "image.refused"' | tail -1 |
+			jq -e --arg d "$DIGEST" '.config_digest == $d and .image == "base" and .tree_sha256 != .installed_tree_sha256'
+		case $change in
+		bytes) chmod u+w "$root/w/hello.txt"; printf 'hello\n' >"$root/w/hello.txt"; chmod u-w "$root/w/hello.txt" ;;
+		added) chmod u+w "$root/w"; rm "$root/w/planted"; chmod u-w "$root/w" ;;
+		mode) chmod u-w "$root/data/keep.txt" ;;
+		setuid) chmod u-s "$root/bin/sh" ;;
+		fifo) chmod u+w "$root/w"; rm "$root/w/fifo"; chmod u-w "$root/w" ;;
+		link) chmod u+w "$root/w"; ln -sfn ../bin/sh "$root/w/sh-link"; chmod u-w "$root/w" ;;
+		removed) chmod u+w "$root/data"; mv keep.txt "$root/data/keep.txt"; chmod u-w "$root/data" ;;
+		esac
+		# undone: it runs again
+		run -0 airlock run --unsigned p --date $DATE --force s
+		starts=$((starts + 1))
+	done
+	run -0 airlock audit verify --seal-pub seal.pub
+}
+
 @test 'manifest errors name the member: an undeclared image, an archive not in the bundle, a bad digest' {
 	mkdir -p p/images
 	image p/images/base.tar --format oci
