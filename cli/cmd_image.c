@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit/audit.h"
 #include "images/image.h"
@@ -228,7 +229,7 @@ static int cmd_prune(struct al_cli *cli, int argc, char **argv)
 	const char *home;
 	json_t *list, *im;
 	size_t i, removed = 0;
-	int c, dry = 0, code = AL_OK;
+	int c, dry = 0, code = AL_OK, lockfd = -1;
 
 	while ((c = al_cli_getopt(cli, argc, argv, "hn", longopts)) != -1) {
 		switch (c) {
@@ -239,10 +240,20 @@ static int cmd_prune(struct al_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc)
 		return al_cli_usage(cli, "no arguments are taken");
-	if ((home = al_cli_home(cli, &err)) == NULL || (list = store_view(home, &err)) == NULL)
+	if ((home = al_cli_home(cli, &err)) == NULL)
 		return al_cli_error(cli, &err);
+	/* nobody holds the store: no run uses an image, no install is between
+	 * its image and its link (held until the end) */
+	if (!dry && (lockfd = al_image_store_lock(home, 1, &err)) < 0)
+		return al_cli_error(cli, &err);
+	if ((list = store_view(home, &err)) == NULL) {
+		if (lockfd >= 0)
+			close(lockfd);
+		return al_cli_error(cli, &err);
+	}
 	if (!dry && (log = al_audit_open(home, &err)) == NULL) {
 		json_decref(list);
+		close(lockfd);
 		return al_cli_error(cli, &err);
 	}
 	json_array_foreach(list, i, im) {
@@ -268,6 +279,8 @@ static int cmd_prune(struct al_cli *cli, int argc, char **argv)
 	json_decref(list);
 	if (log != NULL && al_audit_close(log, &err) < 0 && code == AL_OK)
 		code = al_cli_error(cli, &err);
+	if (lockfd >= 0)
+		close(lockfd);
 	if (code == AL_OK && !dry)
 		al_cli_info(cli, "%zu image%s removed", removed, removed == 1 ? "" : "s");
 	return code;

@@ -100,6 +100,12 @@ json_t *al_image_load(const char *home, const char *digest, char *root, size_t n
  * a device). */
 int al_image_tree_check(const char *root, char tree_sha256[AL_SHA256_HEX], struct al_err *err);
 
+/* The store's lock (HOME/images/.lock, flock): shared, waited for, by
+ * whoever needs images to stay (an install until its pipeline is linked,
+ * a run until it ends); exclusive, never waited for, by prune (AL_EBUSY
+ * while anyone holds it shared). The descriptor, to close to release. */
+int al_image_store_lock(const char *home, int exclusive, struct al_err *err);
+
 /* Every image of the store: [image.json...] with "bytes" on disk. */
 json_t *al_image_list(const char *home, struct al_err *err);
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +31,29 @@ static int store_dir(const char *home, int create, struct al_err *err)
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT && !create ? -2 : al_err_sys(err, "%s", path);
+	return fd;
+}
+
+int al_image_store_lock(const char *home, int exclusive, struct al_err *err)
+{
+	int sfd = store_dir(home, 1, err), fd;
+
+	if (sfd < 0)
+		return -1;
+	fd = al_openat(sfd, ".lock", O_RDWR | O_CREAT, 0600);
+	close(sfd);
+	if (fd < 0)
+		return al_err_sys(err, "%s/images/.lock", home);
+	while (flock(fd, exclusive ? LOCK_EX | LOCK_NB : LOCK_SH) < 0) {
+		if (errno == EINTR)
+			continue;
+		close(fd);
+		if (errno == EWOULDBLOCK)
+			return al_err_set(err, AL_EBUSY,
+			                  "the image store is in use (a run or an install holds it): "
+			                  "try again once they end");
+		return al_err_sys(err, "%s/images/.lock", home);
+	}
 	return fd;
 }
 

@@ -105,6 +105,7 @@ struct run {
 	struct step_rt *steps;
 	size_t n;
 	int sfd, lockfd;
+	int images_lockfd;       /* the image store, held (shared) while the run uses it */
 	int jobs, running_n;
 	int aborting, interrupted, audit_failed, failed;
 	int64_t retries[AL_STORM_RETRIES + 1];

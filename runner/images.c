@@ -135,6 +135,9 @@ int eng_images_load(struct run *r, struct al_err *err)
 		return al_err_sys(err, "cannot allocate memory");
 	if (r->m->images_n == 0)
 		return 0;
+	/* the store stays as it is until the run ends: prune waits */
+	if ((r->images_lockfd = al_image_store_lock(r->o->home, 0, err)) < 0)
+		return -1;
 	/* An unsigned directory's images enter the store now, audited; a
 	 * bundle's did when it was verified. */
 	if (strcmp(r->source, "dir") == 0) {

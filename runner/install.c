@@ -7,7 +7,10 @@
  * nothing of a bundle runs unverified or unaudited. */
 #include "runner.h"
 
+#include "images/image.h"
+
 #include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +26,8 @@ int al_audit_bundle(struct al_audit *log, const char *bundle, int ok,
  * this very manifest was installed already), and the result says why,
  * naming the archive as the member at fault. */
 static int install_images(struct al_audit *log, const struct al_bundle_install *q,
-                          struct al_bundle_installed *out, json_t **images, struct al_err *err)
+                          struct al_bundle_installed *out, json_t **images, int *lockfd,
+                          struct al_err *err)
 {
 	char mpath[PATH_MAX + 32], *text = NULL;
 	struct al_manifest *m;
@@ -38,8 +42,13 @@ static int install_images(struct al_audit *log, const struct al_bundle_install *
 		free(text);
 		return -1;
 	}
-	r = m->images_n == 0 ? 0 : al_images_install(log, q->home, m, out->dir, q->max_size, q->progress,
-	                                                     images, err);
+	/* the store stays as it is (prune waits) until the pipeline is linked */
+	if (m->images_n > 0 && (*lockfd = al_image_store_lock(q->home, 0, err)) < 0)
+		r = -1;
+	else
+		r = m->images_n == 0 ? 0
+		                     : al_images_install(log, q->home, m, out->dir, q->max_size,
+		                                         q->progress, images, err);
 	if (r < 0) {
 		if (err->code == AL_EVERIFY) {
 			const char *name = "";
@@ -135,7 +144,7 @@ int al_install_bundle(const struct al_bundle_install *q, struct al_bundle_instal
 	struct al_audit *log = NULL;
 	struct al_err aerr = {0};
 	json_t *images = NULL;
-	int r, ret = -1;
+	int r, ret = -1, lockfd = -1;
 
 	memset(out, 0, sizeof *out);
 	/* The audit log first: nothing is installed unaudited. */
@@ -149,7 +158,7 @@ int al_install_bundle(const struct al_bundle_install *q, struct al_bundle_instal
 	if (r == 0) {
 		al_hex(out->res.manifest_sha256, AL_SHA256_LEN, out->manifest_sha256);
 		al_snprintf(out->dir, sizeof out->dir, "%s/bundles/%s", q->home, out->manifest_sha256);
-		r = install_images(log, q, out, &images, err);
+		r = install_images(log, q, out, &images, &lockfd, err);
 	}
 	if ((r == 0 || err->code == AL_EVERIFY) &&
 	    al_audit_bundle_images(log, q->bundle, r == 0, &out->res, images, &aerr) < 0) {
@@ -168,5 +177,7 @@ out:
 	}
 	al_policy_free(&pol);
 	json_decref(images);
+	if (lockfd >= 0)
+		close(lockfd);
 	return ret;
 }

@@ -124,7 +124,7 @@ static int run_init(struct run *r, const struct al_run_opts *o, struct al_err *e
 	memset(r, 0, sizeof *r);
 	r->o = o;
 	r->alerts = json_array();
-	r->sfd = r->lockfd = -1;
+	r->sfd = r->lockfd = r->images_lockfd = -1;
 	r->jobs = o->jobs > 0 ? o->jobs : 1;
 	r->grace_ms = o->kill_grace_ms > 0 ? o->kill_grace_ms : AL_KILL_GRACE_MS;
 	/* Every path of a run is built under HOME: a short HOME keeps them
@@ -419,6 +419,8 @@ static void run_free(struct run *r, int masked, const sigset_t *oldmask)
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
 	if (r->lockfd >= 0)
 		close(r->lockfd);
+	if (r->images_lockfd >= 0)
+		close(r->images_lockfd);
 	if (r->st != NULL)
 		eng_tx_flush(r);
 	if (r->host_ready)

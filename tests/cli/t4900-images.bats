@@ -314,6 +314,32 @@ WHO='{ id -u; id -g; cat /proc/self/status; (: >/tmp/t) && echo TMP-OK; \
 	[ "$(count_events '.event == "image.pruned"')" = 1 ]
 }
 
+@test 'prune never removes what a run or an install holds: refused while they run (exit 75), nothing removed' {
+	jq '.host += ["/usr/bin/sleep"]' "$SPEC" >spec.json
+	SPEC=$PWD/spec.json
+	mkdir -p q/images
+	image q/images/base.tar --format oci
+	in_image q 'sleep 2; echo ok >"$AIRLOCK_OUT/result.txt"'
+	airlock -q run --unsigned q --date $DATE &
+	pid=$!
+	for _ in $(seq 1 200); do
+		[ "$(count_events '.event == "step.start"')" -ge 1 ] && break
+		sleep 0.05
+	done
+	# the image is used by no installed pipeline, only by the run
+	run -75 airlock image prune
+	out_has 'the image store is in use'
+	run -0 airlock image prune --dry-run
+	out_has 'would remove'
+	wait "$pid"
+	[ -d "$AIRLOCK_HOME/images/${DIGEST#sha256:}/rootfs" ]
+	[ "$(count_events '.event == "image.pruned"')" = 0 ]
+	# once the run is over, it goes
+	run -0 airlock image prune
+	[ ! -e "$AIRLOCK_HOME/images/${DIGEST#sha256:}" ]
+	[ "$(count_events '.event == "image.pruned"')" = 1 ]
+}
+
 # ---- hostile images ----
 
 # hostile KIND [MKIMAGE-OPTIONS...]: pipeline h/ in image KIND; the run of
@@ -331,7 +357,7 @@ hostile() {
 # nothing_made: no image in the store, no partial tree, nothing the
 # attacks aim at outside the home.
 nothing_made() {
-	[ -z "$(ls -A "$AIRLOCK_HOME/images" 2>/dev/null)" ]
+	[ -z "$(ls -A "$AIRLOCK_HOME/images" 2>/dev/null | grep -vx .lock)" ]
 	[ ! -e /tmp/escape-absolute ] && [ ! -e ../escape-dotdot ] && [ ! -e /tmp/pwned-symlink ]
 	[ ! -e /tmp/pwned-symlink2 ]
 }
@@ -532,8 +558,9 @@ nothing_made() {
 	in_image p "$OK"
 	mount -t tmpfs -o size=1m tmpfs "$AIRLOCK_HOME/images" || skip 'cannot mount a tmpfs here'
 	run airlock run --unsigned p --date $DATE
-	# what the failed install left, seen before the tmpfs goes
-	left=$(ls -A "$AIRLOCK_HOME/images")
+	# what the failed install left, seen before the tmpfs goes (the
+	# store's lock file is not an image)
+	left=$(ls -A "$AIRLOCK_HOME/images" | grep -vx .lock || true)
 	umount "$AIRLOCK_HOME/images"
 	[ "$status" -eq 4 ]
 	out_has 'No space left on device'
