@@ -436,6 +436,34 @@ nothing_made() {
 	audit_events '.event == "bundle.rejected"' | tail -1 | jq -e '.member == "images/base.tar"'
 }
 
+@test '--max-size holds for an image the store has already: the same refusal as a first install' {
+	officers
+	mkdir -p pipe/images
+	image pipe/images/base.tar --format oci
+	in_image pipe "$OK"
+	signed pipe b.tar.zst
+	run -0 airlock install b.tar.zst
+	bytes=$(jq -r .unpacked_bytes "$AIRLOCK_HOME/images/${DIGEST#sha256:}/image.json")
+	jq '.version = 2' pipe/airlock.json >m && mv m pipe/airlock.json
+	signed pipe b2.tar.zst
+	# room for the bundle's files (the archive), not for the unpacked tree
+	room=$(($(stat -c %s pipe/images/base.tar) + 65536 + bytes / 2))
+	run -3 airlock install b2.tar.zst --max-size "$room"
+	out_has "unpacks to $bytes bytes, more than"
+	run -0 airlock pipelines
+	out_has 'version 1'
+}
+
+@test 'an image without a WorkingDir: the step works in /airlock/out' {
+	jq 'del(.config.WorkingDir)' "$SPEC" >spec.json
+	SPEC=$PWD/spec.json
+	mkdir -p p/images
+	image p/images/base.tar --format oci
+	in_image p 'echo "$PWD" >result.txt'
+	run -0 airlock run --unsigned p --date $DATE
+	[ "$(cat "$(out_file s result.txt)")" = /airlock/out ]
+}
+
 @test 'a signed bundle whose image does not check is rejected at install, audited, nothing installed' {
 	officers
 	mkdir -p pipe/images
