@@ -14,10 +14,11 @@ STATIC ?= 0
 # build (the static one); bubblewrap: the baseline of bench/isolation;
 # skopeo, umoci: what writes and what unpacks container images, against
 # which the image tests and bench/images check airlock's reading of them;
-# mmdebstrap: the nightly example's scoring image, from Debian's mirror.
+# mmdebstrap: the nightly example's scoring image, from Debian's mirror;
+# rsyslog: the SIEM the log-shipping tests send every entry to.
 DEB_PACKAGES := gcc make pkg-config libc6-dev \
 	libsodium-dev libssl-dev libjansson-dev libsqlite3-dev libarchive-dev \
-	libzstd-dev libcsv-dev libcmocka-dev libseccomp-dev gperf bubblewrap skopeo umoci mmdebstrap \
+	libzstd-dev libcsv-dev libcmocka-dev libseccomp-dev gperf bubblewrap skopeo umoci mmdebstrap rsyslog \
 	bats minisign jq sqlite3 zstd hyperfine openssl file coreutils util-linux \
 	clang-tidy cppcheck shellcheck python3-jsonschema \
 	musl-tools dpkg-dev debian-archive-keyring xz-utils perl tcl python3 \

@@ -218,6 +218,7 @@ struct al_sink {
 	char target[1024];   /* the directory, or the syslog URL */
 	int udp;             /* syslog: udp:// rather than tcp:// */
 	char host[256], port[8];
+	size_t max_message;  /* syslog: the largest message sent (0: the default) */
 };
 
 struct al_sinks {
@@ -253,6 +254,61 @@ void al_anchor_free(struct al_anchor *a);
 int al_sink_send(const struct al_sink *s, const struct al_anchor *a, struct al_err *err);
 /* The RFC 5424 message of an anchor (malloc'd, *len bytes). */
 char *al_anchor_syslog_message(const struct al_anchor *a, size_t *len);
+
+/* ---- shipping: every entry to every sink (ship.c, FORMAT.md §13) ---- */
+
+#define AL_SINK_MAX_MESSAGE 8192   /* TCP: rsyslog's default $MaxMessageSize */
+#define AL_SINK_MAX_DATAGRAM 2048  /* UDP: what RFC 5426 says a receiver SHOULD take */
+
+/* HOME/audit/cursors/NAME: the last entry a sink has. seq 0: none. */
+struct al_ship_cursor {
+	uint64_t seq;
+	char hash[65];                     /* the SHA-256 of that entry's line */
+	char log_id[AL_AUDIT_LOG_ID_HEX];
+	int64_t delivered_us;              /* when the cursor last moved */
+};
+int al_ship_cursor_load(const char *home, const char *sink, struct al_ship_cursor *c,
+                        struct al_err *err);
+int al_ship_cursor_remove(const char *home, const char *sink);
+
+struct al_ship_result {
+	uint64_t from;      /* the cursor before */
+	uint64_t first;     /* the first entry sent (0: none) */
+	uint64_t sent;      /* entries sent */
+	uint64_t delivered; /* the cursor after */
+	uint64_t last_seq;  /* the log's last entry, as read */
+	int64_t oldest_pending_us; /* the ts of the oldest entry not delivered (0: none) */
+};
+
+/* Sends sink everything after its cursor, in order, moving the cursor as
+ * batches are confirmed (TCP: the collector's orderly close; a directory:
+ * fdatasync). Stops with AL_EENV at the first failure, or once
+ * deadline_us (al_now_us; 0: none) has passed; what was confirmed stays
+ * delivered. res is filled either way. */
+int al_ship(const char *home, const struct al_sink *sink, int64_t deadline_us,
+            struct al_ship_result *res, struct al_err *err);
+
+/* What a restore found (restore.c). */
+struct al_restore_report {
+	uint64_t entries, first, last; /* written, and their seqs */
+	uint64_t problems;             /* gaps, differing copies, broken chain, parts missing */
+	uint64_t gaps;
+	uint64_t unreadable;           /* lines that are neither an entry nor a part */
+	void (*on_problem)(void *ctx, const char *msg); /* each problem, named */
+	void *ctx;
+	char **srcs;                   /* the sources, for messages (al_restore_report_free) */
+	size_t nsrcs;
+};
+
+/* Rebuilds a log into the new directory out from the paths in from: a
+ * replica directory (segments, or DIR/<log_id>/ of a sink), a file of raw
+ * entries (a collector's MSG, one a line) or a file of RFC 5424 lines, in
+ * any mix. One copy of each seq; parts joined; the chain checked; a new
+ * segment at each log.open and log.segment. 0: whole; 1: written, with
+ * problems (each given to on_problem); -1: err (nothing usable). */
+int al_audit_restore(const char *const *from, size_t nfrom, const char *out,
+                     struct al_restore_report *rep, struct al_err *err);
+void al_restore_report_free(struct al_restore_report *rep);
 
 /* ---- index and queries (not linked into airlock-verify) ---- */
 

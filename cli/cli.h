@@ -73,6 +73,8 @@ int al_cmd_keygen(struct al_cli *cli, int argc, char **argv);
 int al_cmd_sign_file(struct al_cli *cli, int argc, char **argv);
 int al_cmd_verify_file(struct al_cli *cli, int argc, char **argv);
 int al_cmd_audit(struct al_cli *cli, int argc, char **argv);
+int al_cmd_audit_ship(struct al_cli *cli, int argc, char **argv);
+int al_cmd_audit_restore(struct al_cli *cli, int argc, char **argv);
 int al_cmd_pack(struct al_cli *cli, int argc, char **argv);
 int al_cmd_sign(struct al_cli *cli, int argc, char **argv);
 int al_cmd_manifest(struct al_cli *cli, int argc, char **argv);

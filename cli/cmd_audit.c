@@ -751,7 +751,20 @@ static const struct al_command audit_commands[] = {
 	 "HOME/metrics/airlock-anchor.prom has each sink's last success. The timer\n"
 	 "airlock-anchor.timer runs it (and airlock audit verify) every hour.\n"},
 	{"sink", al_cmd_audit_sink, "audit sink add|list|remove ...",
-	 "where anchors are sent: directories and syslog collectors", NULL},
+	 "where anchors and entries are sent: directories and syslog collectors", NULL},
+	{"ship", al_cmd_audit_ship, "audit ship [NAME] [--timeout DURATION] [--json]",
+	 "send every sink the entries it does not have yet",
+	 "Each sink has a cursor (HOME/audit/cursors/NAME): the last entry it has. A syslog\n"
+	 "collector gets one RFC 5424 message an entry, its MSG the entry's line; a directory\n"
+	 "the segments, copied append-only into DIR/<log id>/. A sink that is down keeps its\n"
+	 "cursor: the entries wait in the log. A failure is a sink.failed entry and exit 4.\n"
+	 "The timer airlock-anchor.timer runs it.\n"},
+	{"restore", al_cmd_audit_restore, "audit restore --from PATH [--from PATH]... -o DIR [--json]",
+	 "rebuild a log from a replica directory and a collector's files",
+	 "PATH: a replica directory (a sink's DIR), a file of raw entries (a collector's\n"
+	 "MSG, one a line) or a file of whole RFC 5424 lines, in any mix. One copy of each\n"
+	 "entry is kept, split entries are joined, the chain is checked and every gap named.\n"
+	 "Exit 0 whole, 1 written with problems. Then: airlock-verify audit DIR --seal-pub FILE.\n"},
 	{"verify", al_cmd_verify_audit,
 	 "audit verify [PATH...] [--seal-pub FILE | --seal-key FILE] [--anchor CHECKPOINT] [-p HOST_PUB]\n"
 	 "             [--strict] [--json]\n"

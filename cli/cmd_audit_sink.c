@@ -4,6 +4,7 @@
  * and an alert for every sink that did not get it. */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -117,6 +118,11 @@ static int cmd_sink_remove(struct al_cli *cli, int argc, char **argv)
 	memmove(&sinks.s[i], &sinks.s[i + 1], (sinks.n - i - 1) * sizeof *sinks.s);
 	sinks.n--;
 	code = code < 0 || al_sinks_store(home, &sinks, &err) < 0 ? al_cli_error(cli, &err) : AL_OK;
+	/* a sink added again under this name is another place: it starts from
+	 * the first entry */
+	if (code == AL_OK && al_ship_cursor_remove(home, argv[optind]) < 0)
+		fprintf(stderr, "%s: warning: %s/audit/cursors/%s: %s\n", cli->prog, home, argv[optind],
+		        strerror(errno));
 	al_sinks_free(&sinks);
 	if (code == AL_OK && cli->verbosity >= 0 && !cli->json)
 		printf("sink %s removed\n", argv[optind]);
@@ -188,16 +194,16 @@ int al_cmd_audit_sink(struct al_cli *cli, int argc, char **argv)
 
 /* ---- anchor ---- */
 
-/* HOME/audit/anchor-state.json: per sink, the last success and the
- * failures so far, behind HOME/metrics/airlock-anchor.prom. Not
- * evidence: the log has every anchor.sent and anchor.failed. */
-static json_t *state_load(const char *home)
+/* HOME/audit/NAME-state.json (anchor, ship): per sink, what the metrics
+ * file HOME/metrics/airlock-NAME.prom says. Not evidence: the log has
+ * every anchor.sent, anchor.failed and sink.failed. */
+static json_t *state_load(const char *home, const char *name)
 {
 	char path[4200], *text = NULL;
 	size_t len;
 	json_t *v = NULL;
 
-	snprintf(path, sizeof path, "%s/audit/anchor-state.json", home);
+	snprintf(path, sizeof path, "%s/audit/%s-state.json", home, name);
 	if (al_read_file(AT_FDCWD, path, 1 << 20, &text, &len, NULL) == 0) {
 		v = json_loadb(text, len, 0, NULL);
 		free(text);
@@ -209,21 +215,14 @@ static json_t *state_load(const char *home)
 	return v;
 }
 
-static int metrics_write(const char *home, json_t *state, const struct al_sinks *sinks,
-                         struct al_err *err)
+struct family {
+	const char *name, *type, *help, *key;
+};
+
+/* HOME/metrics/airlock-NAME.prom: each family, one sample a sink. */
+static int prom_write(const char *home, const char *name, const struct family *fam, size_t nfam,
+                      json_t *state, const struct al_sinks *sinks, struct al_err *err)
 {
-	static const struct {
-		const char *name, *type, *help, *key;
-	} fam[] = {
-		{"airlock_anchor_last_success_timestamp_seconds", "gauge",
-		 "When an anchor last reached the sink (0: never).", "last_success"},
-		{"airlock_anchor_last_entry", "gauge",
-		 "The log entry (seq) the last anchor that reached the sink covers.", "last_entry"},
-		{"airlock_anchor_last_result", "gauge",
-		 "1 when the last anchor reached the sink, 0 when it did not.", "last_result"},
-		{"airlock_anchor_failures_total", "counter", "Anchors that did not reach the sink.",
-		 "failures"},
-	};
 	char dir[4200], path[4300], *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -231,7 +230,7 @@ static int metrics_write(const char *home, json_t *state, const struct al_sinks 
 
 	if (f == NULL)
 		return al_err_sys(err, "cannot allocate memory");
-	for (size_t k = 0; k < sizeof fam / sizeof fam[0]; k++) {
+	for (size_t k = 0; k < nfam; k++) {
 		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fam[k].name, fam[k].help, fam[k].name,
 		        fam[k].type);
 		for (size_t i = 0; i < sinks->n; i++) {
@@ -247,11 +246,53 @@ static int metrics_write(const char *home, json_t *state, const struct al_sinks 
 		return al_err_sys(err, "cannot allocate memory");
 	}
 	snprintf(dir, sizeof dir, "%s/metrics", home);
-	snprintf(path, sizeof path, "%s/airlock-anchor.prom", dir);
+	snprintf(path, sizeof path, "%s/airlock-%s.prom", dir, name);
 	ret = al_mkdirs(dir, 0755, err) < 0 ? -1 : al_write_file_atomic(path, buf, len, 0644, err);
 	free(buf);
 	return ret;
 }
+
+/* The state beside the metrics, then the metrics; a failure is a warning
+ * (they are not evidence). */
+static void state_store(const struct al_cli *cli, const char *home, const char *name,
+                        const struct family *fam, size_t nfam, json_t *state,
+                        const struct al_sinks *sinks)
+{
+	char path[4200], *text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
+	struct al_err merr = {0};
+
+	snprintf(path, sizeof path, "%s/audit/%s-state.json", home, name);
+	if (text == NULL || al_write_file_atomic(path, text, strlen(text), 0600, &merr) < 0 ||
+	    prom_write(home, name, fam, nfam, state, sinks, &merr) < 0)
+		fprintf(stderr, "%s: warning: the %s metrics were not written: %s\n", cli->prog, name,
+		        merr.msg[0] ? merr.msg : "cannot allocate memory");
+	free(text);
+}
+
+static const struct family anchor_fam[] = {
+	{"airlock_anchor_last_success_timestamp_seconds", "gauge",
+	 "When an anchor last reached the sink (0: never).", "last_success"},
+	{"airlock_anchor_last_entry", "gauge",
+	 "The log entry (seq) the last anchor that reached the sink covers.", "last_entry"},
+	{"airlock_anchor_last_result", "gauge",
+	 "1 when the last anchor reached the sink, 0 when it did not.", "last_result"},
+	{"airlock_anchor_failures_total", "counter", "Anchors that did not reach the sink.",
+	 "failures"},
+};
+
+static const struct family ship_fam[] = {
+	{"airlock_sink_delivered_entry", "gauge", "The last log entry (seq) the sink has.",
+	 "delivered"},
+	{"airlock_sink_lag_entries", "gauge", "Entries of the log the sink does not have yet.", "lag"},
+	{"airlock_sink_oldest_undelivered_timestamp_seconds", "gauge",
+	 "When the oldest entry the sink does not have was written (0: it has them all).",
+	 "oldest_undelivered"},
+	{"airlock_sink_last_success_timestamp_seconds", "gauge",
+	 "When a ship to the sink last succeeded (0: never).", "last_success"},
+	{"airlock_sink_last_result", "gauge", "1 when the last ship to the sink succeeded, 0 when not.",
+	 "last_result"},
+	{"airlock_sink_failures_total", "counter", "Ships to the sink that failed.", "failures"},
+};
 
 static int cmd_anchor(struct al_cli *cli, int argc, char **argv)
 {
@@ -260,7 +301,7 @@ static int cmd_anchor(struct al_cli *cli, int argc, char **argv)
 	struct al_err err = {0};
 	struct al_audit *log;
 	json_t *state, *out = json_array();
-	char head[AL_SHA256_HEX], state_path[4200];
+	char head[AL_SHA256_HEX];
 	const char *home;
 	int c, failed = 0, code = AL_OK;
 
@@ -294,7 +335,7 @@ static int cmd_anchor(struct al_cli *cli, int argc, char **argv)
 		return al_cli_error(cli, &err);
 	}
 	al_hex(a.cp.hash, AL_SHA256_LEN, head);
-	state = state_load(home);
+	state = state_load(home, "anchor");
 	for (size_t i = 0; i < sinks.n; i++) {
 		const struct al_sink *s = &sinks.s[i];
 		struct al_err serr = {0};
@@ -343,17 +384,8 @@ static int cmd_anchor(struct al_cli *cli, int argc, char **argv)
 		code = AL_EENV;
 	if (al_audit_close(log, code == AL_OK ? &err : NULL) < 0)
 		code = AL_EENV;
-	{
-		char *text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
-		struct al_err merr = {0};
-		snprintf(state_path, sizeof state_path, "%s/audit/anchor-state.json", home);
-		if (text == NULL ||
-		    al_write_file_atomic(state_path, text, strlen(text), 0600, &merr) < 0 ||
-		    metrics_write(home, state, &sinks, &merr) < 0)
-			fprintf(stderr, "%s: warning: the anchor metrics were not written: %s\n", cli->prog,
-			        merr.msg);
-		free(text);
-	}
+	state_store(cli, home, "anchor", anchor_fam, sizeof anchor_fam / sizeof anchor_fam[0], state,
+	            &sinks);
 	if (cli->json)
 		al_cli_print_json(json_pack("{s:s,s:I,s:s,s:o}", "log_id", a.cp.log_id, "size",
 		                            (json_int_t)a.cp.size, "head", head, "sinks", out));
@@ -370,4 +402,177 @@ static int cmd_anchor(struct al_cli *cli, int argc, char **argv)
 int al_cmd_audit_anchor(struct al_cli *cli, int argc, char **argv)
 {
 	return cmd_anchor(cli, argc, argv);
+}
+
+/* ---- ship: every entry to every sink ---- */
+
+int al_cmd_audit_ship(struct al_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"timeout", required_argument, NULL, 't'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct al_sinks sinks;
+	struct al_err err = {0};
+	const char *home, *only = NULL;
+	int64_t timeout_ms = 0;
+	json_t *out, *state;
+	int c, code = AL_OK, found = 0;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case 't':
+			if (al_duration_parse(optarg, &timeout_ms, &err) < 0 || timeout_ms <= 0)
+				return al_cli_usage(cli, "--timeout %s: a duration such as 30s", optarg);
+			break;
+		case 'j': cli->json = 1; break;
+		case 'h': return AL_OK;
+		default: return AL_EUSAGE;
+		}
+	}
+	if (optind < argc - 1)
+		return al_cli_usage(cli, "at most one sink NAME");
+	if (optind == argc - 1)
+		only = argv[optind];
+	if ((home = al_cli_home(cli, &err)) == NULL || al_sinks_load(home, &sinks, &err) < 0)
+		return al_cli_error(cli, &err);
+	out = json_array();
+	state = state_load(home, "ship");
+	for (size_t i = 0; i < sinks.n; i++) {
+		const struct al_sink *s = &sinks.s[i];
+		struct al_ship_result res;
+		struct al_err serr = {0};
+		json_t *st;
+		int r;
+		if (only != NULL && strcmp(only, s->name) != 0)
+			continue;
+		found = 1;
+		r = al_ship(home, s, timeout_ms > 0 ? al_now_us() + timeout_ms * 1000 : 0, &res, &serr);
+		st = json_object_get(state, s->name);
+		if (!json_is_object(st)) {
+			st = json_object();
+			json_object_set_new(state, s->name, st);
+		}
+		json_object_set_new(st, "delivered", json_integer((json_int_t)res.delivered));
+		json_object_set_new(st, "lag", json_integer((json_int_t)(res.last_seq > res.delivered
+		                                                              ? res.last_seq - res.delivered
+		                                                              : 0)));
+		json_object_set_new(st, "oldest_undelivered",
+		                    json_real((double)res.oldest_pending_us / 1e6));
+		json_object_set_new(st, "last_result", json_integer(r == 0));
+		if (r == 0)
+			json_object_set_new(st, "last_success", json_real((double)al_now_us() / 1e6));
+		else
+			json_object_set_new(st, "failures",
+			                    json_integer(json_integer_value(json_object_get(st, "failures")) + 1));
+		if (r < 0) {
+			/* the failure is evidence too; it waits in the log like the rest */
+			struct al_err aerr = {0};
+			(void)audit_note(home, "sink.failed",
+			                 json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "sink", s->name, "kind",
+			                           al_sink_kind_name(s), "target", s->target, "delivered",
+			                           (json_int_t)res.delivered, "pending",
+			                           (json_int_t)(res.last_seq > res.delivered
+			                                            ? res.last_seq - res.delivered
+			                                            : 0),
+			                           "reason", serr.msg),
+			                 &aerr);
+			if (!cli->json)
+				fprintf(stderr, "%s: sink %s: %s (delivered up to entry %llu; the rest waits in the log)\n",
+				        cli->prog, s->name, serr.msg, (unsigned long long)res.delivered);
+			code = AL_EENV;
+		} else if (!cli->json && cli->verbosity >= 0) {
+			printf("%-16s %-7s delivered up to entry %llu (%llu sent now), %llu behind\n",
+			       s->name, al_sink_kind_name(s), (unsigned long long)res.delivered,
+			       (unsigned long long)res.sent,
+			       (unsigned long long)(res.last_seq > res.delivered ? res.last_seq - res.delivered : 0));
+		}
+		json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:s?}", "sink", s->name,
+		                                     "kind", al_sink_kind_name(s), "target", s->target,
+		                                     "ok", r == 0, "delivered", (json_int_t)res.delivered,
+		                                     "sent", (json_int_t)res.sent, "last_seq",
+		                                     (json_int_t)res.last_seq, "error",
+		                                     r < 0 ? serr.msg : NULL));
+	}
+	state_store(cli, home, "ship", ship_fam, sizeof ship_fam / sizeof ship_fam[0], state, &sinks);
+	json_decref(state);
+	al_sinks_free(&sinks);
+	if (cli->json)
+		al_cli_print_json(out);
+	else
+		json_decref(out);
+	if (only != NULL && !found)
+		return al_cli_usage(cli, "no sink %s (airlock audit sink list)", only);
+	return code;
+}
+
+/* ---- restore: a log from what left the host ---- */
+
+static void restore_problem(void *ctx, const char *msg)
+{
+	const struct al_cli *cli = ctx;
+
+	fprintf(stderr, "%s: audit restore: %s\n", cli->prog, msg);
+}
+
+int al_cmd_audit_restore(struct al_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"from", required_argument, NULL, 'f'},
+		{"output", required_argument, NULL, 'o'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char **from = NULL, *outdir = NULL;
+	struct al_restore_report rep = {0};
+	struct al_err err = {0};
+	size_t n = 0;
+	int c, r;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "ho:", longopts)) != -1) {
+		switch (c) {
+		case 'f': {
+			const char **v = realloc(from, (n + 1) * sizeof *v);
+			if (v == NULL) {
+				free(from);
+				al_err_sys(&err, "cannot allocate memory");
+				return al_cli_error(cli, &err);
+			}
+			from = v;
+			from[n++] = optarg;
+			break;
+		}
+		case 'o': outdir = optarg; break;
+		case 'j': cli->json = 1; break;
+		case 'h': free(from); return AL_OK;
+		default: free(from); return AL_EUSAGE;
+		}
+	}
+	if (n == 0 || outdir == NULL || optind != argc) {
+		free(from);
+		return al_cli_usage(cli, "--from PATH (one or more) and -o DIR are needed");
+	}
+	rep.on_problem = restore_problem;
+	rep.ctx = cli;
+	r = al_audit_restore(from, n, outdir, &rep, &err);
+	free(from);
+	al_restore_report_free(&rep);
+	if (r < 0)
+		return al_cli_error(cli, &err);
+	if (cli->json)
+		al_cli_print_json(json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "output", outdir, "entries",
+		                            (json_int_t)rep.entries, "first", (json_int_t)rep.first, "last",
+		                            (json_int_t)rep.last, "gaps", (json_int_t)rep.gaps, "problems",
+		                            (json_int_t)rep.problems, "unreadable",
+		                            (json_int_t)rep.unreadable, "whole", r == 0));
+	else if (cli->verbosity >= 0)
+		printf("%s: entries %llu to %llu (%llu written)%s; check it with airlock-verify audit %s "
+		       "--seal-pub FILE\n",
+		       outdir, (unsigned long long)rep.first, (unsigned long long)rep.last,
+		       (unsigned long long)rep.entries,
+		       r == 0 ? "" : ", with the problems above", outdir);
+	return r == 0 ? AL_OK : AL_EFAIL;
 }

@@ -101,7 +101,7 @@ directive() {
 	local a=$SYSTEMD_DIR/airlock-anchor.service
 	[ "$(directive "$SYSTEMD_DIR/airlock@.service" OnFailure)" = 'airlock-alert@%n.service' ]
 	[ "$(directive "$a" OnFailure)" = 'airlock-alert@%n.service' ]
-	[ "$(directive "$a" ExecStart)" = "$(printf '%s\n' '/usr/local/bin/airlock audit anchor' '/usr/local/bin/airlock audit verify --strict')" ]
+	[ "$(directive "$a" ExecStart)" = "$(printf '%s\n' '-/usr/local/bin/airlock audit ship --timeout 10min' '/usr/local/bin/airlock audit anchor' '/usr/local/bin/airlock audit verify --strict')" ]
 	[ "$(directive "$a" Type)" = oneshot ]
 	[ "$(directive "$SYSTEMD_DIR/airlock-anchor.timer" OnCalendar)" = hourly ]
 	[ "$(directive "$SYSTEMD_DIR/airlock-alert@.service" ExecStart)" = '/usr/local/bin/airlock alert --unit %i' ]
