@@ -124,7 +124,17 @@ struct run {
 	uid_t step_uid, home_uid; /* as root: the steps' identity, and the home's owner */
 	gid_t step_gid;
 	json_t *images;          /* by manifest index: {name, digest, tree_sha256, root, env, path} */
+	struct al_sinks sinks;   /* where the entries go as the run goes (ship.c) */
+	int64_t shipped_us;      /* the last attempt */
+	uint64_t ship_warned;    /* sinks whose failure this run has said */
 };
+
+/* ship.c: the sinks, read at the run's start; an attempt to give each one
+ * what it lacks (bounded: AL_SHIP_STEP_US during the run, AL_SHIP_FINAL_US
+ * after run.end); released. */
+void eng_ship_begin(struct run *r);
+void eng_ship(struct run *r, int final);
+void eng_ship_end(struct run *r);
 
 /* record.c: the audit entry of a state change; fields are consumed.
  * After the first failure every later call fails at once (fail-closed). */

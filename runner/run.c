@@ -368,6 +368,9 @@ static int run_finish(struct run *r)
 		eng_state_warn(r, &err);
 	eng_tx_flush(r);
 	eng_observe(r, 1);
+	/* what this run wrote, sealed, off the host now rather than at the
+	 * next timer */
+	eng_ship(r, 1);
 	{
 		char stage[PATH_MAX + 8];
 		al_snprintf(stage, sizeof stage, "%s/stage", r->run_dir);
@@ -421,6 +424,7 @@ static void run_free(struct run *r, int masked, const sigset_t *oldmask)
 		close(r->lockfd);
 	if (r->images_lockfd >= 0)
 		close(r->images_lockfd);
+	eng_ship_end(r);
 	if (r->st != NULL)
 		eng_tx_flush(r);
 	if (r->host_ready)
@@ -465,6 +469,7 @@ int al_run(const struct al_run_opts *o)
 	masked = 1;
 	if (run_start(r, &err) < 0)
 		goto fail;
+	eng_ship_begin(r);
 	/* Secrets before the first step: a failure stops every step but
 	 * those that report each run, which report it. */
 	if (eng_secrets_check(r) < 0) {

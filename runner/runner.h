@@ -28,6 +28,9 @@
 #define AL_ITEM_MAX 65536          /* a fan_out item's line, bytes */
 #define AL_AWAIT_EVERY_MS 30000    /* an await step's poll interval when poll.every is absent */
 #define AL_METRICS_EVERY_US 1000000 /* metrics/airlock.prom: at most this often during a run */
+#define AL_SHIP_EVERY_US 60000000   /* entries to the sinks: at most this often during a run */
+#define AL_SHIP_STEP_US 250000      /* ...each attempt bounded by this */
+#define AL_SHIP_FINAL_US 3000000    /* and after run.end, by this */
 
 /* ---- state.db ---- */
 

@@ -295,6 +295,8 @@ void eng_loop(struct run *r)
 			eng_observe(r, 0);
 			r->metrics_dirty = 0;
 		}
+		if (r->sinks.n > 0 && now - r->shipped_us >= AL_SHIP_EVERY_US)
+			eng_ship(r, 0);
 		if (!work_left(r))
 			break;
 		pf[0].fd = r->sfd;

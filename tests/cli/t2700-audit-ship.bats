@@ -199,3 +199,29 @@ while True:
 	cd "$ROOT_DIR/packaging/prometheus"
 	run -0 promtool test rules airlock-rules.test.yml
 }
+
+@test 'a run ships as it goes: its entries are on the replica when it ends; a dead SIEM neither stalls nor fails it' {
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	airlock -q audit sink add replica --dir "$PWD/replica"
+	airlock -q audit sink add siem --syslog "tcp://127.0.0.1:$port"
+	mkdir -p p
+	cat >p/airlock.json <<-'JSON'
+	{"format": "airlock.manifest/1", "pipeline": "p", "version": 1,
+	 "expires": "2099-01-01T00:00:00Z",
+	 "steps": [{"id": "a", "run": ["/bin/sh", "-c", "echo a >out.txt"], "outputs": [{"path": "out.txt"}]},
+	           {"id": "b", "needs": ["a"], "run": ["/bin/sh", "-c", "echo b >out.txt"], "outputs": [{"path": "out.txt"}]}]}
+	JSON
+	start=$(date +%s%N)
+	run -0 airlock run --unsigned p --date 2026-11-25
+	took=$((($(date +%s%N) - start) / 1000000))
+	[ "$took" -lt 3000 ]
+	out_has 'sink siem' 'the entries wait in the log'
+	# the replica has the run, its end and the seal after it
+	last=$(the_log | tail -1 | jq -r .seq)
+	[ "$(jq -r .seq "$AIRLOCK_HOME/audit/cursors/replica")" = "$last" ]
+	cat replica/*/audit-*.jsonl | tail -n 2 | grep -q '"event":"run.end"'
+	[ ! -e "$AIRLOCK_HOME/audit/cursors/siem" ]
+	# the timer's ship records the SIEM's failure
+	run -4 airlock audit ship
+	jq -e 'select(.event == "sink.failed") | .sink == "siem"' "$AIRLOCK_HOME"/audit/audit-*.jsonl >/dev/null
+}
