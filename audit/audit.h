@@ -288,6 +288,14 @@ struct al_ship_result {
 int al_ship(const char *home, const struct al_sink *sink, int64_t deadline_us,
             struct al_ship_result *res, struct al_err *err);
 
+/* How far behind a sink is: its cursor against the log. */
+struct al_ship_lag {
+	uint64_t delivered, last_seq;
+	int64_t delivered_us;      /* when its cursor last moved (0: never) */
+	int64_t oldest_pending_us; /* the ts of the oldest entry it lacks (0: none) */
+};
+int al_ship_lag(const char *home, const char *sink, struct al_ship_lag *lag, struct al_err *err);
+
 /* What a restore found (restore.c). */
 struct al_restore_report {
 	uint64_t entries, first, last; /* written, and their seqs */

@@ -136,7 +136,11 @@ static int reader_line(struct reader *r, struct al_err *err)
 		r->last_seq = e.seq;
 	if ((e.seq != 0 && e.seq <= r->after) || (e.seq == 0 && r->last_seq <= r->after))
 		return 0;
-	return r->each(r->ctx, &e, err);
+	switch (r->each(r->ctx, &e, err)) {
+	case 0: return 0;
+	case -2: r->stop = 1; return 0; /* each() has what it wanted */
+	default: return -1;
+	}
 }
 
 static int reader_bytes(struct reader *r, const char *buf, size_t got, struct al_err *err)
@@ -272,7 +276,7 @@ static int read_after(const char *home, uint64_t after, char log_id[AL_AUDIT_LOG
 				st->close(st);
 				goto out;
 			}
-			if (got == 0)
+			if (got == 0 || r.stop)
 				break;
 		}
 		st->close(st);
@@ -737,4 +741,49 @@ int al_ship(const char *home, const struct al_sink *sink, int64_t deadline_us,
 	res->first = s.first;
 	res->oldest_pending_us = s.pending_us;
 	return ret;
+}
+
+/* ---- how far behind each sink is ---- */
+
+struct first_ts {
+	int64_t ts_us;
+};
+
+static int first_ts_each(void *ctx, const struct entry *e, struct al_err *err)
+{
+	struct first_ts *f = ctx;
+	struct al_line l;
+	struct al_err perr = {0};
+
+	(void)err;
+	if (e->seq != 0 && al_line_parse(e->text, e->len, &l, &perr) == 0) {
+		f->ts_us = l.ts_us;
+		return -2; /* enough: stop reading */
+	}
+	return 0;
+}
+
+int al_ship_lag(const char *home, const char *sink, struct al_ship_lag *lag, struct al_err *err)
+{
+	struct al_ship_cursor c;
+	char id[AL_AUDIT_LOG_ID_HEX];
+	struct first_ts f = {0};
+	struct al_err rerr = {0};
+	uint64_t last = 0;
+
+	memset(lag, 0, sizeof *lag);
+	if (al_ship_cursor_load(home, sink, &c, err) < 0 || log_first_id(home, id, err) < 0)
+		return -1;
+	if (c.log_id[0] != '\0' && strcmp(c.log_id, id) != 0)
+		memset(&c, 0, sizeof c); /* another log's: it has none of this one */
+	lag->delivered = c.seq;
+	lag->delivered_us = c.delivered_us;
+	lag->last_seq = log_last_seq(home);
+	if (lag->last_seq <= c.seq)
+		return 0;
+	/* the oldest entry it lacks: the one after its cursor */
+	if (read_after(home, c.seq, id, first_ts_each, &f, &last, &rerr) < 0 && f.ts_us == 0)
+		return al_err_set(err, rerr.code ? rerr.code : AL_EENV, "%s", rerr.msg);
+	lag->oldest_pending_us = f.ts_us;
+	return 0;
 }

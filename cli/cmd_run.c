@@ -1,6 +1,7 @@
 /* cmd_run.c - airlock run, resume, status, runs and logs: the command
  * layer over the run engine (runner/) and the state store (runner/state.c). */
 #include "cli/cli.h"
+#include "audit/audit.h"
 #include "report/report.h"
 #include "runner/runner.h"
 #include "steps/steps.h"
@@ -371,6 +372,63 @@ static int collect_step(void *ctx, const struct al_step_row *s)
 	return 0;
 }
 
+/* Each sink's lag (audit/FORMAT.md §13), for status: [{sink, kind,
+ * target, delivered, behind, oldest_undelivered, delivered_at}]. */
+static json_t *sinks_json(const char *home)
+{
+	struct al_sinks sinks;
+	struct al_err err = {0};
+	json_t *out = json_array();
+
+	if (al_sinks_load(home, &sinks, &err) < 0)
+		return out;
+	for (size_t i = 0; i < sinks.n; i++) {
+		struct al_ship_lag lag;
+		char a[AL_TS_LEN], b[AL_TS_LEN];
+		if (al_ship_lag(home, sinks.s[i].name, &lag, &err) < 0)
+			continue;
+		al_ts_format(lag.oldest_pending_us, a);
+		al_ts_format(lag.delivered_us, b);
+		json_array_append_new(
+		    out, json_pack("{s:s,s:s,s:s,s:I,s:I,s:o,s:o}", "sink", sinks.s[i].name, "kind",
+		                   al_sink_kind_name(&sinks.s[i]), "target", sinks.s[i].target,
+		                   "delivered", (json_int_t)lag.delivered, "behind",
+		                   (json_int_t)(lag.last_seq > lag.delivered ? lag.last_seq - lag.delivered
+		                                                             : 0),
+		                   "oldest_undelivered", lag.oldest_pending_us ? json_string(a) : json_null(),
+		                   "delivered_at", lag.delivered_us ? json_string(b) : json_null()));
+	}
+	al_sinks_free(&sinks);
+	return out;
+}
+
+/* "  sinks: siem  12 entries behind, the oldest for 3m20s" */
+static void sinks_print(const char *home)
+{
+	json_t *all = sinks_json(home), *s;
+	size_t i;
+
+	json_array_foreach(all, i, s) {
+		json_int_t behind = json_integer_value(json_object_get(s, "behind"));
+		const char *oldest = json_string_value(json_object_get(s, "oldest_undelivered"));
+		if (i == 0)
+			printf("  %-20s %-7s %s\n", "SINK", "KIND", "DELIVERED");
+		printf("  %-20s %-7s up to entry %lld", json_string_value(json_object_get(s, "sink")),
+		       json_string_value(json_object_get(s, "kind")),
+		       (long long)json_integer_value(json_object_get(s, "delivered")));
+		if (behind > 0) {
+			int64_t us = 0;
+			char d[32];
+			struct al_err e = {0};
+			(void)al_ts_parse(oldest != NULL ? oldest : "", &us, &e);
+			fmt_ms(us > 0 ? (al_now_us() - us) / 1000 : -1, d, sizeof d);
+			printf(", %lld behind, the oldest for %s (airlock audit ship)", (long long)behind, d);
+		}
+		printf("\n");
+	}
+	json_decref(all);
+}
+
 int al_cmd_status(struct al_cli *cli, int argc, char **argv)
 {
 	static const struct option help_only[] = {
@@ -409,13 +467,13 @@ int al_cmd_status(struct al_cli *cli, int argc, char **argv)
 	al_state_close(st);
 	status = run_status(home, &r, sbuf, sizeof sbuf);
 	if (cli->json) {
-		al_cli_print_json(json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:I,s:o,s:o}", "run", r.id,
+		al_cli_print_json(json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:o}", "run", r.id,
 		                            "pipeline", r.pipeline, "version", (json_int_t)r.version,
 		                            "manifest_sha256", r.manifest_sha256, "date", r.date,
 		                            "status", status, "resume_of", r.resume_of, "start_us",
 		                            (json_int_t)r.start_us, "end_us",
 		                            r.end_us ? json_integer(r.end_us) : json_null(), "steps",
-		                            sc.steps));
+		                            sc.steps, "sinks", sinks_json(home)));
 		return AL_OK;
 	}
 	al_ts_format(r.start_us, ts);
@@ -446,6 +504,7 @@ int al_cmd_status(struct al_cli *cli, int argc, char **argv)
 		printf("\n");
 	}
 	json_decref(sc.steps);
+	sinks_print(home);
 	return AL_OK;
 }
 

@@ -221,6 +221,11 @@ while True:
 	[ "$(jq -r .seq "$AIRLOCK_HOME/audit/cursors/replica")" = "$last" ]
 	cat replica/*/audit-*.jsonl | tail -n 2 | grep -q '"event":"run.end"'
 	[ ! -e "$AIRLOCK_HOME/audit/cursors/siem" ]
+	# status says how far behind each sink is
+	run -0 airlock status
+	out_has 'replica' 'up to entry' 'siem' 'behind, the oldest for'
+	run -0 airlock --json status
+	echo "$output" | jq -e '.sinks | map({(.sink): .}) | add | .replica.behind == 0 and .siem.behind > 0 and (.siem.oldest_undelivered | test("^20")) and .replica.oldest_undelivered == null'
 	# the timer's ship records the SIEM's failure
 	run -4 airlock audit ship
 	jq -e 'select(.event == "sink.failed") | .sink == "siem"' "$AIRLOCK_HOME"/audit/audit-*.jsonl >/dev/null
