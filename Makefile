@@ -284,7 +284,16 @@ deps:
 test-helpers: $(TEST_HELPERS)
 
 check: $(BINS) $(UNIT_BINS) $(TEST_HELPERS) fuzz-short $(NIGHTLY_IMAGE)
-	@AIRLOCK_BUILD=$(BUILD) tests/run-suites $(UNIT_BINS)
+	@AIRLOCK_BUILD=$(BUILD) ONCE="$(CHECK_ONCE)" tests/run-suites $(UNIT_BINS)
+
+# Under SANITIZE=1, what the plain check already ran and sanitizers add
+# nothing to (QUEUE.md: slow real-server suites once, CI's time): the
+# fuzz targets, the same binaries (build/fuzz, with ASan+UBSan of their
+# own) whichever build checks; the nightly in its 135 MB image, whose
+# code t4900-images runs under the sanitizers on small images.
+ifeq ($(SANITIZE),1)
+CHECK_ONCE := fuzz/t8000-fuzz-short e2e/t5150-nightly-image
+endif
 
 # The image the nightly example's score step runs in (Debian's essential
 # packages and python3, ~30 s from Debian's mirror), built once into
