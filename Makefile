@@ -421,7 +421,7 @@ FUZZ_CFLAGS := $(WARN) -D_GNU_SOURCE -g -O1 -I. $(FUZZ_PKG_CFLAGS) -MMD -MP
 VALIDATE_SRC := steps/schema.c steps/records.c steps/csv.c steps/validate.c
 FUZZ_LIB_SRC := $(CORE_SRC) $(filter %.c,$(AUDIT_SRC)) $(MANIFESTS_SRC) $(IMAGES_SRC) $(VALIDATE_SRC)
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRC)) $(FUZZ_BUILD)/obj/audit/format_md.o
-FUZZ_TARGETS := manifest keys audit_line audit_verify checkpoint shards bundle validate image
+FUZZ_TARGETS := manifest keys audit_line audit_verify checkpoint shards bundle validate image restore
 FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 .PHONY: fuzz fuzz-short fuzz-seeds lint-fuzz
 

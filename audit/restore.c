@@ -62,7 +62,9 @@ static int pile_add(struct pile *p, const struct piece *x, const char *text, siz
 	return 0;
 }
 
-/* "KEY=N" among the words after a tag: the number, or -1. */
+/* "KEY=N" among the words after a tag: the number (at most 2^53, which
+ * no seq reaches), or -1 for anything else, a number that does not fit
+ * included: never a value wrapped into a valid one. */
 static int64_t tag_num(const char *s, size_t n, const char *key)
 {
 	size_t k = strlen(key);
@@ -73,8 +75,13 @@ static int64_t tag_num(const char *s, size_t n, const char *key)
 			size_t j = i + k + 1;
 			if (j >= n || s[j] < '0' || s[j] > '9')
 				return -1;
-			for (; j < n && s[j] >= '0' && s[j] <= '9' && v < (1ull << 60); j++)
+			for (; j < n && s[j] >= '0' && s[j] <= '9'; j++) {
 				v = v * 10 + (uint64_t)(s[j] - '0');
+				if (v > (1ull << 53))
+					return -1;
+			}
+			if (j < n && s[j] != ' ')
+				return -1;
 			return (int64_t)v;
 		}
 	return -1;
@@ -103,7 +110,9 @@ static int add_msg(struct pile *p, const char *m, size_t n, const char *src, uin
 		seq = tag_num(m + tag, (size_t)(sp - m - tag), "seq");
 		part = tag_num(m + tag, (size_t)(sp - m - tag), "part");
 		end = tag_num(m + tag, (size_t)(sp - m - tag), "end");
-		if (seq <= 0 || part <= 0 || end < 0 || end > 1 || spaces < 3) {
+		/* an entry is at most AL_AUDIT_LINE_MAX bytes: no more parts than that */
+		if (seq <= 0 || part <= 0 || part > (int64_t)AL_AUDIT_LINE_MAX || end < 0 || end > 1 ||
+		    spaces < 3) {
 			p->rep->unreadable++;
 			return 0;
 		}
@@ -210,7 +219,7 @@ static int read_stream(struct pile *p, struct al_stream *st, const char *src, in
 	char buf[65536], *line = malloc(4096);
 	size_t got, len = 0, cap = 4096;
 	uint64_t prev = 0;
-	int ret = 0;
+	int ret = 0, over = 0; /* over: the line is past any entry's size: skipped */
 
 	if (line == NULL)
 		return al_err_sys(err, "cannot allocate memory");
@@ -223,16 +232,21 @@ static int read_stream(struct pile *p, struct al_stream *st, const char *src, in
 			break;
 		for (size_t i = 0; i < got && ret == 0; i++) {
 			if (buf[i] == '\n') {
-				ret = add_line(p, line, len, src, &prev, replica, err);
+				if (over)
+					p->rep->unreadable++;
+				else
+					ret = add_line(p, line, len, src, &prev, replica, err);
 				len = 0;
+				over = 0;
 				continue;
 			}
+			if (over)
+				continue;
 			if (len + 1 >= cap) {
 				char *v;
 				if (len + 1 >= AL_AUDIT_LINE_MAX * 2) {
-					ret = al_err_set(err, AL_EVERIFY, "%s: a line over %u bytes", src + 2,
-					                 AL_AUDIT_LINE_MAX * 2);
-					break;
+					over = 1;
+					continue;
 				}
 				cap = cap ? cap * 2 : 4096;
 				v = realloc(line, cap);
@@ -535,6 +549,11 @@ int al_audit_restore(const char *const *from, size_t nfrom, const char *out,
 					goto out;
 				}
 			}
+		} else if (x->kind == K_ENTRY) {
+			/* parts joined into what is not an entry */
+			note(rep, "entry %llu: its parts do not make an entry (not used)",
+			     (unsigned long long)x->seq);
+			continue;
 		} else if (fd < 0) {
 			continue; /* a fragment before any entry: nowhere to go */
 		}
@@ -544,6 +563,11 @@ int al_audit_restore(const char *const *from, size_t nfrom, const char *out,
 		}
 		line_hash(x->text, x->len, prev);
 		have_prev = 1;
+	}
+	if (rep->entries == 0) {
+		(void)rmdir(out);
+		al_err_set(err, AL_EVERIFY, "no entry of an airlock log in what was given");
+		goto out;
 	}
 	if (fd >= 0 && fsync(fd) < 0) {
 		al_err_sys(err, "%s: fsync", out);

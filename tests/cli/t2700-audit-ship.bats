@@ -230,3 +230,33 @@ while True:
 	run -4 airlock audit ship
 	jq -e 'select(.event == "sink.failed") | .sink == "siem"' "$AIRLOCK_HOME"/audit/audit-*.jsonl >/dev/null
 }
+
+@test "restore of hostile collector files: numbers past range, parts out of order or never ended, brackets never closed, a line too long" {
+	airlock -q audit sink add replica --dir "$PWD/replica"
+	notes 12
+	run -0 airlock audit ship
+	cat replica/*/audit-*.jsonl >all.jsonl
+	n=$(wc -l <all.jsonl)
+	{
+		cat all.jsonl
+		# numbers that do not fit, or wrap to a valid part or seq
+		printf '#airlock-part seq=99999999999999999999999 part=1 end=1 {"x":1}\n'
+		printf '#airlock-part seq=3 part=4294967297 end=1 {"x":1}\n'
+		printf '#airlock-part seq=3 part=0 end=1 {"x":1}\n'
+		printf '#airlock-part seq=3 part=1 end=7 {"x":1}\n'
+		printf '#airlock-part seq=%s part=1 end=0 {"seq":\n' "$((n + 1))"
+		printf '#airlock-fragment after=18446744073709551616 junk\n'
+		# an RFC 5424 line whose structured data never closes, and escapes
+		printf '<110>1 2026-01-01T00:00:00Z h airlock 1 x [airlock@32473 a="\\"]\\\\" seq="1"\n'
+		printf '<110>1 2026-01-01T00:00:00Z h airlock 1 x [unclosed\n'
+		printf '<110>1 - - - - -\n'
+		# a line past any entry's size
+		head -c $((9 * 1024 * 1024)) /dev/zero | tr '\0' a
+		printf '\n'
+	} >hostile.txt
+	run -1 airlock audit restore --from hostile.txt -o restored
+	# what was whole is there, byte for byte; the rest is named, not used
+	out_has "entry $((n + 1)): its parts are incomplete"
+	cat restored/audit-*.jsonl | cmp - all.jsonl
+	run -0 airlock-verify audit restored --seal-pub seal.pub
+}

@@ -20,3 +20,6 @@ put checkpoint size-nul 'airlock.audit/1 4f42673097b50b19ecbf846ece0f527a\012\00
 put checkpoint ts-nul 'airlock.audit/1 502e3fd8dc977bd5eb7574f690d67e68\01245\012a753797c2e856f70c2d1f39bd28a399273b6de3cba48dd3afcd1738736661b62\0122026-12-02T03:08:57z\000\000\000@91Z\012'
 # al_shards_parse leaked the shard table when the text ended without a newline
 put shards no-newline-leak 'airlock.shards/1 as\0121\012&\312'
+# al_audit_restore answered "whole" (0) for parts that joined into no entry,
+# having written nothing
+put restore parts-no-entry '#airlock-part seq=1 part=1 end=1 x\012'

@@ -22,7 +22,7 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/airlock-seeds.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-targets="manifest keys audit_line audit_verify checkpoint shards bundle validate image"
+targets="manifest keys audit_line audit_verify checkpoint shards bundle validate image restore"
 rm -rf "$corpus" "$fuzz/dict"
 for t in $targets bundle-keys; do
 	mkdir -p "$corpus/$t"
@@ -94,6 +94,17 @@ awk -v dir="$corpus/audit_line" '{
 	}
 }' "$seg"
 seed checkpoint checkpoint <cp/checkpoint.txt
+# ---- restore: what a collector keeps of the log: raw lines, whole RFC
+# 5424 lines, a split entry's parts, a fragment, a gap
+head -n 12 "$seg" | seed restore raw
+head -n 12 "$seg" | awk '{ printf "<110>1 2026-01-01T00:00:00Z h airlock 1 x [airlock@32473 log_id=\"0\" seq=\"%d\"] %s\n", NR, $0 }' |
+	seed restore rfc5424
+{ head -n 3 "$seg"
+  l=$(sed -n 4p "$seg")
+  printf '#airlock-part seq=4 part=1 end=0 %s\n' "${l:0:40}"
+  printf '#airlock-part seq=4 part=2 end=1 %s\n' "${l:40}"
+  printf '#airlock-fragment after=4 {"seq":5,"ts\n'
+  sed -n '7,9p' "$seg"; } | seed restore parts-gap
 # a summary of two shards (the second a copy of the first under another id)
 { cp_line=$(sed -n '1s/^airlock.audit\/1 //p; 2,4p' cp/checkpoint.txt | paste -sd' ')
   printf 'airlock.shards/1 seed\n2\n0 %s 07443427227916FB\n' "$cp_line"

@@ -7,7 +7,7 @@
 load ../lib/common
 
 FUZZ_BIN=${FUZZ_BIN:-$ROOT_DIR/build/fuzz}
-TARGETS="manifest keys audit_line audit_verify checkpoint shards bundle validate image"
+TARGETS="manifest keys audit_line audit_verify checkpoint shards bundle validate image restore"
 
 setup_file() {
 	[ -x "$FUZZ_BIN/fuzz_manifest" ] || return 0
@@ -64,6 +64,10 @@ fuzz_short() {
 
 @test 'fuzz_image runs without a finding' {
 	fuzz_short image
+}
+
+@test 'fuzz_restore runs without a finding' {
+	fuzz_short restore
 }
 
 @test 'every input of tests/fuzz/regressions.sh replays cleanly' {
