@@ -15,10 +15,11 @@ STATIC ?= 0
 # skopeo, umoci: what writes and what unpacks container images, against
 # which the image tests and bench/images check airlock's reading of them;
 # mmdebstrap: the nightly example's scoring image, from Debian's mirror;
-# rsyslog: the SIEM the log-shipping tests send every entry to.
+# rsyslog, rsyslog-gnutls: the SIEM the log-shipping tests send every
+# entry to, over TCP and TLS.
 DEB_PACKAGES := gcc make pkg-config libc6-dev \
 	libsodium-dev libssl-dev libjansson-dev libsqlite3-dev libarchive-dev \
-	libzstd-dev libcsv-dev libcmocka-dev libseccomp-dev gperf bubblewrap skopeo umoci mmdebstrap rsyslog \
+	libzstd-dev libcsv-dev libcmocka-dev libseccomp-dev gperf bubblewrap skopeo umoci mmdebstrap rsyslog rsyslog-gnutls \
 	bats minisign jq sqlite3 zstd hyperfine openssl file coreutils util-linux \
 	clang-tidy cppcheck shellcheck python3-jsonschema \
 	musl-tools dpkg-dev debian-archive-keyring xz-utils perl tcl python3 \
@@ -29,7 +30,9 @@ DEB_PACKAGES := gcc make pkg-config libc6-dev \
 # The nightly example's scoring image (examples/nightly/image/build).
 NIGHTLY_IMAGE := build/cache/nightly-score.tar
 
-LIB_NAMES := -larchive -lzstd -lsqlite3 -ljansson -lsodium -lcrypto -lcsv -lseccomp
+# libssl: TLS to the SIEM's collector (tls:// sinks, RFC 5425), beside
+# the libcrypto of every hash and HMAC.
+LIB_NAMES := -larchive -lzstd -lsqlite3 -ljansson -lsodium -lssl -lcrypto -lcsv -lseccomp
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral
 
@@ -76,7 +79,7 @@ HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2
 SAN :=
 OPT := -O2
 endif
-PKGS := libsodium libcrypto jansson sqlite3 libarchive libzstd libseccomp
+PKGS := libsodium libssl libcrypto jansson sqlite3 libarchive libzstd libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # The libraries come from Debian's packages. By default they are linked
 # from the packages' static archives, except libarchive, and libc stays

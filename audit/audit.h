@@ -217,8 +217,11 @@ struct al_sink {
 	enum al_sink_kind kind;
 	char target[1024];   /* the directory, or the syslog URL */
 	int udp;             /* syslog: udp:// rather than tcp:// */
+	int tls;             /* syslog: tls:// (RFC 5425) */
 	char host[256], port[8];
 	size_t max_message;  /* syslog: the largest message sent (0: the default) */
+	char ca[1024];       /* tls: the CA file the collector's certificate must chain to */
+	char cert[1024], key[1024]; /* tls: our certificate and key, or "" */
 };
 
 struct al_sinks {
@@ -229,9 +232,14 @@ struct al_sinks {
 /* A sink name: [a-z0-9][a-z0-9_-]*, 32 at most. */
 int al_sink_name_ok(const char *name);
 /* A sink from its name and one of dir (an absolute path) or syslog_url
- * (tcp://HOST:PORT, udp://HOST:PORT); AL_EUSAGE naming what is wrong. */
+ * (tcp://HOST:PORT, udp://HOST:PORT, tls://HOST:PORT); AL_EUSAGE naming
+ * what is wrong. */
 int al_sink_make(const char *name, const char *dir, const char *syslog_url, struct al_sink *s,
                  struct al_err *err);
+/* A tls:// sink's files, absolute paths: ca (needed), cert and key (both
+ * or neither); refused for any other sink. */
+int al_sink_tls(struct al_sink *s, const char *ca, const char *cert, const char *key,
+                struct al_err *err);
 const char *al_sink_kind_name(const struct al_sink *s);
 /* HOME/audit/sinks.json (none when it does not exist); written atomically. */
 int al_sinks_load(const char *home, struct al_sinks *sinks, struct al_err *err);

@@ -170,6 +170,27 @@ int seg_tail_of(int dirfd, unsigned long n, struct seg_tail *t, struct al_err *e
  * for a line held without its "\n". */
 void line_hash(const char *line, size_t len, unsigned char out[AL_SHA256_LEN]);
 
+/* ---- a connection to a syslog collector (conn.c) ---- */
+
+struct ssl_st;
+struct ssl_ctx_st;
+struct sink_conn {
+	int fd;
+	struct ssl_st *ssl;      /* tls:// only */
+	struct ssl_ctx_st *ctx;
+	const struct al_sink *sink;
+};
+/* Connects (TCP, UDP, or TLS over TCP with the sink's CA), every wait
+ * bounded; AL_EENV naming the sink and why. */
+int conn_open(struct sink_conn *c, const struct al_sink *s, struct al_err *err);
+/* Writes all of p (UDP: one datagram), until deadline_us (0: none). */
+int conn_send(struct sink_conn *c, const char *p, size_t n, int64_t deadline_us,
+              struct al_err *err);
+/* The orderly close the collector must answer (it has read everything);
+ * closes the connection either way. */
+int conn_finish(struct sink_conn *c, struct al_err *err);
+void conn_close(struct sink_conn *c);
+
 /* ---- the writer (writer.c), for init.c ---- */
 
 #define LOCK_NAME "lock"

@@ -311,7 +311,8 @@ struct ship {
 	const struct al_sink *sink;
 	char log_id[AL_AUDIT_LOG_ID_HEX];
 	char host[256];
-	int fd;             /* the connection, or the replica's current segment */
+	int fd;             /* the replica's current segment */
+	struct sink_conn conn; /* the collector's connection (conn.fd -1: none) */
 	unsigned long segno;
 	uint64_t replica_last; /* dir: the last seq the replica holds */
 	size_t max_msg;     /* syslog: the largest message we send */
@@ -412,8 +413,8 @@ static int syslog_frames(struct ship *s, const struct entry *e, struct al_err *e
 		    out_add(s, tag, t, err) < 0 || out_add(s, e->text + off, n, err) < 0)
 			return -1;
 		if (s->sink->udp) { /* one datagram a message */
-			if (send(s->fd, s->out, s->out_len, MSG_NOSIGNAL) < 0)
-				return al_err_sys(err, "%s", s->sink->target);
+			if (conn_send(&s->conn, s->out, s->out_len, s->deadline_us, err) < 0)
+				return -1;
 			s->out_len = 0;
 		}
 		off += n;
@@ -422,109 +423,20 @@ static int syslog_frames(struct ship *s, const struct entry *e, struct al_err *e
 	return 0;
 }
 
-static int send_all(int fd, const char *p, size_t n, int64_t deadline_us)
-{
-	while (n > 0) {
-		struct pollfd pf = {fd, POLLOUT, 0};
-		int64_t left = deadline_us > 0 ? (deadline_us - al_now_us()) / 1000 : SHIP_TIMEOUT_MS;
-		ssize_t w;
-		if (left <= 0 || poll(&pf, 1, left > SHIP_TIMEOUT_MS ? SHIP_TIMEOUT_MS : (int)left) <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int syslog_connect(struct ship *s, struct al_err *err)
-{
-	struct addrinfo hints = {0}, *res = NULL, *ai;
-	int rc, saved = 0;
-
-	hints.ai_socktype = s->sink->udp ? SOCK_DGRAM : SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
-	rc = getaddrinfo(s->sink->host, s->sink->port, &hints, &res);
-	if (rc != 0)
-		return al_err_set(err, AL_EENV, "%s: %s", s->sink->target, gai_strerror(rc));
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		struct pollfd p;
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		                ai->ai_protocol), soerr = 0, ok;
-		socklen_t sl = sizeof soerr;
-		if (fd < 0) {
-			saved = errno;
-			continue;
-		}
-		ok = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
-		if (!ok && errno == EINPROGRESS) {
-			p.fd = fd;
-			p.events = POLLOUT;
-			p.revents = 0;
-			if (poll(&p, 1, SHIP_TIMEOUT_MS) <= 0)
-				soerr = ETIMEDOUT;
-			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-				soerr = errno;
-			ok = soerr == 0;
-		} else if (!ok) {
-			soerr = errno;
-		}
-		if (ok) {
-			s->fd = fd;
-			freeaddrinfo(res);
-			return 0;
-		}
-		saved = soerr;
-		close(fd);
-	}
-	freeaddrinfo(res);
-	return al_err_set(err, AL_EENV, "%s: %s", s->sink->target, strerror(saved ? saved : EIO));
-}
-
-/* The end of a TCP batch: everything sent, then an orderly close whose
- * answer (the collector closing in turn, after reading all of it) is what
- * lets the cursor move. A reset or no answer is a failure. */
+/* The end of a TCP or TLS batch: everything sent, then the orderly close
+ * whose answer lets the cursor move (conn.c). */
 static int syslog_finish(struct ship *s, struct al_err *err)
 {
-	char c;
-	struct pollfd pf;
-	ssize_t n;
+	int r = 0;
 
-	if (s->sink->udp) {
-		close(s->fd);
-		s->fd = -1;
-		return 0;
-	}
-	if (send_all(s->fd, s->out, s->out_len, s->deadline_us) < 0 || shutdown(s->fd, SHUT_WR) < 0)
-		goto fail;
+	if (!s->sink->udp && s->out_len > 0)
+		r = conn_send(&s->conn, s->out, s->out_len, s->deadline_us, err);
 	s->out_len = 0;
-	pf = (struct pollfd){s->fd, POLLIN, 0};
-	for (;;) {
-		if (poll(&pf, 1, SHIP_TIMEOUT_MS) <= 0) {
-			errno = ETIMEDOUT;
-			goto fail;
-		}
-		n = recv(s->fd, &c, 1, 0);
-		if (n == 0)
-			break;
-		if (n < 0 && errno != EINTR && errno != EAGAIN)
-			goto fail;
+	if (r < 0) {
+		conn_close(&s->conn);
+		return -1;
 	}
-	close(s->fd);
-	s->fd = -1;
-	return 0;
-fail:
-	al_err_set(err, AL_EENV, "%s: %s (the collector did not confirm the batch)", s->sink->target,
-	           strerror(errno));
-	close(s->fd);
-	s->fd = -1;
-	return -1;
+	return conn_finish(&s->conn, err);
 }
 
 /* ---- a replica directory ---- */
@@ -645,7 +557,7 @@ static int batch_end(struct ship *s, struct al_err *err)
 	if (s->sink->kind == AL_SINK_DIR)
 		r = replica_sync(s, err);
 	else
-		r = s->fd >= 0 ? syslog_finish(s, err) : 0;
+		r = s->conn.fd >= 0 ? syslog_finish(s, err) : 0;
 	if (r < 0)
 		return -1;
 	s->batch_bytes = 0;
@@ -671,13 +583,13 @@ static int ship_each(void *ctx, const struct entry *e, struct al_err *err)
 		if (replica_append(s, e, err) < 0)
 			return -1;
 	} else {
-		if (s->fd < 0 && syslog_connect(s, err) < 0)
+		if (s->conn.fd < 0 && conn_open(&s->conn, s->sink, err) < 0)
 			return -1;
 		if (syslog_frames(s, e, err) < 0)
 			return -1;
 		if (!s->sink->udp && s->out_len >= 65536) {
-			if (send_all(s->fd, s->out, s->out_len, s->deadline_us) < 0)
-				return al_err_set(err, AL_EENV, "%s: %s", s->sink->target, strerror(errno));
+			if (conn_send(&s->conn, s->out, s->out_len, s->deadline_us, err) < 0)
+				return -1;
 			s->out_len = 0;
 		}
 	}
@@ -702,6 +614,8 @@ int al_ship(const char *home, const struct al_sink *sink, int64_t deadline_us,
             struct al_ship_result *res, struct al_err *err)
 {
 	struct ship s = {.home = home, .sink = sink, .fd = -1, .deadline_us = deadline_us};
+
+	s.conn.fd = -1;
 	int ret;
 
 	memset(res, 0, sizeof *res);
@@ -723,9 +637,8 @@ int al_ship(const char *home, const struct al_sink *sink, int64_t deadline_us,
 	ret = read_after(home, s.cur.seq, s.log_id, ship_each, &s, &res->last_seq, err);
 	if (ret == 0)
 		ret = batch_end(&s, err);
-	else if (s.fd >= 0)
-		close(s.fd);
-	if (sink->kind == AL_SINK_DIR && s.fd >= 0)
+	conn_close(&s.conn);
+	if (s.fd >= 0)
 		close(s.fd);
 	free(s.out);
 	/* what the sink has now, whatever happened */

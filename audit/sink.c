@@ -19,7 +19,6 @@
 #define SINKS_NAME "sinks.json"
 #define SINKS_FORMAT "airlock.sinks/1"
 #define SINKS_MAX 32
-#define SYSLOG_TIMEOUT_MS 5000
 /* RFC 5424 §7.2.2: a private enterprise number for our SD-ID; 32473 is
  * the one RFC 5612 reserves for documentation and examples. */
 #define SD_ID "airlock@32473"
@@ -47,8 +46,11 @@ static int url_parse(const char *url, struct al_sink *s, struct al_err *err)
 		s->udp = 0;
 	else if (strncmp(url, "udp://", 6) == 0)
 		s->udp = 1;
+	else if (strncmp(url, "tls://", 6) == 0)
+		s->tls = 1;
 	else
-		return al_err_set(err, AL_EUSAGE, "--syslog %s: tcp://HOST:PORT or udp://HOST:PORT", url);
+		return al_err_set(err, AL_EUSAGE,
+		                  "--syslog %s: tcp://HOST:PORT, tls://HOST:PORT or udp://HOST:PORT", url);
 	p = url + 6;
 	if (*p == '[') {
 		const char *close = strchr(p, ']');
@@ -103,6 +105,33 @@ int al_sink_make(const char *name, const char *dir, const char *syslog_url, stru
 	return url_parse(syslog_url, s, err);
 }
 
+int al_sink_tls(struct al_sink *s, const char *ca, const char *cert, const char *key,
+                struct al_err *err)
+{
+	const char *files[3] = {ca, cert, key};
+	char *dst[3] = {s->ca, s->cert, s->key};
+
+	if (!s->tls) {
+		if (ca != NULL || cert != NULL || key != NULL)
+			return al_err_set(err, AL_EUSAGE, "--ca, --cert and --key are for a tls:// sink");
+		return 0;
+	}
+	if (ca == NULL)
+		return al_err_set(err, AL_EUSAGE,
+		                  "%s: --ca FILE is needed: the CA the collector's certificate chains to",
+		                  s->target);
+	if ((cert == NULL) != (key == NULL))
+		return al_err_set(err, AL_EUSAGE, "--cert and --key go together");
+	for (int i = 0; i < 3; i++) {
+		if (files[i] == NULL)
+			continue;
+		if (files[i][0] != '/' || strlen(files[i]) >= sizeof s->ca)
+			return al_err_set(err, AL_EUSAGE, "%s: an absolute path", files[i]);
+		memcpy(dst[i], files[i], strlen(files[i]) + 1);
+	}
+	return 0;
+}
+
 const char *al_sink_kind_name(const struct al_sink *s)
 {
 	return s->kind == AL_SINK_DIR ? "dir" : "syslog";
@@ -151,7 +180,10 @@ int al_sinks_load(const char *home, struct al_sinks *sinks, struct al_err *err)
 		const char *name = json_string_value(json_object_get(v, "name"));
 		if (name == NULL ||
 		    al_sink_make(name, json_string_value(json_object_get(v, "dir")),
-		                 json_string_value(json_object_get(v, "syslog")), &sinks->s[i], err) < 0) {
+		                 json_string_value(json_object_get(v, "syslog")), &sinks->s[i], err) < 0 ||
+		    al_sink_tls(&sinks->s[i], json_string_value(json_object_get(v, "ca")),
+		                json_string_value(json_object_get(v, "cert")),
+		                json_string_value(json_object_get(v, "key")), err) < 0) {
 			if (name == NULL)
 				al_err_set(err, AL_EUSAGE, "%s: sink %zu has no name", path, i + 1);
 			else
@@ -173,11 +205,18 @@ int al_sinks_store(const char *home, const struct al_sinks *sinks, struct al_err
 	json_t *root = json_pack("{s:s,s:[]}", "format", SINKS_FORMAT, "sinks");
 	int ret;
 
-	for (size_t i = 0; i < sinks->n; i++)
-		json_array_append_new(json_object_get(root, "sinks"),
-		                      json_pack("{s:s,s:s}", "name", sinks->s[i].name,
-		                                sinks->s[i].kind == AL_SINK_DIR ? "dir" : "syslog",
-		                                sinks->s[i].target));
+	for (size_t i = 0; i < sinks->n; i++) {
+		const struct al_sink *s = &sinks->s[i];
+		json_t *o = json_pack("{s:s,s:s}", "name", s->name,
+		                      s->kind == AL_SINK_DIR ? "dir" : "syslog", s->target);
+		if (s->tls)
+			json_object_set_new(o, "ca", json_string(s->ca));
+		if (s->cert[0] != '\0') {
+			json_object_set_new(o, "cert", json_string(s->cert));
+			json_object_set_new(o, "key", json_string(s->key));
+		}
+		json_array_append_new(json_object_get(root, "sinks"), o);
+	}
 	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(root);
 	if (text == NULL)
@@ -335,106 +374,33 @@ char *al_anchor_syslog_message(const struct al_anchor *a, size_t *len)
 	return out;
 }
 
-/* connect() within the timeout. */
-static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t salen)
-{
-	struct pollfd p = {fd, POLLOUT, 0};
-	int flags = fcntl(fd, F_GETFL), soerr = 0;
-	socklen_t sl = sizeof soerr;
-
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-		return -1;
-	if (connect(fd, sa, salen) < 0) {
-		if (errno != EINPROGRESS)
-			return -1;
-		if (poll(&p, 1, SYSLOG_TIMEOUT_MS) <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr != 0) {
-			errno = soerr != 0 ? soerr : errno;
-			return -1;
-		}
-	}
-	return fcntl(fd, F_SETFL, flags);
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		struct pollfd pf = {fd, POLLOUT, 0};
-		ssize_t w;
-		if (poll(&pf, 1, SYSLOG_TIMEOUT_MS) <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int send_syslog(const struct al_sink *s, const struct al_anchor *a, struct al_err *err)
 {
-	struct addrinfo hints = {0}, *res = NULL, *ai;
+	struct sink_conn c;
 	char *msg, *frame = NULL;
 	size_t len;
-	int rc, fd = -1, ret = -1, saved = 0;
+	int ret;
 
-	hints.ai_socktype = s->udp ? SOCK_DGRAM : SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
-	rc = getaddrinfo(s->host, s->port, &hints, &res);
-	if (rc != 0)
-		return al_err_set(err, AL_EENV, "%s: %s", s->target, gai_strerror(rc));
 	msg = al_anchor_syslog_message(a, &len);
-	if (msg == NULL) {
-		freeaddrinfo(res);
+	if (msg == NULL)
 		return al_err_sys(err, "cannot allocate memory");
-	}
-	/* TCP: RFC 6587 octet counting, "LEN SP MSG"; UDP: the message alone */
+	/* TCP and TLS: RFC 6587 octet counting, "LEN SP MSG"; UDP: the message alone */
 	if (!s->udp && asprintf(&frame, "%zu %s", len, msg) < 0) {
 		free(msg);
-		freeaddrinfo(res);
 		return al_err_sys(err, "cannot allocate memory");
 	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			saved = errno;
-			continue;
-		}
-		if (connect_timeout(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    send_all(fd, s->udp ? msg : frame, strlen(s->udp ? msg : frame)) == 0) {
-			ret = 0;
-			break;
-		}
-		saved = errno;
-		close(fd);
-		fd = -1;
+	ret = conn_open(&c, s, err);
+	if (ret == 0) {
+		ret = conn_send(&c, s->udp ? msg : frame, strlen(s->udp ? msg : frame), 0, err);
+		/* an orderly close: the collector has what was sent when it
+		 * answers ours, and a reset now (a collector gone) is an error */
+		if (ret == 0)
+			ret = conn_finish(&c, err);
+		else
+			conn_close(&c);
 	}
-	if (ret == 0 && !s->udp) {
-		/* an orderly close: the collector has what was sent when it reads
-		 * our FIN, and a reset now (a collector gone) is an error */
-		char c;
-		struct pollfd pf = {fd, POLLIN, 0};
-		if (shutdown(fd, SHUT_WR) < 0 || (poll(&pf, 1, SYSLOG_TIMEOUT_MS) > 0 &&
-		                                  recv(fd, &c, 1, 0) < 0 && errno != EAGAIN)) {
-			saved = errno;
-			ret = -1;
-		}
-	}
-	if (fd >= 0)
-		close(fd);
-	if (ret < 0)
-		al_err_set(err, AL_EENV, "%s: %s", s->target, strerror(saved != 0 ? saved : EIO));
 	free(msg);
 	free(frame);
-	freeaddrinfo(res);
 	return ret;
 }
 

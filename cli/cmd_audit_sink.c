@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +39,14 @@ static int cmd_sink_add(struct al_cli *cli, int argc, char **argv)
 	static const struct option longopts[] = {
 		{"dir", required_argument, NULL, 'd'},
 		{"syslog", required_argument, NULL, 's'},
+		{"ca", required_argument, NULL, 'c'},
+		{"cert", required_argument, NULL, 'C'},
+		{"key", required_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *dir = NULL, *url = NULL, *home;
+	const char *dir = NULL, *url = NULL, *home, *files[3] = {NULL, NULL, NULL};
+	char abs[3][PATH_MAX];
 	struct al_sinks sinks;
 	struct al_sink s, *grown;
 	struct al_err err = {0};
@@ -51,6 +56,9 @@ static int cmd_sink_add(struct al_cli *cli, int argc, char **argv)
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 's': url = optarg; break;
+		case 'c': files[0] = optarg; break;
+		case 'C': files[1] = optarg; break;
+		case 'k': files[2] = optarg; break;
 		case 'h': return AL_OK;
 		default: return AL_EUSAGE;
 		}
@@ -58,6 +66,18 @@ static int cmd_sink_add(struct al_cli *cli, int argc, char **argv)
 	if (optind != argc - 1)
 		return al_cli_usage(cli, "NAME and one of --dir PATH or --syslog URL are needed");
 	if (al_sink_make(argv[optind], dir, url, &s, &err) < 0)
+		return al_cli_usage(cli, "%s", err.msg);
+	/* the TLS files by absolute path, each one there and readable now */
+	for (int k = 0; k < 3; k++) {
+		if (files[k] == NULL)
+			continue;
+		if (realpath(files[k], abs[k]) == NULL || access(abs[k], R_OK) < 0) {
+			al_err_sys(&err, "%s", files[k]);
+			return al_cli_error(cli, &err);
+		}
+		files[k] = abs[k];
+	}
+	if (al_sink_tls(&s, files[0], files[1], files[2], &err) < 0)
 		return al_cli_usage(cli, "%s", err.msg);
 	if ((home = al_cli_home(cli, &err)) == NULL || al_sinks_load(home, &sinks, &err) < 0)
 		return al_cli_error(cli, &err);
@@ -77,8 +97,11 @@ static int cmd_sink_add(struct al_cli *cli, int argc, char **argv)
 	sinks.s[sinks.n++] = s;
 	/* The entry first: no change of where the evidence goes unaudited. */
 	code = audit_note(home, "sink.added",
-	                  json_pack("{s:s,s:s,s:s}", "sink", s.name, "kind", al_sink_kind_name(&s),
-	                            "target", s.target),
+	                  s.tls ? json_pack("{s:s,s:s,s:s,s:s,s:s?}", "sink", s.name, "kind",
+	                                    al_sink_kind_name(&s), "target", s.target, "ca", s.ca,
+	                                    "cert", s.cert[0] ? s.cert : NULL)
+	                        : json_pack("{s:s,s:s,s:s}", "sink", s.name, "kind",
+	                                    al_sink_kind_name(&s), "target", s.target),
 	                  &err) < 0 || al_sinks_store(home, &sinks, &err) < 0
 	           ? al_cli_error(cli, &err)
 	           : AL_OK;
@@ -153,8 +176,9 @@ static int cmd_sink_list(struct al_cli *cli, int argc, char **argv)
 			                                     al_sink_kind_name(&sinks.s[i]), "target",
 			                                     sinks.s[i].target));
 		else
-			printf("%-16s %-7s %s\n", sinks.s[i].name, al_sink_kind_name(&sinks.s[i]),
-			       sinks.s[i].target);
+			printf("%-16s %-7s %s%s%s\n", sinks.s[i].name, al_sink_kind_name(&sinks.s[i]),
+			       sinks.s[i].target, sinks.s[i].tls ? "  ca " : "",
+			       sinks.s[i].tls ? sinks.s[i].ca : "");
 	}
 	if (cli->json)
 		al_cli_print_json(arr);
@@ -167,12 +191,18 @@ static int cmd_sink_list(struct al_cli *cli, int argc, char **argv)
 }
 
 static const struct al_command sink_commands[] = {
-	{"add", cmd_sink_add, "audit sink add NAME --dir PATH | --syslog tcp://HOST:PORT|udp://HOST:PORT",
-	 "add a place anchors are sent to",
+	{"add", cmd_sink_add,
+	 "audit sink add NAME --dir PATH | --syslog tcp://HOST:PORT|udp://HOST:PORT\n"
+	 "             | --syslog tls://HOST:PORT --ca FILE [--cert FILE --key FILE]",
+	 "add a place anchors and entries are sent to",
 	 "  --dir PATH       a directory (a WORM share, another host's mount): each anchor\n"
-	 "                   goes to PATH/<log id>/checkpoint-<entry>/\n"
-	 "  --syslog URL     a syslog collector (the SIEM): one RFC 5424 message an anchor,\n"
-	 "                   over TCP (RFC 6587 octet counting) or UDP\n"},
+	 "                   goes to PATH/<log id>/checkpoint-<entry>/, the entries to\n"
+	 "                   PATH/<log id>/audit-NNNNNN.jsonl\n"
+	 "  --syslog URL     a syslog collector (the SIEM): RFC 5424 messages over TCP\n"
+	 "                   (RFC 6587 octet counting), TLS (RFC 5425) or UDP\n"
+	 "  --ca FILE        tls://: the CA the collector's certificate must chain to\n"
+	 "                   (its name or address must be the URL's host)\n"
+	 "  --cert FILE --key FILE  tls://: our certificate, for a collector that asks\n"},
 	{"list", cmd_sink_list, "audit sink list", "list the sinks", NULL},
 	{"remove", cmd_sink_remove, "audit sink remove NAME", "remove a sink", NULL},
 	{NULL, NULL, NULL, NULL, NULL},

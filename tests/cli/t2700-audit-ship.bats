@@ -260,3 +260,45 @@ while True:
 	cat restored/audit-*.jsonl | cmp - all.jsonl
 	run -0 airlock-verify audit restored --seal-pub seal.pub
 }
+
+@test "over TLS (RFC 5425): the collector's certificate is checked against --ca and the URL's host; entries and anchors arrive" {
+	command -v openssl >/dev/null || skip 'no openssl'
+	tls_ca tls 127.0.0.1
+	tls_ca other 127.0.0.1
+	siem_start "$PWD/tls"
+	run -2 airlock audit sink add siem --syslog "tls://127.0.0.1:$SIEM_PORT"
+	out_has '--ca FILE is needed'
+	run -2 airlock audit sink add plain --syslog "tcp://127.0.0.1:$SIEM_PORT" --ca tls/ca.pem
+	out_has 'for a tls:// sink'
+	airlock -q audit sink add siem --syslog "tls://127.0.0.1:$SIEM_PORT" --ca tls/ca.pem
+	jq -e 'select(.event == "sink.added") | .ca | endswith("/tls/ca.pem")' "$AIRLOCK_HOME"/audit/audit-*.jsonl >/dev/null
+	notes 10
+	notes 1 20000
+	run -0 airlock audit ship
+	n=$(jq -r .seq "$AIRLOCK_HOME/audit/cursors/siem")
+	siem_wait "$((n + 2))"
+	run -0 airlock audit anchor
+	for _ in $(seq 100); do grep -q ' anchor \[airlock@32473 ' "$SIEM/full.log" && break; sleep 0.05; done
+	grep -q ' anchor \[airlock@32473 ' "$SIEM/full.log"
+	the_log "$n" >expected.jsonl
+	run -0 airlock audit restore --from "$SIEM/full.log" -o restored
+	cat restored/audit-*.jsonl | head -n "$n" | cmp - expected.jsonl
+	run -0 airlock-verify audit restored --seal-pub seal.pub
+	# a collector whose certificate another CA signed: refused, nothing moves
+	airlock -q audit sink add bad --syslog "tls://127.0.0.1:$SIEM_PORT" --ca other/ca.pem
+	run -4 airlock audit ship bad
+	out_has 'sink bad' 'certificate'
+	[ ! -e "$AIRLOCK_HOME/audit/cursors/bad" ]
+	# a certificate from the right CA, for another name: refused
+	siem_stop
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=elsewhere.example \
+		-keyout tls/server.key -out tls/other.csr 2>/dev/null
+	openssl x509 -req -in tls/other.csr -CA tls/ca.pem -CAkey tls/ca.key -CAcreateserial -days 2 \
+		-extfile <(printf 'subjectAltName=DNS:elsewhere.example\n') -out tls/server.pem 2>/dev/null
+	siem_start "$PWD/tls"
+	notes 1
+	before=$(jq -r .seq "$AIRLOCK_HOME/audit/cursors/siem")
+	run -4 airlock audit ship siem
+	out_has 'sink siem' 'certificate'
+	[ "$(jq -r .seq "$AIRLOCK_HOME/audit/cursors/siem")" = "$before" ]
+}
