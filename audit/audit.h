@@ -227,6 +227,9 @@ struct al_sink {
 struct al_sinks {
 	struct al_sink *s;
 	size_t n;
+	/* the home's policy past a lag limit (FORMAT.md §13): 0 no limit */
+	int64_t lag_limit_ms;
+	int halt;            /* 1: refuse runs past it; 0: continue, with an alert */
 };
 
 /* A sink name: [a-z0-9][a-z0-9_-]*, 32 at most. */

@@ -171,6 +171,19 @@ int al_sinks_load(const char *home, struct al_sinks *sinks, struct al_err *err)
 		           path);
 		goto out;
 	}
+	{
+		json_t *lim = json_object_get(root, "lag_limit_ms");
+		const char *on = json_string_value(json_object_get(root, "on_lag"));
+		if ((lim != NULL && (!json_is_integer(lim) || json_integer_value(lim) < 0)) ||
+		    (on != NULL && strcmp(on, "continue") != 0 && strcmp(on, "halt") != 0)) {
+			al_err_set(err, AL_EUSAGE,
+			           "%s: lag_limit_ms is a number of milliseconds, on_lag continue or halt",
+			           path);
+			goto out;
+		}
+		sinks->lag_limit_ms = json_integer_value(lim);
+		sinks->halt = on != NULL && strcmp(on, "halt") == 0;
+	}
 	sinks->s = calloc(json_array_size(arr) + 1, sizeof *sinks->s);
 	if (sinks->s == NULL) {
 		al_err_sys(err, "cannot allocate memory");
@@ -205,6 +218,10 @@ int al_sinks_store(const char *home, const struct al_sinks *sinks, struct al_err
 	json_t *root = json_pack("{s:s,s:[]}", "format", SINKS_FORMAT, "sinks");
 	int ret;
 
+	if (sinks->lag_limit_ms > 0) {
+		json_object_set_new(root, "lag_limit_ms", json_integer(sinks->lag_limit_ms));
+		json_object_set_new(root, "on_lag", json_string(sinks->halt ? "halt" : "continue"));
+	}
 	for (size_t i = 0; i < sinks->n; i++) {
 		const struct al_sink *s = &sinks->s[i];
 		json_t *o = json_pack("{s:s,s:s}", "name", s->name,

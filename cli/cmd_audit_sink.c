@@ -190,6 +190,70 @@ static int cmd_sink_list(struct al_cli *cli, int argc, char **argv)
 	return AL_OK;
 }
 
+/* What happens once a sink lags past a limit (FORMAT.md §13). */
+static int cmd_sink_policy(struct al_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"lag-limit", required_argument, NULL, 'l'},
+		{"on-lag", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct al_sinks sinks;
+	struct al_err err = {0};
+	const char *home, *on = NULL;
+	int64_t limit = -1;
+	int c, code;
+
+	while ((c = al_cli_getopt(cli, argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case 'l':
+			if (strcmp(optarg, "0") == 0)
+				limit = 0;
+			else if (al_duration_parse(optarg, &limit, &err) < 0 || limit <= 0)
+				return al_cli_usage(cli, "--lag-limit %s: a duration such as 1h, or 0 for none",
+				                    optarg);
+			break;
+		case 'o':
+			if (strcmp(optarg, "continue") != 0 && strcmp(optarg, "halt") != 0)
+				return al_cli_usage(cli, "--on-lag %s: continue or halt", optarg);
+			on = optarg;
+			break;
+		case 'h': return AL_OK;
+		default: return AL_EUSAGE;
+		}
+	}
+	if (optind != argc)
+		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
+	if ((home = al_cli_home(cli, &err)) == NULL || al_sinks_load(home, &sinks, &err) < 0)
+		return al_cli_error(cli, &err);
+	if (limit < 0 && on == NULL) {
+		if (cli->json)
+			al_cli_print_json(json_pack("{s:I,s:s}", "lag_limit_ms", (json_int_t)sinks.lag_limit_ms,
+			                            "on_lag", sinks.halt ? "halt" : "continue"));
+		else if (sinks.lag_limit_ms == 0)
+			printf("no lag limit: runs go on whatever the sinks lack (the alert rule still fires)\n");
+		else
+			printf("lag limit %llds, then %s\n", (long long)(sinks.lag_limit_ms / 1000),
+			       sinks.halt ? "halt: runs are refused (exit 4)" : "continue, with an alert");
+		al_sinks_free(&sinks);
+		return AL_OK;
+	}
+	if (limit >= 0)
+		sinks.lag_limit_ms = limit;
+	if (on != NULL)
+		sinks.halt = strcmp(on, "halt") == 0;
+	/* the entry first: a change of what protects the evidence is evidence */
+	code = audit_note(home, "sink.policy",
+	                  json_pack("{s:I,s:s}", "lag_limit_ms", (json_int_t)sinks.lag_limit_ms,
+	                            "on_lag", sinks.halt ? "halt" : "continue"),
+	                  &err) < 0 || al_sinks_store(home, &sinks, &err) < 0
+	           ? al_cli_error(cli, &err)
+	           : AL_OK;
+	al_sinks_free(&sinks);
+	return code;
+}
+
 static const struct al_command sink_commands[] = {
 	{"add", cmd_sink_add,
 	 "audit sink add NAME --dir PATH | --syslog tcp://HOST:PORT|udp://HOST:PORT\n"
@@ -204,6 +268,12 @@ static const struct al_command sink_commands[] = {
 	 "                   (its name or address must be the URL's host)\n"
 	 "  --cert FILE --key FILE  tls://: our certificate, for a collector that asks\n"},
 	{"list", cmd_sink_list, "audit sink list", "list the sinks", NULL},
+	{"policy", cmd_sink_policy, "audit sink policy [--lag-limit DURATION|0] [--on-lag continue|halt]",
+	 "what happens once a sink lags past a limit",
+	 "  --lag-limit D    how long the oldest entry a sink lacks may wait (0: no limit)\n"
+	 "  --on-lag ACTION  continue (the default): runs go on, each with an alert\n"
+	 "                   sink-lagging; halt: runs are refused (exit 4) until the sinks\n"
+	 "                   catch up, as auditd's network_failure_action\n"},
 	{"remove", cmd_sink_remove, "audit sink remove NAME", "remove a sink", NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };

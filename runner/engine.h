@@ -127,12 +127,14 @@ struct run {
 	struct al_sinks sinks;   /* where the entries go as the run goes (ship.c) */
 	int64_t shipped_us;      /* the last attempt */
 	uint64_t ship_warned;    /* sinks whose failure this run has said */
+	int lagging_n;           /* sinks past the lag limit when the run began */
 };
 
-/* ship.c: the sinks, read at the run's start; an attempt to give each one
+/* ship.c: the sinks, read before run.start, and the home's lag policy
+ * (halt: -1, err AL_EENV, an alert entry); an attempt to give each one
  * what it lacks (bounded: AL_SHIP_STEP_US during the run, AL_SHIP_FINAL_US
  * after run.end); released. */
-void eng_ship_begin(struct run *r);
+int eng_ship_check(struct run *r, struct al_err *err);
 void eng_ship(struct run *r, int final);
 void eng_ship_end(struct run *r);
 

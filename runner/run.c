@@ -463,13 +463,12 @@ int al_run(const struct al_run_opts *o)
 			err = r->audit_err;
 		goto fail;
 	}
-	if (run_dirs(r, &err) < 0 || eng_images_load(r, &err) < 0 ||
+	if (run_dirs(r, &err) < 0 || eng_images_load(r, &err) < 0 || eng_ship_check(r, &err) < 0 ||
 	    run_signals(r, &oldmask, &err) < 0)
 		goto fail;
 	masked = 1;
 	if (run_start(r, &err) < 0)
 		goto fail;
-	eng_ship_begin(r);
 	/* Secrets before the first step: a failure stops every step but
 	 * those that report each run, which report it. */
 	if (eng_secrets_check(r) < 0) {

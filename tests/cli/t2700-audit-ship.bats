@@ -302,3 +302,35 @@ while True:
 	out_has 'sink siem' 'certificate'
 	[ "$(jq -r .seq "$AIRLOCK_HOME/audit/cursors/siem")" = "$before" ]
 }
+
+@test 'past the lag limit: halt refuses runs (exit 4, audited) until the sink catches up; continue runs with an alert' {
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	airlock -q audit sink add siem --syslog "tcp://127.0.0.1:$port"
+	run -0 airlock audit sink policy
+	out_has 'no lag limit'
+	run -2 airlock audit sink policy --on-lag explode
+	airlock -q audit sink policy --lag-limit 1s --on-lag halt
+	jq -e 'select(.event == "sink.policy") | .lag_limit_ms == 1000 and .on_lag == "halt"' \
+		"$AIRLOCK_HOME"/audit/audit-*.jsonl >/dev/null
+	mkdir -p p
+	printf '{"format": "airlock.manifest/1", "pipeline": "p", "version": 1, "expires": "2099-01-01T00:00:00Z", "steps": [{"id": "a", "run": ["/bin/true"]}]}\n' >p/airlock.json
+	sleep 1.2
+	run -4 airlock run --unsigned p --date 2026-11-25
+	out_has 'audit halt' 'sink siem lacks' 'past the lag limit'
+	[ "$(jq -c 'select(.event == "run.start")' "$AIRLOCK_HOME"/audit/audit-*.jsonl | wc -l)" = 0 ]
+	jq -e 'select(.event == "alert" and .kind == "sink-lagging") | .action == "halt" and .sink == "siem"' \
+		"$AIRLOCK_HOME"/audit/audit-*.jsonl >/dev/null
+	# the SIEM back and caught up: runs go again
+	SIEM_PORT=$port siem_start
+	run -0 airlock audit ship
+	run -0 airlock run --unsigned p --date 2026-11-25
+	# continue: the run goes on, with the alert in its summary
+	siem_stop
+	airlock -q audit sink policy --on-lag continue
+	airlock -q audit append --event test.note
+	sleep 1.2
+	run -0 airlock run --unsigned p --date 2026-11-26
+	out_has 'alert sink-lagging' 'sink siem lacks'
+	cat "$AIRLOCK_HOME"/audit/audit-*.jsonl | jq -c 'select(.event == "alert" and .kind == "sink-lagging")' >lagging.jsonl
+	[ "$(jq -r .action lagging.jsonl | sort | uniq -c | tr -s ' ' | paste -sd,)" = " 1 continue, 1 halt" ]
+}
