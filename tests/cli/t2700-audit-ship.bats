@@ -331,6 +331,11 @@ while True:
 	sleep 1.2
 	run -0 airlock run --unsigned p --date 2026-11-26
 	out_has 'alert sink-lagging' 'sink siem lacks'
+	# the run's summary says how far behind each sink is
+	run_id=$(airlock --json runs --limit 1 | jq -r '.[0].run')
+	jq -e '.audit.sinks[0] | .sink == "siem" and .behind > 0 and (.oldest_undelivered | test("^20"))' \
+		"$AIRLOCK_HOME/runs/$run_id/summary.json" >/dev/null
+	jq -e '.alerts | map(.kind) | index("sink-lagging") != null' "$AIRLOCK_HOME/runs/$run_id/summary.json" >/dev/null
 	cat "$AIRLOCK_HOME"/audit/audit-*.jsonl | jq -c 'select(.event == "alert" and .kind == "sink-lagging")' >lagging.jsonl
 	[ "$(jq -r .action lagging.jsonl | sort | uniq -c | tr -s ' ' | paste -sd,)" = " 1 continue, 1 halt" ]
 }
