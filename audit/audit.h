@@ -306,6 +306,10 @@ struct al_ship_lag {
 	int64_t oldest_pending_us; /* the ts of the oldest entry it lacks (0: none) */
 };
 int al_ship_lag(const char *home, const char *sink, struct al_ship_lag *lag, struct al_err *err);
+/* Every sink's lag, for status and the run summary: [{sink, kind, target,
+ * delivered, behind, oldest_undelivered, delivered_at}] (times RFC 3339 or
+ * null); a sink that cannot be read is left out. */
+json_t *al_ship_lags_json(const char *home);
 
 /* What a restore found (restore.c). */
 struct al_restore_report {

@@ -170,6 +170,10 @@ int seg_tail_of(int dirfd, unsigned long n, struct seg_tail *t, struct al_err *e
  * for a line held without its "\n". */
 void line_hash(const char *line, size_t len, unsigned char out[AL_SHA256_LEN]);
 
+/* RFC 5424 HOSTNAME (sink.c): this host's name in printable US-ASCII
+ * without space, "-" when none. */
+void syslog_host(char out[256]);
+
 /* ---- a connection to a syslog collector (conn.c) ---- */
 
 struct ssl_st;

@@ -293,19 +293,6 @@ out:
 
 /* ---- syslog ---- */
 
-/* RFC 5424 HOSTNAME: printable US-ASCII without space, "-" when none. */
-static void host_name(char out[256])
-{
-	const char *h = al_host_name();
-	size_t n = 0;
-
-	for (; *h != '\0' && n < 255; h++)
-		out[n++] = (*h > 32 && *h < 127) ? *h : '-';
-	if (n == 0)
-		out[n++] = '-';
-	out[n] = '\0';
-}
-
 struct ship {
 	const char *home;
 	const struct al_sink *sink;
@@ -622,7 +609,7 @@ int al_ship(const char *home, const struct al_sink *sink, int64_t deadline_us,
 	s.max_msg = sink->max_message > 0 ? sink->max_message
 	            : sink->udp       ? AL_SINK_MAX_DATAGRAM
 	                              : AL_SINK_MAX_MESSAGE;
-	host_name(s.host);
+	syslog_host(s.host);
 	if (al_ship_cursor_load(home, sink->name, &s.cur, err) < 0)
 		return -1;
 	/* a cursor of another log (the home's log made anew) starts over */
@@ -699,4 +686,32 @@ int al_ship_lag(const char *home, const char *sink, struct al_ship_lag *lag, str
 		return al_err_set(err, rerr.code ? rerr.code : AL_EENV, "%s", rerr.msg);
 	lag->oldest_pending_us = f.ts_us;
 	return 0;
+}
+
+json_t *al_ship_lags_json(const char *home)
+{
+	struct al_sinks sinks;
+	struct al_err err = {0};
+	json_t *out = json_array();
+
+	if (out == NULL || al_sinks_load(home, &sinks, &err) < 0)
+		return out;
+	for (size_t i = 0; i < sinks.n; i++) {
+		struct al_ship_lag lag;
+		char a[AL_TS_LEN], b[AL_TS_LEN];
+		if (al_ship_lag(home, sinks.s[i].name, &lag, &err) < 0)
+			continue;
+		al_ts_format(lag.oldest_pending_us, a);
+		al_ts_format(lag.delivered_us, b);
+		json_array_append_new(
+		    out, json_pack("{s:s,s:s,s:s,s:I,s:I,s:o,s:o}", "sink", sinks.s[i].name, "kind",
+		                   al_sink_kind_name(&sinks.s[i]), "target", sinks.s[i].target,
+		                   "delivered", (json_int_t)lag.delivered, "behind",
+		                   (json_int_t)(lag.last_seq > lag.delivered ? lag.last_seq - lag.delivered
+		                                                             : 0),
+		                   "oldest_undelivered", lag.oldest_pending_us ? json_string(a) : json_null(),
+		                   "delivered_at", lag.delivered_us ? json_string(b) : json_null()));
+	}
+	al_sinks_free(&sinks);
+	return out;
 }

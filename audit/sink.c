@@ -352,8 +352,7 @@ out:
 
 /* ---- syslog ---- */
 
-/* RFC 5424 HOSTNAME: printable US-ASCII without space, "-" when none. */
-static void syslog_host(char out[256])
+void syslog_host(char out[256])
 {
 	const char *h = al_host_name();
 	size_t n = 0;

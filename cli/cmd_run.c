@@ -372,40 +372,10 @@ static int collect_step(void *ctx, const struct al_step_row *s)
 	return 0;
 }
 
-/* Each sink's lag (audit/FORMAT.md §13), for status: [{sink, kind,
- * target, delivered, behind, oldest_undelivered, delivered_at}]. */
-static json_t *sinks_json(const char *home)
-{
-	struct al_sinks sinks;
-	struct al_err err = {0};
-	json_t *out = json_array();
-
-	if (al_sinks_load(home, &sinks, &err) < 0)
-		return out;
-	for (size_t i = 0; i < sinks.n; i++) {
-		struct al_ship_lag lag;
-		char a[AL_TS_LEN], b[AL_TS_LEN];
-		if (al_ship_lag(home, sinks.s[i].name, &lag, &err) < 0)
-			continue;
-		al_ts_format(lag.oldest_pending_us, a);
-		al_ts_format(lag.delivered_us, b);
-		json_array_append_new(
-		    out, json_pack("{s:s,s:s,s:s,s:I,s:I,s:o,s:o}", "sink", sinks.s[i].name, "kind",
-		                   al_sink_kind_name(&sinks.s[i]), "target", sinks.s[i].target,
-		                   "delivered", (json_int_t)lag.delivered, "behind",
-		                   (json_int_t)(lag.last_seq > lag.delivered ? lag.last_seq - lag.delivered
-		                                                             : 0),
-		                   "oldest_undelivered", lag.oldest_pending_us ? json_string(a) : json_null(),
-		                   "delivered_at", lag.delivered_us ? json_string(b) : json_null()));
-	}
-	al_sinks_free(&sinks);
-	return out;
-}
-
 /* "  sinks: siem  12 entries behind, the oldest for 3m20s" */
 static void sinks_print(const char *home)
 {
-	json_t *all = sinks_json(home), *s;
+	json_t *all = al_ship_lags_json(home), *s;
 	size_t i;
 
 	json_array_foreach(all, i, s) {
@@ -473,7 +443,7 @@ int al_cmd_status(struct al_cli *cli, int argc, char **argv)
 		                            "status", status, "resume_of", r.resume_of, "start_us",
 		                            (json_int_t)r.start_us, "end_us",
 		                            r.end_us ? json_integer(r.end_us) : json_null(), "steps",
-		                            sc.steps, "sinks", sinks_json(home)));
+		                            sc.steps, "sinks", al_ship_lags_json(home)));
 		return AL_OK;
 	}
 	al_ts_format(r.start_us, ts);

@@ -11,34 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Each sink's lag as the run's readers see it (audit/FORMAT.md §13):
- * [{sink, delivered, behind, oldest_undelivered}]. */
-static json_t *sinks_json(const char *home)
-{
-	struct al_sinks sinks;
-	struct al_err err = {0};
-	json_t *out = json_array();
-
-	if (al_sinks_load(home, &sinks, &err) < 0)
-		return out;
-	for (size_t i = 0; i < sinks.n; i++) {
-		struct al_ship_lag lag;
-		char ts[AL_TS_LEN];
-		if (al_ship_lag(home, sinks.s[i].name, &lag, &err) < 0)
-			continue;
-		al_ts_format(lag.oldest_pending_us, ts);
-		json_array_append_new(
-		    out, json_pack("{s:s,s:I,s:I,s:o}", "sink", sinks.s[i].name, "delivered",
-		                   (json_int_t)lag.delivered, "behind",
-		                   (json_int_t)(lag.last_seq > lag.delivered ? lag.last_seq - lag.delivered
-		                                                             : 0),
-		                   "oldest_undelivered",
-		                   lag.oldest_pending_us ? json_string(ts) : json_null()));
-	}
-	al_sinks_free(&sinks);
-	return out;
-}
-
 json_t *al_summary_json(const struct al_run_view *v)
 {
 	json_t *steps = json_array(), *sum;
@@ -69,7 +41,7 @@ json_t *al_summary_json(const struct al_run_view *v)
 	json_object_set_new(sum, "audit",
 	                    json_pack("{s:s,s:I,s:I,s:o}", "log_id", v->log_id, "first_seq",
 	                              (json_int_t)v->first_seq, "last_seq", (json_int_t)v->last_seq,
-	                              "sinks", sinks_json(v->home)));
+	                              "sinks", al_ship_lags_json(v->home)));
 	return sum;
 }
 
