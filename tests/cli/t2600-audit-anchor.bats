@@ -51,7 +51,7 @@ wait_lines() {
 	run -2 airlock audit sink add w --dir relative/path
 	out_has "an absolute path"
 	run -2 airlock audit sink add s --syslog http://siem:514
-	out_has "tcp://HOST:PORT or udp://HOST:PORT"
+	out_has "tcp://HOST:PORT, tls://HOST:PORT or udp://HOST:PORT"
 	run -2 airlock audit sink add s --syslog tcp://siem:99999
 	out_has "the port is a number from 1 to 65535"
 	run -2 airlock audit sink add s --syslog tcp://siem
