@@ -357,7 +357,7 @@ hostile() {
 # nothing_made: no image in the store, no partial tree, nothing the
 # attacks aim at outside the home.
 nothing_made() {
-	[ -z "$(ls -A "$AIRLOCK_HOME/images" 2>/dev/null | grep -vx .lock)" ]
+	[ -z "$(find "$AIRLOCK_HOME/images" -mindepth 1 -maxdepth 1 ! -name .lock 2>/dev/null)" ]
 	[ ! -e /tmp/escape-absolute ] && [ ! -e ../escape-dotdot ] && [ ! -e /tmp/pwned-symlink ]
 	[ ! -e /tmp/pwned-symlink2 ]
 }
@@ -588,7 +588,7 @@ nothing_made() {
 	run airlock run --unsigned p --date $DATE
 	# what the failed install left, seen before the tmpfs goes (the
 	# store's lock file is not an image)
-	left=$(ls -A "$AIRLOCK_HOME/images" | grep -vx .lock || true)
+	left=$(find "$AIRLOCK_HOME/images" -mindepth 1 -maxdepth 1 ! -name .lock)
 	umount "$AIRLOCK_HOME/images"
 	[ "$status" -eq 4 ]
 	out_has 'No space left on device'
