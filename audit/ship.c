@@ -112,6 +112,7 @@ struct entry {
 	uint64_t seq;      /* 0: a fragment */
 	const char *text;
 	size_t len;
+	const struct al_line *line; /* the reader's parse of it; NULL for a fragment */
 };
 
 struct reader {
@@ -128,10 +129,12 @@ static int reader_line(struct reader *r, struct al_err *err)
 {
 	struct al_line l;
 	struct al_err perr = {0};
-	struct entry e = {r->segno, 0, r->line, r->len};
+	struct entry e = {r->segno, 0, r->line, r->len, NULL};
 
-	if (al_line_parse(r->line, r->len, &l, &perr) == 0)
+	if (al_line_parse(r->line, r->len, &l, &perr) == 0) {
 		e.seq = l.seq;
+		e.line = &l;
+	}
 	if (e.seq != 0)
 		r->last_seq = e.seq;
 	if ((e.seq != 0 && e.seq <= r->after) || (e.seq == 0 && r->last_seq <= r->after))
@@ -334,12 +337,10 @@ static int out_add(struct ship *s, const char *p, size_t n, struct al_err *err)
 /* MSGID: the event, 1 to 32 printable characters ("-" when none). */
 static void msgid_of(const struct entry *e, char out[33])
 {
-	struct al_line l;
-	struct al_err perr = {0};
 	size_t n = 0;
 
-	if (e->seq != 0 && al_line_parse(e->text, e->len, &l, &perr) == 0)
-		for (const char *p = l.event; *p != '\0' && n < 32; p++)
+	if (e->line != NULL)
+		for (const char *p = e->line->event; *p != '\0' && n < 32; p++)
 			out[n++] = (*p > 32 && *p < 127) ? *p : '_';
 	if (n == 0)
 		out[n++] = '-';
@@ -357,14 +358,12 @@ static void msgid_of(const struct entry *e, char out[33])
 static int syslog_frames(struct ship *s, const struct entry *e, struct al_err *err)
 {
 	char head[600], msgid[33], ts[AL_TS_LEN], tag[96] = "";
-	struct al_line l;
-	struct al_err perr = {0};
 	size_t off = 0, part = 1, room, t = 0;
 	int h, whole;
 
 	msgid_of(e, msgid);
-	if (e->seq != 0 && al_line_parse(e->text, e->len, &l, &perr) == 0)
-		snprintf(ts, sizeof ts, "%s", l.ts);
+	if (e->line != NULL)
+		snprintf(ts, sizeof ts, "%s", e->line->ts);
 	else
 		al_ts_format(al_now_us(), ts);
 	h = e->seq != 0 ? snprintf(head, sizeof head,
@@ -560,12 +559,8 @@ static int ship_each(void *ctx, const struct entry *e, struct al_err *err)
 	struct ship *s = ctx;
 	unsigned char h[AL_SHA256_LEN];
 
-	if (s->pending_us == 0 && e->seq != 0) {
-		struct al_line l;
-		struct al_err perr = {0};
-		if (al_line_parse(e->text, e->len, &l, &perr) == 0)
-			s->pending_us = l.ts_us;
-	}
+	if (s->pending_us == 0 && e->line != NULL)
+		s->pending_us = e->line->ts_us;
 	if (s->sink->kind == AL_SINK_DIR) {
 		if (replica_append(s, e, err) < 0)
 			return -1;
@@ -652,12 +647,10 @@ struct first_ts {
 static int first_ts_each(void *ctx, const struct entry *e, struct al_err *err)
 {
 	struct first_ts *f = ctx;
-	struct al_line l;
-	struct al_err perr = {0};
 
 	(void)err;
-	if (e->seq != 0 && al_line_parse(e->text, e->len, &l, &perr) == 0) {
-		f->ts_us = l.ts_us;
+	if (e->line != NULL) {
+		f->ts_us = e->line->ts_us;
 		return -2; /* enough: stop reading */
 	}
 	return 0;
