@@ -515,6 +515,13 @@ int al_audit_restore(const char *const *from, size_t nfrom, const char *out,
 		struct al_line l;
 		struct al_err perr = {0};
 		int is_entry = x->kind == K_ENTRY && al_line_parse(x->text, x->len, &l, &perr) == 0;
+		if (is_entry && l.seq != x->seq) {
+			/* parts tagged with one seq that join into an entry of another:
+			 * placed by the tag, it would break the order of the log */
+			note(rep, "entry %llu: its parts make an entry of seq %llu (not used)",
+			     (unsigned long long)x->seq, (unsigned long long)l.seq);
+			continue;
+		}
 		if (is_entry) {
 			if (expect != 0 && l.seq != expect) {
 				note(rep, "entries %llu to %llu are in none of the sources",

@@ -23,3 +23,6 @@ put shards no-newline-leak 'airlock.shards/1 as\0121\012&\312'
 # al_audit_restore answered "whole" (0) for parts that joined into no entry,
 # having written nothing
 put restore parts-no-entry '#airlock-part seq=1 part=1 end=1 x\012'
+# al_audit_restore placed parts by their tag's seq though they joined into
+# an entry of another seq: the log it wrote ran backwards (first > last)
+put restore parts-other-seq '#airlock-part seq=1 part=1 end=1 {"seq":9,"ts":"2026-12-01T00:00:00.000000Z","prev":"0000000000000000000000000000000000000000000000000000000000000000","event":"x"}\012{"seq":3,"ts":"2026-12-01T00:00:00.000000Z","prev":"0000000000000000000000000000000000000000000000000000000000000000","event":"x"}\012'
