@@ -154,13 +154,52 @@ struct al_policy {
 int al_policy_load(const char *dir, struct al_policy *p, struct al_err *err);
 void al_policy_free(struct al_policy *p);
 
-/* Changes to HOME/keys (created 0700 when missing): each writes
- * policy.json atomically. add: copies the public key as <KEYID>.pub;
- * a new policy starts with threshold 2 (four eyes). */
-int al_keys_add(const char *dir, const char *pub_path, const char *name, int64_t expires_us,
-                char keyid_out[AL_KEYID_HEX], struct al_err *err);
-int al_keys_remove(const char *dir, const char *keyid_hex, struct al_err *err);
-int al_keys_threshold(const char *dir, int threshold, struct al_err *err);
+/* Changes to the trust policy (FORMAT.md §4.1). A policy is *open*
+ * while it lists fewer keys than its threshold (no bundle can be trusted
+ * by it yet): changes need no signatures. Once in force, a change is a
+ * document (airlock.policy-change/1) naming the policy it replaces by
+ * its hash and the whole new policy, which the current threshold of the
+ * current keys must sign.
+ *
+ * al_policy_doc: DIR/policy.json as JSON, checked (a new policy of
+ * threshold 2 when missing), and its bytes' SHA-256 ("" when missing). */
+json_t *al_policy_doc(const char *dir, char sha256[AL_SHA256_HEX], struct al_err *err);
+int al_policy_open(const json_t *doc);
+/* Edits of a document; add puts the key file's text in pubs {KEYID: text}. */
+int al_policy_doc_add(json_t *doc, json_t *pubs, const char *pub_path, const char *name,
+                      int64_t expires_us, char keyid_out[AL_KEYID_HEX], struct al_err *err);
+int al_policy_doc_remove(json_t *doc, const char *keyid_hex, struct al_err *err);
+int al_policy_doc_threshold(json_t *doc, int threshold, struct al_err *err);
+/* Writes the keys of pubs as DIR/<KEYID>.pub, doc as DIR/policy.json
+ * (atomically; DIR created 0700), and removes the .pub files of the keys
+ * doc no longer lists. */
+int al_policy_doc_store(const char *dir, json_t *doc, const json_t *pubs, struct al_err *err);
+
+/* A change request's text (malloc'd): the previous policy's hash, the
+ * new policy, the public keys it adds, a one-line summary. */
+char *al_policy_change_format(const char *previous_sha256, const json_t *doc, const json_t *pubs,
+                              const char *summary, struct al_err *err);
+
+struct al_policy_change {
+	json_t *doc, *pubs;         /* the new policy.json, and {KEYID: key file text} */
+	struct al_policy next;      /* doc loaded: every key with its public key */
+	char previous_sha256[AL_SHA256_HEX];
+	char summary[256];
+};
+
+/* Parses a change request and checks the policy it proposes (as
+ * al_policy_load would, keys from pubs or DIR): unknown fields, a key
+ * without its public key, a trusted key id with another key, and a
+ * policy with fewer keys than its threshold are refused (AL_EUSAGE). */
+int al_policy_change_parse(const char *text, size_t len, const char *name, const char *dir,
+                           struct al_policy_change *c, struct al_err *err);
+void al_policy_change_free(struct al_policy_change *c);
+/* Counts the distinct keys of cur, unexpired at now_us, whose signature
+ * files (sigs) verify over text; their ids are appended to signers, and
+ * why each other file did not count to problems. */
+int al_policy_change_signers(const struct al_policy *cur, const char *text, size_t len,
+                             const char *const *sigs, size_t n, int64_t now_us, json_t *signers,
+                             json_t *problems);
 
 /* ---- bundles ---- */
 
