@@ -115,10 +115,10 @@ RUNNER_SRC := $(wildcard runner/*.c)
 STEPS_SRC := $(wildcard steps/*.c)
 REPORT_SRC := $(wildcard report/*.c)
 # The command line: the only code that parses argv or prints for a person.
-VERIFY_CLI_SRC := cli/cli.c cli/cmd_verify.c cli/cmd_misc.c cli/cmd_verify_audit.c \
+VERIFY_CLI_SRC := cli/cli.c cli/cmd_verify.c cli/cmd_misc.c cli/cmd_verify_audit.c cli/cmd_query.c \
 	cli/cmd_verify_bundle.c
 CLI_SRC := $(VERIFY_CLI_SRC) cli/cmd_keys.c cli/cmd_audit.c cli/cmd_audit_sink.c cli/cmd_alert.c cli/cmd_bundle.c cli/cmd_run.c \
-	cli/cmd_report.c cli/cmd_trust.c cli/cmd_shards.c cli/cmd_doctor.c cli/cmd_image.c
+	cli/cmd_report.c cli/cmd_recreate.c cli/cmd_trust.c cli/cmd_shards.c cli/cmd_doctor.c cli/cmd_image.c
 AIRLOCK_SRC := cli/airlock.c $(CLI_SRC)
 VERIFY_SRC := cli/airlock_verify.c $(VERIFY_CLI_SRC)
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)

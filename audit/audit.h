@@ -163,6 +163,11 @@ struct al_verify_opts {
 	int strict;                    /* an unsealed tail fails (always so for an export) */
 	void (*on_finding)(void *ctx, const struct al_finding *f);
 	void *ctx;
+	/* Each entry the verifier accepted, in order, as it read it (the
+	 * bytes of the line without its "\n"): what it gives is exactly what
+	 * it checked. Non-zero stops the verification (an error). */
+	int (*on_entry)(void *ctx, const char *line, size_t len);
+	void *entry_ctx;
 };
 
 struct al_verify_summary {
@@ -333,7 +338,7 @@ int al_audit_restore(const char *const *from, size_t nfrom, const char *out,
                      struct al_restore_report *rep, struct al_err *err);
 void al_restore_report_free(struct al_restore_report *rep);
 
-/* ---- index and queries (not linked into airlock-verify) ---- */
+/* ---- index and queries (airlock-verify links only the scratch index) ---- */
 
 /* Brings HOME/audit/index.db up to date with the log (from scratch when
  * rebuild, when missing, or when it does not match the log). */
@@ -358,6 +363,24 @@ int al_audit_sql(const char *home, const char *sql,
                  void (*header)(void *ctx, int ncol, const char *const *names),
                  void (*row)(void *ctx, int ncol, const char *const *values, const char *kinds),
                  void *ctx, struct al_err *err);
+
+/* A throw-away index of the log at path (a directory of segments or an
+ * export), built from the very lines al_audit_verify accepted while it
+ * verified them with opts: for `airlock-verify query|sql`, where there
+ * is no home. *verdict is al_audit_verify's (0 intact, 1 not, -1 could
+ * not); the index is given only when 0. */
+struct al_audit_scratch;
+struct al_audit_scratch *al_audit_scratch_build(const char *path, const struct al_verify_opts *opts,
+                                                struct al_verify_summary *sum, int *verdict,
+                                                struct al_err *err);
+int al_audit_scratch_query(struct al_audit_scratch *s, const struct al_audit_query *q,
+                           void (*row)(void *ctx, const char *json), void *ctx, struct al_err *err);
+int al_audit_scratch_sql(struct al_audit_scratch *s, const char *sql,
+                         void (*header)(void *ctx, int ncol, const char *const *names),
+                         void (*row)(void *ctx, int ncol, const char *const *values,
+                                     const char *kinds),
+                         void *ctx, struct al_err *err);
+void al_audit_scratch_close(struct al_audit_scratch *s);
 
 /* ---- export ---- */
 

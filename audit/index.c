@@ -415,16 +415,14 @@ static void bind_named(sqlite3_stmt *st, const char *name, const char *value)
 		sqlite3_bind_text(st, i, value, -1, SQLITE_TRANSIENT);
 }
 
-int al_audit_query(const char *home, const struct al_audit_query *q,
-                   void (*row)(void *ctx, const char *json), void *ctx, struct al_err *err)
+/* The filters of `audit query` over an index. */
+static int query_db(sqlite3 *db, const struct al_audit_query *q,
+                    void (*row)(void *ctx, const char *json), void *ctx, struct al_err *err)
 {
-	char path[PATH_MAX], sql[1024], since[AL_TS_LEN], until[AL_TS_LEN];
-	sqlite3 *db = NULL;
+	char sql[1024], since[AL_TS_LEN], until[AL_TS_LEN];
 	sqlite3_stmt *st = NULL;
 	int ret = -1, rc;
 
-	if (al_audit_index_update(home, 0, err) < 0 || index_path(home, path, err) < 0)
-		return -1;
 	/* A path matches itself or any path that ends in "/" and it, so that
 	 * "results.csv" finds "outputs/nightly/2026-11-25/publish/results.csv". */
 	snprintf(sql, sizeof sql, "SELECT json FROM entries WHERE 1 = 1%s%s%s%s%s%s%s ORDER BY seq",
@@ -434,11 +432,6 @@ int al_audit_query(const char *home, const struct al_audit_query *q,
 	                   " substr(path, -length(:path) - 1) = '/' || :path)" : "",
 	         q->sha256 ? " AND seq IN (SELECT seq FROM files WHERE sha256 = :sha256)" : "",
 	         q->since_us ? " AND ts >= :since" : "", q->until_us ? " AND ts <= :until" : "");
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-		db_fail(db, "open", err);
-		goto out;
-	}
-	sqlite3_busy_timeout(db, 10000);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		db_fail(db, "query", err);
 		goto out;
@@ -465,6 +458,24 @@ int al_audit_query(const char *home, const struct al_audit_query *q,
 	ret = 0;
 out:
 	sqlite3_finalize(st);
+	return ret;
+}
+
+int al_audit_query(const char *home, const struct al_audit_query *q,
+                   void (*row)(void *ctx, const char *json), void *ctx, struct al_err *err)
+{
+	char path[PATH_MAX];
+	sqlite3 *db = NULL;
+	int ret = -1;
+
+	if (al_audit_index_update(home, 0, err) < 0 || index_path(home, path, err) < 0)
+		return -1;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK)
+		db_fail(db, "open", err);
+	else {
+		sqlite3_busy_timeout(db, 10000);
+		ret = query_db(db, q, row, ctx, err);
+	}
 	sqlite3_close(db);
 	return ret;
 }
@@ -500,30 +511,18 @@ static int authorize(void *ctx, int action, const char *a1, const char *a2, cons
 	}
 }
 
-int al_audit_sql(const char *home, const char *sql,
-                 void (*header)(void *ctx, int ncol, const char *const *names),
-                 void (*row)(void *ctx, int ncol, const char *const *values, const char *kinds),
-                 void *ctx, struct al_err *err)
+/* One read-only statement over an index (its connection made
+ * read-only here). */
+static int sql_db(sqlite3 *db, const char *sql,
+                  void (*header)(void *ctx, int ncol, const char *const *names),
+                  void (*row)(void *ctx, int ncol, const char *const *values, const char *kinds),
+                  void *ctx, struct al_err *err)
 {
-	char path[PATH_MAX], *kinds = NULL;
 	const char *tail, **cols = NULL;
-	sqlite3 *db = NULL;
+	char *kinds = NULL;
 	sqlite3_stmt *st = NULL;
-	struct al_err uerr = {0};
 	int ret = -1, rc, n;
 
-	if (index_path(home, path, err) < 0)
-		return -1;
-	/* Best effort: a stale index still answers, a missing one cannot. */
-	if (al_audit_index_update(home, 0, &uerr) < 0 && access(path, F_OK) != 0) {
-		*err = uerr;
-		return -1;
-	}
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-		db_fail(db, "open", err);
-		goto out;
-	}
-	sqlite3_busy_timeout(db, 10000);
 	sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
 	sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
@@ -574,6 +573,121 @@ out:
 	free(cols);
 	free(kinds);
 	sqlite3_finalize(st);
+	return ret;
+}
+
+int al_audit_sql(const char *home, const char *sql,
+                 void (*header)(void *ctx, int ncol, const char *const *names),
+                 void (*row)(void *ctx, int ncol, const char *const *values, const char *kinds),
+                 void *ctx, struct al_err *err)
+{
+	char path[PATH_MAX];
+	sqlite3 *db = NULL;
+	struct al_err uerr = {0};
+	int ret = -1;
+
+	if (index_path(home, path, err) < 0)
+		return -1;
+	/* Best effort: a stale index still answers, a missing one cannot. */
+	if (al_audit_index_update(home, 0, &uerr) < 0 && access(path, F_OK) != 0) {
+		*err = uerr;
+		return -1;
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK)
+		db_fail(db, "open", err);
+	else {
+		sqlite3_busy_timeout(db, 10000);
+		ret = sql_db(db, sql, header, row, ctx, err);
+	}
 	sqlite3_close(db);
 	return ret;
+}
+
+/* ---- a throw-away index of a log read elsewhere (airlock-verify) ---- */
+
+struct al_audit_scratch {
+	struct indexer ix;
+	int failed;
+	struct al_err err;
+};
+
+static int scratch_add(void *ctx, const char *line, size_t len)
+{
+	struct al_audit_scratch *s = ctx;
+	struct al_line l;
+
+	if (al_line_parse(line, len, &l, NULL) < 0)
+		return 0; /* the verifier accepted it: a torn line it repaired */
+	if (add_entry(&s->ix, line, len, &l, &s->err) < 0) {
+		s->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+void al_audit_scratch_close(struct al_audit_scratch *s)
+{
+	if (s == NULL)
+		return;
+	finalize(&s->ix);
+	sqlite3_close(s->ix.db);
+	free(s);
+}
+
+struct al_audit_scratch *al_audit_scratch_build(const char *path, const struct al_verify_opts *opts,
+                                                struct al_verify_summary *sum, int *verdict,
+                                                struct al_err *err)
+{
+	struct al_audit_scratch *s = calloc(1, sizeof *s);
+	struct al_verify_opts o = *opts;
+	int r;
+
+	*verdict = -1;
+	if (s == NULL) {
+		al_err_sys(err, "cannot allocate memory");
+		return NULL;
+	}
+	/* "": a private database on disk (in the temporary directory),
+	 * deleted when closed; nothing of it outlives the command */
+	if (sqlite3_open_v2("", &s->ix.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	        SQLITE_OK ||
+	    exec(s->ix.db, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;", err) < 0 ||
+	    exec(s->ix.db, schema, err) < 0 || exec(s->ix.db, "BEGIN", err) < 0 ||
+	    prepare(&s->ix, err) < 0) {
+		if (err->msg[0] == '\0')
+			db_fail(s->ix.db, "open", err);
+		al_audit_scratch_close(s);
+		return NULL;
+	}
+	o.on_entry = scratch_add;
+	o.entry_ctx = s;
+	r = al_audit_verify(path, &o, sum, err);
+	if (s->failed) {
+		*err = s->err;
+		r = -1;
+	}
+	finalize(&s->ix);
+	if (r == 0 && exec(s->ix.db, "COMMIT", err) < 0)
+		r = -1;
+	*verdict = r;
+	if (r != 0) {
+		al_audit_scratch_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+int al_audit_scratch_query(struct al_audit_scratch *s, const struct al_audit_query *q,
+                           void (*row)(void *ctx, const char *json), void *ctx, struct al_err *err)
+{
+	return query_db(s->ix.db, q, row, ctx, err);
+}
+
+int al_audit_scratch_sql(struct al_audit_scratch *s, const char *sql,
+                         void (*header)(void *ctx, int ncol, const char *const *names),
+                         void (*row)(void *ctx, int ncol, const char *const *values,
+                                     const char *kinds),
+                         void *ctx, struct al_err *err)
+{
+	return sql_db(s->ix.db, sql, header, row, ctx, err);
 }

@@ -613,6 +613,10 @@ static int verify_line(struct verifier *v, const char *line, size_t len, int has
 	    strcmp(l.event, "log.resume") != 0)
 		v->unsealed_writes++;
 	meet_checkpoints(v, l.seq, hash);
+	if (!v->failed && v->o->on_entry != NULL && v->o->on_entry(v->o->entry_ctx, line, len) != 0) {
+		vf_report(v, AL_FINDING_ERROR, HERE(v, l.seq), "the reader of the entries failed");
+		return -1;
+	}
 	return v->failed ? -1 : 0;
 }
 

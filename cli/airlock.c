@@ -86,6 +86,20 @@ static const struct al_command commands[] = {
 	 "a step's captured stdout (on stdout) and stderr (on stderr)", NULL},
 	{"report", al_cmd_report, "report RUN -o FILE.html",
 	 "a self-contained HTML report of a run: timeline, attempts, alerts, outputs", NULL},
+	{"recreate", al_cmd_recreate,
+	 "recreate PATH [--as-of TIME | --run RUN] [-o FILE] [--seal-pub FILE] | recreate PATH --list",
+	 "the exact bytes of a version of a committed output, proven against the log",
+	 "PATH is an output's visible path (outputs/PIPELINE/DATE/STEP/FILE). Every\n"
+	 "commit keeps its files' bytes in HOME/records by SHA-256; this writes the\n"
+	 "version the log names (default the newest commit; --run: that run's;\n"
+	 "--as-of: the newest committed at or before TIME) after verifying the log\n"
+	 "and hashing the record again. --list shows every version the log knows:\n"
+	 "commits (run, user, time) and changes seen from outside airlock (the\n"
+	 "file's owner and mtime, when it was seen). Audited (audit.accessed).\n"
+	 "  -o FILE          where to write (- for stdout; never inside the home)\n"
+	 "  --seal-pub FILE  check the seals with this public key too\n"
+	 "Exit status: 0 written, 1 the log does not verify, 2 usage or no such version,\n"
+	 "3 the record's bytes are not the logged ones, 4 I/O.\n"},
 	{"breaker", al_cmd_breaker, "breaker list | reset RESOURCE",
 	 "circuit breakers: their state, and a reset (audited)", NULL},
 	{"alert", al_cmd_alert, "alert --unit UNIT [--message TEXT]",

@@ -3,6 +3,16 @@
  * writes nothing but its output. */
 #include "cli/cli.h"
 
+static int verify_query(struct al_cli *cli, int argc, char **argv)
+{
+	return al_cli_query(cli, argc, argv, NULL);
+}
+
+static int verify_sql(struct al_cli *cli, int argc, char **argv)
+{
+	return al_cli_sql(cli, argc, argv, NULL);
+}
+
 static const struct al_command commands[] = {
 	{"sig", al_cmd_verify_file, "sig -p PUB | -P PUBKEY [-x SIG] FILE",
 	 "verify a minisign signature over a file",
@@ -34,6 +44,24 @@ static const struct al_command commands[] = {
 	 "verify a bundle against a trust policy, without installing it",
 	 "DIR holds policy.json and the <KEYID>.pub files it lists.\n"
 	 "Exit status: 0 verified, 2 usage, 3 rejected.\n"},
+	{"query", verify_query,
+	 "query LOG [--seal-pub FILE] [-p HOST_PUB] [--run R] [--step S] [--event E] [--path P]\n"
+	 "             [--sha256 H] [--since T] [--until T] [--json]",
+	 "find entries in an export or a log directory, verified first (no home needed)",
+	 "LOG is verified as `airlock-verify audit` does (an export strictly); the lines it\n"
+	 "accepted, and only those, are indexed in a throw-away database that the command\n"
+	 "removes, then the filters of `airlock audit query` run on it. A log that does\n"
+	 "not verify answers nothing.\n"
+	 "  --seal-pub FILE  check the seals' signatures with the log's seal public key\n"
+	 "  -p HOST_PUB      the host key for checkpoint signatures (default: in the export)\n"
+	 "Exit status: 0 answered, 1 the log does not verify, 2 usage or unreadable input.\n"},
+	{"sql", verify_sql, "sql LOG \"SELECT ...\" [--seal-pub FILE] [-p HOST_PUB] [--json]",
+	 "read-only SQL on an export or a log directory, verified first",
+	 "The tables of `airlock audit sql`: entries(seq, ts, event, run, step, attempt,\n"
+	 "exit, json), files(seq, path, sha256, size), runs(run, pipeline, version, date,\n"
+	 "status, start_ts, end_ts), built from the lines the verification accepted.\n"
+	 "Writes, ATTACH, pragmas that write and extensions are refused (exit 2).\n"
+	 "Exit status: 0 answered, 1 the log does not verify, 2 usage or a refused statement.\n"},
 	{"checkpoint", al_cmd_verify_checkpoint, "checkpoint CHECKPOINT -p HOST_PUB",
 	 "verify a checkpoint's signature", NULL},
 	{"version", al_cmd_version, "version [--verbose]", "print the version", NULL},

@@ -273,8 +273,13 @@ int al_cli_main(const char *prog, const struct al_command *cmds, int argc, char 
 		cli.cmd = cmd;
 		argc -= optind;
 		argv += optind;
+		cli.argc = argc - 1;
+		cli.argv = calloc((size_t)argc + 1, sizeof *cli.argv);
+		for (int i = 1; i < argc && cli.argv != NULL; i++)
+			cli.argv[i - 1] = argv[i];
 		optind = 0; /* reinitialise getopt (glibc and musl) for the command */
 		code = cmd->run(&cli, argc, argv);
+		free(cli.argv);
 		return finish_stdout(&cli, code);
 	}
 	fprintf(stderr, "%s: unknown command '%s'\n", prog, name);

@@ -14,6 +14,8 @@ struct al_cli {
 	int json;          /* --json: machine output on stdout */
 	int verbosity;     /* -q: -1, default 0, -v: 1 */
 	const struct al_command *cmd; /* the command being run */
+	int argc;          /* the command's arguments as given (after its name), */
+	char **argv;       /* copied before getopt reorders them: audit.accessed's args */
 };
 
 struct al_command {
@@ -89,8 +91,23 @@ int al_cmd_status(struct al_cli *cli, int argc, char **argv);
 int al_cmd_runs(struct al_cli *cli, int argc, char **argv);
 int al_cmd_logs(struct al_cli *cli, int argc, char **argv);
 int al_cmd_report(struct al_cli *cli, int argc, char **argv);
+int al_cmd_recreate(struct al_cli *cli, int argc, char **argv);
 int al_cmd_breaker(struct al_cli *cli, int argc, char **argv);
 int al_cmd_doctor(struct al_cli *cli, int argc, char **argv);
+
+/* Reading the log by question (cmd_query.c): with a hook (airlock), the
+ * home's index after the hook recorded the read; without (airlock-verify),
+ * PATH verified and indexed for the command alone. */
+typedef int (*al_cli_read_hook)(const struct al_cli *cli, const char *home, const char *command,
+                                struct al_err *err);
+int al_cli_query(struct al_cli *cli, int argc, char **argv, al_cli_read_hook before);
+int al_cli_sql(struct al_cli *cli, int argc, char **argv, al_cli_read_hook before);
+/* An entry for people ("#seq ts event key=value ... [user/uid@host]"), or
+ * its line with --json. */
+void al_cli_print_entry(const struct al_cli *cli, const char *line);
+/* --since/--until: an RFC 3339 time, or a date (its first or last
+ * microsecond); 0, or the usage error's exit code. */
+int al_cli_ts_opt(struct al_cli *cli, const char *what, const char *s, int64_t *us);
 
 /* Reading the audit log is itself logged (PCI DSS 10.2.1.3): appends
  * audit.accessed {user, uid, command} durably, or fails (cmd_audit.c). */

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -246,8 +247,10 @@ static int cmd_append(struct al_cli *cli, int argc, char **argv)
 	return code;
 }
 
-/* Reading the log is itself logged (PCI DSS 10.2.1.3): query, sql, export,
- * tail and report append audit.accessed first, and refuse when they cannot. */
+/* Reading the log is itself logged (PCI DSS 10.2.1.3): query, sql,
+ * export, tail, verify, report, logs and recreate append audit.accessed
+ * first, with the arguments they were given (each at most 4 KiB), and
+ * refuse when they cannot. */
 int al_cli_audit_accessed(const struct al_cli *cli, const char *home, const char *command,
                           struct al_err *err)
 {
@@ -259,13 +262,48 @@ int al_cli_audit_accessed(const struct al_cli *cli, const char *home, const char
 		al_err_prefix(err, "reading the audit log is itself audited, and cannot be");
 		return -1;
 	}
-	f = json_pack("{s:s}", "command", command); /* user and uid are stamped */
+	f = json_pack("{s:s,s:[]}", "command", command, "args"); /* user and uid are stamped */
+	for (int i = 0; cli->argv != NULL && i < cli->argc; i++) {
+		char arg[4096 + 8];
+		al_snprintf(arg, sizeof arg, "%.4096s%s", cli->argv[i],
+		            strlen(cli->argv[i]) > 4096 ? "…" : "");
+		al_utf8_fix(arg);
+		json_array_append_new(json_object_get(f, "args"), json_string(arg));
+	}
 	ret = al_audit_append(log, "audit.accessed", f, AL_AUDIT_SYNC, err);
 	json_decref(f);
 	if (al_audit_close(log, ret == 0 ? err : NULL) < 0)
 		ret = -1;
-	(void)cli;
 	return ret;
+}
+
+/* `audit verify` is recorded after it checked, not before: appending
+ * first could repair a torn tail, or chain onto a tampered line, before
+ * the check saw them. A home without a log (verifying an export on
+ * another machine) records nothing; a record that cannot be appended is
+ * a warning, never a change of the verdict. */
+static int cmd_verify(struct al_cli *cli, int argc, char **argv)
+{
+	int code = al_cmd_verify_audit(cli, argc, argv);
+	struct al_err err = {0};
+	const char *home = NULL;
+	char dir[PATH_MAX];
+
+	if (code == AL_EUSAGE || cli->argv == NULL)
+		goto done;
+	for (int i = 0; i < cli->argc; i++)
+		if (strcmp(cli->argv[i], "--help") == 0 || strcmp(cli->argv[i], "-h") == 0)
+			goto done;
+	if ((home = al_cli_home(cli, &err)) == NULL)
+		goto done;
+	al_snprintf(dir, sizeof dir, "%s/audit", home);
+	if (access(dir, F_OK) != 0)
+		goto done;
+	if (al_cli_audit_accessed(cli, home, "verify", &err) < 0)
+		fprintf(stderr, "%s: warning: the verification is not recorded in the log: %s\n",
+		        cli->prog, err.msg);
+done:
+	return code;
 }
 
 /* ---- audit seal, checkpoint, reindex ---- */
@@ -354,188 +392,16 @@ static int cmd_reindex(struct al_cli *cli, int argc, char **argv)
 	return AL_OK;
 }
 
-/* ---- printing entries ---- */
-
-/* Human form of an entry: "#seq ts event key=value ...". */
-static void print_entry(const struct al_cli *cli, const char *line)
-{
-	json_t *v;
-	const char *key;
-	json_t *val;
-
-	if (cli->json) {
-		puts(line);
-		return;
-	}
-	v = json_loads(line, 0, NULL);
-	if (v == NULL) {
-		printf("(not an entry) %s\n", line);
-		return;
-	}
-	printf("#%lld %s %s", (long long)json_integer_value(json_object_get(v, "seq")),
-	       json_string_value(json_object_get(v, "ts")), json_string_value(json_object_get(v, "event")));
-	json_object_foreach(v, key, val) {
-		/* the chain's members, and the writer's stamp (shown last) */
-		if (strcmp(key, "seq") == 0 || strcmp(key, "ts") == 0 || strcmp(key, "prev") == 0 ||
-		    strcmp(key, "event") == 0 || strcmp(key, "user") == 0 || strcmp(key, "uid") == 0 ||
-		    strcmp(key, "host") == 0 || strcmp(key, "pid") == 0)
-			continue;
-		if (json_is_string(val)) {
-			printf(" %s=%s", key, json_string_value(val));
-		} else {
-			char *s = al_json_dump(val);
-			printf(" %s=%s", key, s != NULL ? s : "?");
-			free(s);
-		}
-	}
-	if (json_object_get(v, "uid") != NULL) {
-		const char *user = json_string_value(json_object_get(v, "user"));
-		printf(" [%s%s%lld@%s]", user != NULL ? user : "", user != NULL ? "/" : "uid ",
-		       (long long)json_integer_value(json_object_get(v, "uid")),
-		       json_string_value(json_object_get(v, "host")) != NULL
-		           ? json_string_value(json_object_get(v, "host"))
-		           : "?");
-	}
-	putchar('\n');
-	json_decref(v);
-}
-
-static void query_row(void *ctx, const char *json)
-{
-	print_entry(ctx, json);
-}
-
-static int ts_opt(struct al_cli *cli, const char *what, const char *s, int64_t *us)
-{
-	struct al_err err = {0};
-	size_t n = strlen(s);
-
-	/* A bare date means its first (since) or last (until) microsecond. */
-	if (n == 10) {
-		char buf[40];
-		snprintf(buf, sizeof buf, "%sT00:00:00Z", s);
-		if (al_ts_parse(buf, us, &err) == 0) {
-			if (strcmp(what, "--until") == 0)
-				*us += 86400000000LL - 1;
-			return 0;
-		}
-	}
-	if (al_ts_parse(s, us, &err) < 0)
-		return al_cli_usage(cli, "%s %s: %s", what, s, err.msg);
-	return 0;
-}
+/* ---- query and sql (cmd_query.c), the read recorded first ---- */
 
 static int cmd_query(struct al_cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"run", required_argument, NULL, 'r'},     {"step", required_argument, NULL, 's'},
-		{"event", required_argument, NULL, 'e'},   {"path", required_argument, NULL, 'p'},
-		{"sha256", required_argument, NULL, 'H'},  {"since", required_argument, NULL, 'S'},
-		{"until", required_argument, NULL, 'U'},   {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	struct al_audit_query q = {0};
-	struct al_err err = {0};
-	const char *home;
-	int c;
-
-	while ((c = al_cli_getopt(cli, argc, argv, "h", longopts)) != -1) {
-		switch (c) {
-		case 'r': q.run = optarg; break;
-		case 's': q.step = optarg; break;
-		case 'e': q.event = optarg; break;
-		case 'p': q.path = optarg; break;
-		case 'H': q.sha256 = optarg; break;
-		case 'S': if (ts_opt(cli, "--since", optarg, &q.since_us) != 0) return AL_EUSAGE; break;
-		case 'U': if (ts_opt(cli, "--until", optarg, &q.until_us) != 0) return AL_EUSAGE; break;
-		case 'h': return AL_OK;
-		default: return AL_EUSAGE;
-		}
-	}
-	if (optind != argc)
-		return al_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
-	if ((home = al_cli_home(cli, &err)) == NULL || al_cli_audit_accessed(cli, home, "query", &err) < 0 ||
-	    al_audit_query(home, &q, query_row, cli, &err) < 0)
-		return al_cli_error(cli, &err);
-	return AL_OK;
-}
-
-struct sql_out {
-	const struct al_cli *cli;
-	const char *const *names;
-	int ncol;
-	char **names_copy;
-	json_t *rows;
-};
-
-static void sql_header(void *ctx, int ncol, const char *const *names)
-{
-	struct sql_out *o = ctx;
-
-	o->ncol = ncol;
-	o->names_copy = calloc((size_t)ncol + 1, sizeof *o->names_copy);
-	for (int i = 0; i < ncol && o->names_copy != NULL; i++)
-		o->names_copy[i] = strdup(names[i]);
-	if (!o->cli->json) {
-		for (int i = 0; i < ncol; i++)
-			printf("%s%s", i ? "\t" : "", names[i]);
-		putchar('\n');
-	}
-}
-
-static void sql_row(void *ctx, int ncol, const char *const *values, const char *kinds)
-{
-	struct sql_out *o = ctx;
-
-	if (o->cli->json) {
-		json_t *row = json_object();
-		for (int i = 0; i < ncol; i++) {
-			json_t *v;
-			if (kinds[i] == 'n' || values[i] == NULL)
-				v = json_null();
-			else if (kinds[i] == 'i')
-				v = json_integer((json_int_t)strtoll(values[i], NULL, 10));
-			else if (kinds[i] == 'r')
-				v = json_real(strtod(values[i], NULL));
-			else
-				v = json_string(values[i]);
-			/* text that is not UTF-8 (a blob) comes out as null */
-			json_object_set_new(row, o->names_copy[i] != NULL ? o->names_copy[i] : "?",
-			                    v != NULL ? v : json_null());
-		}
-		json_array_append_new(o->rows, row);
-		return;
-	}
-	for (int i = 0; i < ncol; i++)
-		printf("%s%s", i ? "\t" : "", values[i] != NULL ? values[i] : "");
-	putchar('\n');
+	return al_cli_query(cli, argc, argv, al_cli_audit_accessed);
 }
 
 static int cmd_sql(struct al_cli *cli, int argc, char **argv)
 {
-	struct sql_out o = {cli, NULL, 0, NULL, json_array()};
-	struct al_err err = {0};
-	const char *home;
-	int c, code = AL_OK;
-
-	while ((c = al_cli_getopt(cli, argc, argv, "h", help_only)) != -1) {
-		json_decref(o.rows);
-		return c == 'h' ? AL_OK : AL_EUSAGE;
-	}
-	if (argc - optind != 1) {
-		json_decref(o.rows);
-		return al_cli_usage(cli, "one SQL statement, quoted");
-	}
-	if ((home = al_cli_home(cli, &err)) == NULL || al_cli_audit_accessed(cli, home, "sql", &err) < 0 ||
-	    al_audit_sql(home, argv[optind], sql_header, sql_row, &o, &err) < 0)
-		code = al_cli_error(cli, &err);
-	else if (cli->json)
-		al_cli_print_json(json_incref(o.rows));
-	for (int i = 0; o.names_copy != NULL && i < o.ncol; i++)
-		free(o.names_copy[i]);
-	free(o.names_copy);
-	json_decref(o.rows);
-	return code;
+	return al_cli_sql(cli, argc, argv, al_cli_audit_accessed);
 }
 
 /* ---- audit tail ---- */
@@ -626,7 +492,7 @@ static int cmd_tail(struct al_cli *cli, int argc, char **argv)
 		have++;
 	}
 	for (long i = have > want ? have - want : 0; i < have; i++)
-		print_entry(cli, ring[i % want]);
+		al_cli_print_entry(cli, ring[i % want]);
 	fflush(stdout);
 	while (follow) {
 		/* Poll: new lines, or the next segment once this one is closed. */
@@ -640,7 +506,7 @@ static int cmd_tail(struct al_cli *cli, int argc, char **argv)
 				break;
 			}
 			line[n - 1] = '\0';
-			print_entry(cli, line);
+			al_cli_print_entry(cli, line);
 		}
 		if (fflush(stdout) != 0)
 			break;
@@ -651,7 +517,7 @@ static int cmd_tail(struct al_cli *cli, int argc, char **argv)
 				/* drain what is left of the old one first */
 				while ((n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
 					line[n - 1] = '\0';
-					print_entry(cli, line);
+					al_cli_print_entry(cli, line);
 				}
 				fclose(f);
 				f = nf;
@@ -686,8 +552,8 @@ static int cmd_export(struct al_cli *cli, int argc, char **argv)
 	while ((c = al_cli_getopt(cli, argc, argv, "o:h", longopts)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
-		case 'S': if (ts_opt(cli, "--since", optarg, &r.since_us) != 0) return AL_EUSAGE; break;
-		case 'U': if (ts_opt(cli, "--until", optarg, &r.until_us) != 0) return AL_EUSAGE; break;
+		case 'S': if (al_cli_ts_opt(cli, "--since", optarg, &r.since_us) != 0) return AL_EUSAGE; break;
+		case 'U': if (al_cli_ts_opt(cli, "--until", optarg, &r.until_us) != 0) return AL_EUSAGE; break;
 		case 'r': r.run = optarg; break;
 		case 'h': return AL_OK;
 		default: return AL_EUSAGE;
@@ -765,7 +631,7 @@ static const struct al_command audit_commands[] = {
 	 "MSG, one a line) or a file of whole RFC 5424 lines, in any mix. One copy of each\n"
 	 "entry is kept, split entries are joined, the chain is checked and every gap named.\n"
 	 "Exit 0 whole, 1 written with problems. Then: airlock-verify audit DIR --seal-pub FILE.\n"},
-	{"verify", al_cmd_verify_audit,
+	{"verify", cmd_verify,
 	 "audit verify [PATH...] [--seal-pub FILE | --seal-key FILE] [--anchor CHECKPOINT] [-p HOST_PUB]\n"
 	 "             [--strict] [--json]\n"
 	 "             [--shards SHARDS.TXT --shards-key PUB]",

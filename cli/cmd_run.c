@@ -437,13 +437,15 @@ int al_cmd_status(struct al_cli *cli, int argc, char **argv)
 	al_state_close(st);
 	status = run_status(home, &r, sbuf, sizeof sbuf);
 	if (cli->json) {
-		al_cli_print_json(json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:o}", "run", r.id,
+		json_t *out = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:o}", "run", r.id,
 		                            "pipeline", r.pipeline, "version", (json_int_t)r.version,
 		                            "manifest_sha256", r.manifest_sha256, "date", r.date,
 		                            "status", status, "resume_of", r.resume_of, "start_us",
 		                            (json_int_t)r.start_us, "end_us",
 		                            r.end_us ? json_integer(r.end_us) : json_null(), "steps",
-		                            sc.steps, "sinks", al_ship_lags_json(home)));
+		                            sc.steps, "sinks", al_ship_lags_json(home));
+		json_object_set_new(out, "unsigned", json_boolean(strcmp(r.source, "dir") == 0));
+		al_cli_print_json(out);
 		return AL_OK;
 	}
 	al_ts_format(r.start_us, ts);
@@ -455,6 +457,10 @@ int al_cmd_status(struct al_cli *cli, int argc, char **argv)
 		printf("  %s", d);
 	}
 	printf("\n  started %s%s%s\n", ts, r.resume_of[0] ? ", resuming " : "", r.resume_of);
+	if (strcmp(r.source, "dir") == 0)
+		printf("  UNSIGNED: run from the directory %s; its outputs are in %s/scratch/outputs, "
+		       "never in outputs/\n",
+		       r.source_path, home);
 	printf("  %-20s %-12s %8s %9s %5s  %s\n", "STEP", "STATE", "ATTEMPTS", "DURATION", "EXIT",
 	       "NEEDS / REASON");
 	json_array_foreach(sc.steps, i, s) {
@@ -615,7 +621,7 @@ int al_cmd_logs(struct al_cli *cli, int argc, char **argv)
 	step = argv[optind + 1];
 	if (strchr(run, '/') != NULL || strchr(step, '/') != NULL || run[0] == '.' || step[0] == '.')
 		return al_cli_usage(cli, "%s %s: not a run and a step", run, step);
-	if (abs_home(cli, home, &err) == NULL)
+	if (abs_home(cli, home, &err) == NULL || al_cli_audit_accessed(cli, home, "logs", &err) < 0)
 		return al_cli_error(cli, &err);
 	if (attempt <= 0) {
 		/* the step's last attempt, from state.db */

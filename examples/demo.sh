@@ -151,6 +151,9 @@ chmod u+w "$AIRLOCK_HOME/outputs/nightly-risk/$today/publish/results.csv"
 echo 'ACC999999,XS0000000000,0.5' >>"$AIRLOCK_HOME/outputs/nightly-risk/$today/publish/results.csv"
 show airlock -q run nightly-risk
 show airlock audit query --event output.phantom
+echo "every version is kept: the one before the edit comes back byte for byte"
+show airlock recreate "$AIRLOCK_HOME/outputs/nightly-risk/$today/publish/results.csv" --list
+show sh -c "airlock recreate '$AIRLOCK_HOME/outputs/nightly-risk/$today/publish/results.csv' --run $run | tail -2"
 
 step "Another night: 6% of the rows are bad - the run fails, the quarantine and the summary say why"
 bad=$(date -u -d yesterday +%F)
@@ -185,6 +188,9 @@ step "A checkpoint kept off the host, an export for the regulator"
 show airlock audit checkpoint -o anchor
 show airlock audit export -o evidence.tar.zst
 show airlock-verify audit evidence.tar.zst --seal-pub seal.pub --anchor anchor/checkpoint.txt
+echo "the examiner asks the export itself, with no airlock home: verified first, then queried"
+show airlock-verify sql evidence.tar.zst --seal-pub seal.pub \
+	"SELECT substr(ts, 1, 19) AS ts, run, json_extract(json, '$.files[0].path') AS file FROM entries WHERE event = 'output.committed' AND step = 'publish'"
 
 step "Someone edits an entry: the chain catches it at the next line"
 seg=$AIRLOCK_HOME/audit/audit-000001.jsonl

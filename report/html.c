@@ -511,7 +511,7 @@ static void put_status_fact(struct buf *b, const struct report *r)
 
 static const char *const start_shown[] = {"pipeline", "version", "manifest_sha256", "date",
                                           "resume_of", "user", "uid", "host", "argv",
-                                          "airlock", NULL};
+                                          "airlock", "unsigned", "signers", NULL};
 static const char *const end_shown[] = {"status", "duration_ms", "steps", NULL};
 
 static void put_user_fact(struct buf *b, const struct report *r)
@@ -549,6 +549,33 @@ static void put_log_fact(struct buf *b, const struct report *r)
 	rp_buf_puts(b, "</td></tr>\n");
 }
 
+/* Who signed what ran; an unsigned run (a directory, --unsigned) is
+ * said in words that cannot be missed: its outputs are scratch. */
+static void put_signers_fact(struct buf *b, const struct report *r)
+{
+	const json_t *v = r->start != NULL ? r->start->v : NULL;
+	const json_t *signers = json_object_get(v, "signers"), *s;
+	size_t i;
+
+	fact_open(b, "Signed by");
+	if (json_is_true(json_object_get(v, "unsigned"))) {
+		rp_buf_puts(b, "<span class=\"st st-failed\">UNSIGNED</span> run from the directory ");
+		rp_buf_esc(b, rp_jstr(v, "source_path") != NULL ? rp_jstr(v, "source_path") : "?");
+		rp_buf_puts(b, ": its outputs went to the scratch area, not to production outputs");
+	} else if (json_array_size(signers) == 0) {
+		rp_buf_puts(b, "—");
+	} else {
+		json_array_foreach(signers, i, s) {
+			rp_buf_puts(b, i ? ", " : "");
+			rp_buf_esc(b, rp_jstr(s, "name") != NULL ? rp_jstr(s, "name") : "(unnamed)");
+			rp_buf_puts(b, " <code>");
+			rp_buf_esc(b, rp_jstr(s, "keyid") != NULL ? rp_jstr(s, "keyid") : "?");
+			rp_buf_puts(b, "</code>");
+		}
+	}
+	fact_close(b, r->start);
+}
+
 void rp_put_header(struct buf *b, const struct report *r)
 {
 	const struct entries *a = &r->all;
@@ -563,6 +590,7 @@ void rp_put_header(struct buf *b, const struct report *r)
 	fact(b, "Manifest sha256", r->start, "manifest_sha256");
 	fact(b, "Logical date", r->start, "date");
 	fact(b, "Resume of", r->start, "resume_of");
+	put_signers_fact(b, r);
 	put_user_fact(b, r);
 	fact_open(b, "Started");
 	rp_put_ts(b, r, r->start);

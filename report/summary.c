@@ -38,6 +38,7 @@ json_t *al_summary_json(const struct al_run_view *v)
 	                v->resume_of[0] ? json_string(v->resume_of) : json_null(), "cause",
 	                v->cause[0] ? json_string(v->cause) : json_null(), "steps", steps, "alerts",
 	                v->alerts);
+	json_object_set_new(sum, "unsigned", json_boolean(v->unsigned_run));
 	json_object_set_new(sum, "audit",
 	                    json_pack("{s:s,s:I,s:I,s:o}", "log_id", v->log_id, "first_seq",
 	                              (json_int_t)v->first_seq, "last_seq", (json_int_t)v->last_seq,

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,9 +173,42 @@ static int check_outputs(const struct step_rt *s, int stagefd, json_t *files, ch
 	return 0;
 }
 
+/* What is known of a visible file changed from outside: its owner (uid,
+ * and name where the host's passwd has one), its mtime and size, when it
+ * was seen (the entry's ts); its bytes are kept as a record when home
+ * is given, so that the changed version can be re-created too. */
+static void phantom_seen(const char *home, int fd, const char *full, const char *hex,
+                         json_t *entry)
+{
+	struct stat st;
+	struct passwd *pw;
+	char when[AL_TS_LEN];
+	struct al_err err = {0};
+	json_t *owner;
+
+	if (fstat(fd, &st) < 0)
+		return;
+	al_ts_format((int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000, when);
+	json_object_set_new(entry, "uid", json_integer((json_int_t)st.st_uid));
+	pw = getpwuid(st.st_uid);
+	owner = pw != NULL && pw->pw_name != NULL ? json_string(pw->pw_name) : NULL;
+	json_object_set_new(entry, "owner", owner != NULL ? owner : json_null());
+	json_object_set_new(entry, "mtime", json_string(when));
+	json_object_set_new(entry, "size", json_integer((json_int_t)st.st_size));
+	if (home == NULL)
+		return;
+	if (al_records_put(home, fd, full, hex, &err) == 0)
+		json_object_set_new(entry, "kept", json_true());
+	else
+		json_object_set_new(entry, "kept", json_string(err.msg));
+}
+
 /* Whether every file of a commit is in dir with its hash; the first
- * difference is described in why (and appended to phantoms). */
-int eng_commit_intact(const char *dir, json_t *files, json_t *phantoms, char *why, size_t wlen)
+ * difference is described in why and, when phantoms is not NULL, each
+ * one appended to it with the changed file's owner, mtime and size (and
+ * its bytes kept under home, when home is not NULL). */
+int eng_commit_intact(const char *home, const char *dir, json_t *files, json_t *phantoms,
+                      char *why, size_t wlen)
 {
 	size_t i;
 	json_t *f;
@@ -186,16 +220,23 @@ int eng_commit_intact(const char *dir, json_t *files, json_t *phantoms, char *wh
 		char full[PATH_MAX * 2], hex[AL_SHA256_HEX];
 		unsigned char sum[AL_SHA256_LEN];
 		struct al_err err = {0};
+		int fd;
 		if (path == NULL || want == NULL)
 			return 0;
 		al_snprintf(full, sizeof full, "%s/%s", dir, path);
-		if (al_sha256_file(full, sum, NULL, &err) < 0) {
+		fd = al_openat(AT_FDCWD, full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+		if (fd < 0 || al_sha256_fd(fd, full, sum, NULL, &err) < 0) {
+			int gone = fd < 0 && errno == ENOENT;
+			if (fd < 0)
+				al_err_sys(&err, "%s", full);
 			if (ok)
-				al_snprintf(why, wlen, "%s: %s", full, errno == ENOENT ? "deleted" : err.msg);
+				al_snprintf(why, wlen, "%s: %s", full, gone ? "deleted" : err.msg);
 			if (phantoms != NULL)
 				json_array_append_new(phantoms,
 				                      json_pack("{s:s,s:s,s:n}", "path", full, "expected", want,
 				                                "found"));
+			if (fd >= 0)
+				close(fd);
 			ok = 0;
 			continue;
 		}
@@ -204,11 +245,14 @@ int eng_commit_intact(const char *dir, json_t *files, json_t *phantoms, char *wh
 			if (ok)
 				al_snprintf(why, wlen, "%s: changed since it was committed (sha256 %s, committed %s)",
 				         full, hex, want);
-			if (phantoms != NULL)
-				json_array_append_new(phantoms, json_pack("{s:s,s:s,s:s}", "path", full,
-				                                          "expected", want, "found", hex));
+			if (phantoms != NULL) {
+				json_t *p = json_pack("{s:s,s:s,s:s}", "path", full, "expected", want, "found", hex);
+				phantom_seen(home, fd, full, hex, p);
+				json_array_append_new(phantoms, p);
+			}
 			ok = 0;
 		}
+		close(fd);
 	}
 	return ok;
 }
@@ -385,7 +429,7 @@ int eng_prepare(struct run *r, struct step_rt *s)
 	if (s->kind->flags & AL_KIND_EACH_RUN)
 		return 0;
 	found = r->no_commits ? 0
-	                      : al_state_commit_get(r->st, r->m->pipeline, r->date, s->def->id, &c, &err);
+	                      : al_state_commit_get(r->st, r->commit_key, r->date, s->def->id, &c, &err);
 	if (found < 0) {
 		eng_state_warn(r, &err);
 		return 0;
@@ -415,7 +459,7 @@ int eng_prepare(struct run *r, struct step_rt *s)
 		return 0;
 	al_snprintf(dir, sizeof dir, "%s/%s", r->out_dir, s->def->id);
 	phantoms = json_array();
-	intact = eng_commit_intact(dir, files, phantoms, why, sizeof why);
+	intact = eng_commit_intact(r->o->home, dir, files, phantoms, why, sizeof why);
 	if (intact) {
 		json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:O}", "run", r->id, "step", s->def->id, "reason",
 		                      "already-committed", "committed_by", c.run, "files", files);
@@ -552,6 +596,39 @@ fail:
 	return ret;
 }
 
+/* Every file of the stage kept in HOME/records before anything
+ * announces it: a commit's bytes can always be re-created, whatever
+ * later happens to the visible file. */
+static int keep_records(struct run *r, struct step_rt *s, json_t *files)
+{
+	char stage[PATH_MAX], full[PATH_MAX * 2];
+	struct al_err err = {0};
+	size_t i;
+	json_t *f;
+
+	eng_stage_path(r, s, stage, sizeof stage);
+	json_array_foreach(files, i, f) {
+		const char *path = json_string_value(json_object_get(f, "path"));
+		int fd, rc;
+		al_snprintf(full, sizeof full, "%s/%s", stage, path);
+		fd = al_openat(AT_FDCWD, full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+		if (fd < 0) {
+			al_err_sys(&err, "%s", full);
+			rc = -1;
+		} else {
+			rc = al_records_put(r->o->home, fd, full,
+			                    json_string_value(json_object_get(f, "sha256")), &err);
+			close(fd);
+		}
+		if (rc < 0) {
+			al_snprintf(s->reason, sizeof s->reason, "output %s: %s", path, err.msg);
+			al_oplog("error", r->id, s->def->id, s->attempt, NULL, "%s", s->reason);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int eng_commit(struct run *r, struct step_rt *s, json_t *files,
                const struct al_attempt_row *a)
 {
@@ -565,6 +642,8 @@ int eng_commit(struct run *r, struct step_rt *s, json_t *files,
 	 * anything to promote. output.committed is made durable by the next
 	 * synced entry (a step.start, run.end): recovery completes a commit
 	 * whose entry a power loss took (FORMAT.md, runner/README.md). */
+	if (keep_records(r, s, files) < 0)
+		return -1;
 	if (json_array_size(files) > 0 &&
 	    eng_audit(r, "output.staged",
 	          json_pack("{s:s,s:s,s:i,s:O}", "run", r->id, "step", s->def->id, "attempt",
@@ -606,7 +685,7 @@ int eng_commit(struct run *r, struct step_rt *s, json_t *files,
 	eng_step_row(r, s, &row, "ok");
 	eng_tx(r);
 	if (al_state_attempt_put(r->st, r->id, a, &err) < 0 ||
-	    al_state_commit_put(r->st, r->m->pipeline, r->date, s->def->id, &c, r->id, &row, &err) < 0)
+	    al_state_commit_put(r->st, r->commit_key, r->date, s->def->id, &c, r->id, &row, &err) < 0)
 		eng_state_warn(r, &err);
 	free(text);
 	return 0;

@@ -20,6 +20,7 @@
 #define AIRLOCK_ENGINE_H
 
 #include <limits.h>
+#include <string.h>
 
 #include "runner.h"
 #include "runner/exec.h"
@@ -82,6 +83,21 @@ struct step_rt {
 	long items_n;
 };
 
+/* Where a run's outputs go, by its source (issue 20, separation of
+ * duties): a signed bundle's into HOME/outputs/<pipeline>/<date>, kept
+ * in state.db under the pipeline's name; an unsigned directory's
+ * (--unsigned) into HOME/scratch/outputs/<pipeline>/<date>, under
+ * "scratch:<pipeline>" (no pipeline name has a colon), so that nothing
+ * of an unsigned run replaces or stands for a production output. */
+static inline void eng_area(const char *home, const char *pipeline, const char *date,
+                            const char *source, char *dir, size_t dn, char *key, size_t kn)
+{
+	int scratch = source != NULL && strcmp(source, "dir") == 0;
+
+	al_snprintf(dir, dn, "%s/%soutputs/%s/%s", home, scratch ? "scratch/" : "", pipeline, date);
+	al_snprintf(key, kn, "%s%s", scratch ? "scratch:" : "", pipeline);
+}
+
 struct run {
 	const struct al_run_opts *o;
 	struct al_manifest *m;
@@ -94,7 +110,8 @@ struct run {
 	char id[48];
 	char resume_of[48];
 	char run_dir[PATH_MAX];
-	char out_dir[PATH_MAX]; /* outputs/<pipeline>/<date> */
+	char out_dir[PATH_MAX]; /* outputs/<pipeline>/<date>, or scratch/outputs/... */
+	char commit_key[96];    /* the pipeline, or scratch:<pipeline> (eng_area) */
 	int spare;              /* run_dir/stage/.spare is an empty directory */
 	size_t lo;              /* every step before it is done */
 	int no_commits;         /* (pipeline, date) had none when the run began */
@@ -213,7 +230,7 @@ int eng_add_inputs(const struct run *r, const char *const *argv, json_t *inputs,
  * 0 with *files, or -1 with reason. */
 int eng_stage_check(struct run *r, struct step_rt *s, json_t **files, char *reason, size_t rlen);
 int eng_commit(struct run *r, struct step_rt *s, json_t *files, const struct al_attempt_row *a);
-int eng_commit_intact(const char *dir, json_t *files, json_t *phantoms, char *why, size_t wlen);
+int eng_commit_intact(const char *home, const char *dir, json_t *files, json_t *phantoms, char *why, size_t wlen);
 void eng_stage_path(const struct run *r, const struct step_rt *s, char *out, size_t n);
 int eng_new_stage(struct run *r, const char *stage, struct al_err *err);
 

@@ -174,6 +174,7 @@ static struct al_run_view *view(struct run *r)
 	v->home = r->o->home;
 	v->run = r->id;
 	v->pipeline = r->m->pipeline;
+	v->unsigned_run = strcmp(r->source, "dir") == 0;
 	v->date = r->date;
 	v->version = r->m->version;
 	v->resume_of = r->resume_of;

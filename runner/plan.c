@@ -223,13 +223,13 @@ int eng_print_plan(struct run *r)
 			why = "forced";
 		} else if (up) {
 			why = "an upstream step runs";
-		} else if (al_state_commit_get(r->st, r->m->pipeline, r->date, s->def->id, &c, &err) == 1) {
+		} else if (al_state_commit_get(r->st, r->commit_key, r->date, s->def->id, &c, &err) == 1) {
 			json_t *files = json_loads(c.files, 0, NULL);
 			char dir[PATH_MAX * 2];
 			al_snprintf(dir, sizeof dir, "%s/%s", r->out_dir, s->def->id);
 			if (strcmp(c.manifest_sha256, r->msha) != 0) {
 				why = "committed by another manifest";
-			} else if (files != NULL && eng_commit_intact(dir, files, NULL, buf, sizeof buf)) {
+			} else if (files != NULL && eng_commit_intact(NULL, dir, files, NULL, buf, sizeof buf)) {
 				what = "skip";
 				why = "already committed";
 			} else {

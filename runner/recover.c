@@ -60,10 +60,10 @@ struct found {
 static int collect_run(void *ctx, const struct al_run_row *row)
 {
 	struct found *f = ctx;
-	json_array_append_new(f->runs, json_pack("{s:s,s:s,s:s,s:I,s:s}", "id", row->id,
+	json_array_append_new(f->runs, json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "id", row->id,
 	                                         "manifest_sha256", row->manifest_sha256, "date",
 	                                         row->date, "start_us", (json_int_t)row->start_us,
-	                                         "pipeline", row->pipeline));
+	                                         "pipeline", row->pipeline, "source", row->source));
 	f->n++;
 	return 0;
 }
@@ -99,7 +99,7 @@ static int audited(struct run *r, const char *run, const char *step, const char 
 /* Records in state.db a commit of run old that the audit log holds (or
  * is about to): step done, files in place. row: the step's row (state
  * set to ok here). */
-static void record_commit(struct run *r, const char *date, const char *old,
+static void record_commit(struct run *r, const char *key, const char *date, const char *old,
                           struct al_step_row *row, const char *msha, const char *isha,
                           json_t *files)
 {
@@ -115,7 +115,7 @@ static void record_commit(struct run *r, const char *date, const char *old,
 	al_snprintf(row->state, sizeof row->state, "ok");
 	row->staged = NULL;
 	if (text == NULL ||
-	    al_state_commit_put(r->st, r->m->pipeline, date, row->step, &c, old, row, &err) < 0)
+	    al_state_commit_put(r->st, key, date, row->step, &c, old, row, &err) < 0)
 		eng_state_warn(r, &err);
 	free(text);
 }
@@ -130,7 +130,8 @@ static void collect_line(void *ctx, const char *json)
 
 /* Commits the audit log records for run old that state.db lost (it
  * batches its writes): recorded again when the files are still there. */
-static void rebuild_commits(struct run *r, const char *old, const char *date)
+static void rebuild_commits(struct run *r, const char *old, const char *date, const char *outs,
+                            const char *key)
 {
 	struct al_audit_query q = {.run = old, .event = "output.committed"};
 	struct al_err err = {0};
@@ -154,21 +155,20 @@ static void rebuild_commits(struct run *r, const char *old, const char *date)
 		int found;
 		if (step == NULL || msha == NULL || isha == NULL || !json_is_array(files))
 			continue;
-		found = al_state_commit_get(r->st, r->m->pipeline, date, step, &have, &err);
+		found = al_state_commit_get(r->st, key, date, step, &have, &err);
 		if (found == 1) {
 			int same = strcmp(have.run, old) == 0;
 			free(have.files);
 			if (same)
 				continue;
 		}
-		al_snprintf(dest, sizeof dest, "%s/outputs/%s/%s/%s", r->o->home, r->m->pipeline, date,
-		            step);
-		if (!eng_commit_intact(dest, files, NULL, why, sizeof why))
+		al_snprintf(dest, sizeof dest, "%s/%s", outs, step);
+		if (!eng_commit_intact(NULL, dest, files, NULL, why, sizeof why))
 			continue;
 		al_snprintf(row.step, sizeof row.step, "%s", step);
 		row.idx = (int)al_manifest_step(r->m, step);
 		row.exit_code = 0;
-		record_commit(r, date, old, &row, msha, isha, files);
+		record_commit(r, key, date, old, &row, msha, isha, files);
 	}
 	json_decref(entries);
 }
@@ -178,6 +178,7 @@ struct recover_ctx {
 	const char *old;
 	const char *pipeline, *date;
 	int ok, failed, skipped;
+	char outs[PATH_MAX], key[96]; /* eng_area of the old run */
 };
 
 static int recover_step(void *ctx, const struct al_step_row *s)
@@ -195,11 +196,10 @@ static int recover_step(void *ctx, const struct al_step_row *s)
 		rc->skipped++;
 	if (strcmp(s->state, "staged") != 0 || s->staged == NULL)
 		return 0;
-	al_snprintf(dest, sizeof dest, "%s/outputs/%s/%s/%s", r->o->home, rc->pipeline, rc->date,
-	         s->step);
+	al_snprintf(dest, sizeof dest, "%s/%s", rc->outs, s->step);
 	staged = json_loads(s->staged, 0, NULL);
 	files = json_object_get(staged, "files");
-	if (files != NULL && eng_commit_intact(dest, files, NULL, why, sizeof why)) {
+	if (files != NULL && eng_commit_intact(NULL, dest, files, NULL, why, sizeof why)) {
 		/* The rename happened: the commit is completed, and audited once. */
 		struct audit_hit h;
 		struct al_step_row row = *s;
@@ -211,7 +211,7 @@ static int recover_step(void *ctx, const struct al_step_row *s)
 			                      s->step, "files", files, "dest", dest, "manifest_sha256",
 			                      msha, "inputs_sha256", isha, "recovered", 1),
 			            AL_AUDIT_SYNC);
-		record_commit(r, rc->date, rc->old, &row, msha, isha, files);
+		record_commit(r, rc->key, rc->date, rc->old, &row, msha, isha, files);
 		rc->ok++;
 		al_oplog("info", r->id, s->step, 0, NULL,
 		         "run %s had promoted this step's outputs when it was interrupted: recorded as committed",
@@ -288,7 +288,7 @@ int eng_recover(struct run *r, struct al_err *err)
 	json_array_foreach(f.runs, i, o) {
 		const char *id = json_string_value(json_object_get(o, "id"));
 		const char *date = json_string_value(json_object_get(o, "date"));
-		struct recover_ctx rc = {r, id, r->m->pipeline, date, 0, 0, 0};
+		struct recover_ctx rc = {r, id, r->m->pipeline, date, 0, 0, 0, "", ""};
 		struct audit_hit h;
 		int64_t start = json_integer_value(json_object_get(o, "start_us"));
 		char stage[PATH_MAX * 2];
@@ -297,7 +297,10 @@ int eng_recover(struct run *r, struct al_err *err)
 			al_oplog("warn", r->id, NULL, 0, NULL,
 			         "killed %d process%s left running by interrupted run %s", leftovers,
 			         leftovers == 1 ? "" : "es", id);
-		rebuild_commits(r, id, date);
+		eng_area(r->o->home, r->m->pipeline, date,
+		         json_string_value(json_object_get(o, "source")), rc.outs, sizeof rc.outs, rc.key,
+		         sizeof rc.key);
+		rebuild_commits(r, id, date, rc.outs, rc.key);
 		if (al_state_steps(r->st, id, recover_step, &rc, err) < 0)
 			break;
 		if (audited(r, id, NULL, "run.end", &h) == 1) {

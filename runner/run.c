@@ -141,8 +141,8 @@ static int run_init(struct run *r, const struct al_run_opts *o, struct al_err *e
 	}
 	if (eng_load_target(r, err) < 0)
 		return -1;
-	al_snprintf(r->out_dir, sizeof r->out_dir, "%s/outputs/%s/%s", o->home, r->m->pipeline,
-	            r->date);
+	eng_area(o->home, r->m->pipeline, r->date, r->source, r->out_dir, sizeof r->out_dir,
+	         r->commit_key, sizeof r->commit_key);
 	r->n = r->m->steps_n;
 	r->steps = calloc(r->n ? r->n : 1, sizeof *r->steps);
 	if (r->steps == NULL)
@@ -309,7 +309,7 @@ static int run_start(struct run *r, struct al_err *err)
 		eng_save_step(r, &r->steps[i], "pending", NULL);
 	eng_tx_flush(r);
 	/* A first run of a date has nothing to look up for each step. */
-	r->no_commits = al_state_commits_count(r->st, r->m->pipeline, r->date, err) == 0;
+	r->no_commits = al_state_commits_count(r->st, r->commit_key, r->date, err) == 0;
 	if (!o->quiet)
 		al_oplog("info", r->id, NULL, 0, NULL, "run of %s version %lld for %s%s%s",
 		         r->m->pipeline, (long long)r->m->version, r->date,

@@ -32,6 +32,21 @@
 #define AL_SHIP_STEP_US 250000      /* ...each attempt bounded by this */
 #define AL_SHIP_FINAL_US 3000000    /* and after run.end, by this */
 
+/* ---- HOME/records: every version of every output (records.c) ---- */
+
+/* HOME/records/sha256/XX/HEX. */
+int al_records_path(const char *home, const char *sha256, char *out, size_t n,
+                    struct al_err *err);
+/* Keeps the bytes of srcfd (read from its start; name in messages),
+ * whose SHA-256 is sha256, as their record: a reflink or a copy, never a
+ * link to it, read-only, durable when this returns 0. Bytes kept already
+ * are not kept again. */
+int al_records_put(const char *home, int srcfd, const char *name, const char *sha256,
+                   struct al_err *err);
+/* The record of sha256 opened and hashed again, at offset 0: an fd, or -1
+ * (AL_EVERIFY when the record's bytes are not those any more). */
+int al_records_open(const char *home, const char *sha256, struct al_err *err);
+
 /* ---- state.db ---- */
 
 struct al_state;
@@ -319,6 +334,7 @@ struct al_run_view {
 	const char *cause;     /* the first failure, or "" */
 	int failed;            /* so far, as run.end will say */
 	int halted;            /* the audit log could not be written: the run stopped */
+	int unsigned_run;      /* from a directory (--unsigned): its outputs are scratch */
 	struct al_state *st;
 	const char *log_id;
 	uint64_t first_seq, last_seq; /* the run's audit range so far */

@@ -510,7 +510,7 @@ int al_state_run_get(struct al_state *st, const char *id, struct al_run_row *r, 
 {
 	sqlite3_stmt *q = id != NULL
 	                      ? prep(st, err, "SELECT " RUN_COLS " FROM runs WHERE id = ?", "t", id)
-	                      : prep(st, err, "SELECT " RUN_COLS " FROM runs ORDER BY id DESC LIMIT 1",
+	                      : prep(st, err, "SELECT " RUN_COLS " FROM runs ORDER BY start_us DESC, id DESC LIMIT 1",
 	                             "");
 	int rc;
 
@@ -531,7 +531,7 @@ int al_state_runs(struct al_state *st, const char *pipeline, const char *status,
 {
 	sqlite3_stmt *q = prep(st, err,
 	                       "SELECT " RUN_COLS " FROM runs WHERE (?1 IS NULL OR pipeline = ?1)"
-	                       " AND (?2 IS NULL OR status = ?2) ORDER BY id DESC"
+	                       " AND (?2 IS NULL OR status = ?2) ORDER BY start_us DESC, id DESC"
 	                       " LIMIT CASE WHEN ?3 > 0 THEN ?3 ELSE -1 END",
 	                       "tti", pipeline, status, (int64_t)limit);
 	struct al_run_row r;

@@ -143,7 +143,7 @@ while True:
 	out_has 'sink replica' 'No space left on device'
 	[ ! -e "$AIRLOCK_HOME/audit/cursors/replica" ]
 	run -0 airlock audit verify --seal-pub seal.pub
-	jq -e 'select(.event == "sink.failed") | .sink == "replica" and (.reason | contains("No space"))' \
+	jq -s -e '[.[] | select(.event == "sink.failed")] | .[0] | .sink == "replica" and (.reason | contains("No space"))' \
 		"$AIRLOCK_HOME"/audit/audit-*.jsonl >/dev/null
 	umount replica
 	run -0 airlock audit ship

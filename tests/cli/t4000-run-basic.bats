@@ -142,7 +142,7 @@ setup() {
 	officers
 	mkpipe src
 	signed src b.tar.zst
-	export PIPE=demo # out_file's pipeline
+	export PIPE=demo AREA=outputs # out_file's pipeline, a signed run's
 	run -0 airlock run b.tar.zst --date $DATE
 	audit_events '.event=="bundle.verified"' | jq -e '.pipeline == "demo"'
 	audit_events '.event=="run.start"' | jq -e '.source == "bundle" and (has("unsigned") | not)'

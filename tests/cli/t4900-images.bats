@@ -82,7 +82,7 @@ semantics() {
 	echo "$output" | jq -e --arg d "$DIGEST" '.images.base.digest == $d'
 	run -0 airlock install b.tar.zst
 	run -0 airlock run p --date $DATE
-	semantics "$(out_file s result.txt)"
+	semantics "$(AREA=outputs out_file s result.txt)"
 	audit_events '.event == "step.start"' | tail -1 | jq -e --arg d "$DIGEST" '.image.digest == $d and .image.name == "base"'
 	audit_events '.event == "pipeline.installed"' | tail -1 | jq -e --arg d "$DIGEST" '.images[0].config_digest == $d'
 	audit_events '.event == "image.unpacked"' | tail -1 | jq -e --arg d "$DIGEST" '.config_digest == $d'

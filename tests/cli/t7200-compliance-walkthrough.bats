@@ -27,7 +27,7 @@ setup() {
 	[ -n "$RUN_A" ]
 	mkdir bank laptop laptop-home
 	# the examiner's copy of the file in question
-	cp "$AIRLOCK_HOME/outputs/p/$DATE/report/results.csv" bank/
+	cp "$AIRLOCK_HOME/scratch/outputs/p/$DATE/report/results.csv" bank/
 	H=$(sha256sum bank/results.csv | cut -c1-64)
 	extract_walkthrough >cmds.tsv
 	[ "$(grep -c "^host	" cmds.tsv)" -ge 3 ]

@@ -74,7 +74,7 @@ for k in range(1, kills + 1):
         later = [s for s in starts[key] if s > c[0]["seq"]]
         if later:
             bad.append("%s: started again after its commit (seq %s)" % (key, later))
-        path = "%s/outputs/p/%s/s%d/out.txt" % (home, date, i)
+        path = "%s/scratch/outputs/p/%s/s%d/out.txt" % (home, date, i)
         data = open(path, "rb").read()
         if data != b"step %d\ndate %s\n" % (i, date.encode()):
             bad.append("%s: wrong content %r" % (key, data))

@@ -82,7 +82,7 @@ teardown() {
 	out_lacks unpacking
 	out_lacks $'\r'
 	[ "$(count_events '.event == "image.unpacked"')" -eq 1 ]
-	r=$AIRLOCK_HOME/outputs/nightly-risk/2031-01-02/score/probe.txt
+	r=$AIRLOCK_HOME/scratch/outputs/nightly-risk/2031-01-02/score/probe.txt # unsigned
 	cat "$r"
 	grep -qx 'python=/usr/bin/python3 3.11.[0-9]*' "$r"
 	grep -qx 'debian=12.[0-9]*' "$r"

@@ -54,7 +54,7 @@ logs() {
 @test "$SHARDS shards x $ITEMS items: every item done once, the logs verified together" {
 	run_shards
 	# each item was done by exactly one shard, the one its index names
-	cat shard*/outputs/fan/$DATE/work/done.txt | sort >all
+	cat shard*/scratch/outputs/fan/$DATE/work/done.txt | sort >all # unsigned runs
 	[ "$(wc -l <all)" -eq "$ITEMS" ]
 	[ "$(cut -d' ' -f1 all | sort -u | wc -l)" -eq "$ITEMS" ]
 	awk -v n="$SHARDS" '{ sub(/^account-/, "", $1); split($2, s, "/"); if (($1 - 1) % n != s[1]) { print "wrong shard: " $0; exit 1 } }' all
