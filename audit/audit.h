@@ -394,6 +394,14 @@ struct al_audit_range {
 int al_audit_export(const char *home, const struct al_audit_range *range, const char *out,
                     struct al_err *err);
 
+/* Copies the export in to out (atomically) with the page for people
+ * (name, data: report.html) and members.txt, the SHA-256 of every member
+ * for people (VERIFY.txt, FORMAT.md, the page) as sha256sum prints them,
+ * with members.txt.minisig, its signature by HOME's host key; all before
+ * the segments. A verifier checks them (FORMAT.md §7). */
+int al_audit_export_insert(const char *home, const char *in, const char *out, const char *name,
+                           const void *data, size_t len, struct al_err *err);
+
 /* The text of audit/FORMAT.md, built into the binary; NUL-terminated. */
 extern const char al_audit_format_md[];
 

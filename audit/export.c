@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <sqlite3.h>
 
 struct seg_out {
@@ -522,5 +524,160 @@ int al_audit_export(const char *home, const struct al_audit_range *range, const 
 	free(x.pub_text);
 	free(x.cp_text);
 	free(x.sig);
+	return ret;
+}
+
+/* ---- a member for people added to an export (report.html) ---- */
+
+struct copy_src {
+	struct al_stream *s;
+	char buf[64 << 10];
+	struct al_err *err;
+	int failed;
+};
+
+static la_ssize_t copy_read(struct archive *a, void *data, const void **out)
+{
+	struct copy_src *c = data;
+	size_t got;
+
+	(void)a;
+	if (c->s->read(c->s, c->buf, sizeof c->buf, &got, c->err) < 0) {
+		c->failed = 1;
+		return -1;
+	}
+	*out = c->buf;
+	return (la_ssize_t)got;
+}
+
+/* The for-people members seen so far and their hashes, as sha256sum
+ * prints them (members.txt). */
+static int members_line(char **list, size_t *len, const unsigned char sum[AL_SHA256_LEN],
+                        const char *name)
+{
+	char hex[AL_SHA256_HEX], *grown;
+	size_t n = strlen(name) + (AL_SHA256_HEX - 1) + 3; /* "HEX  NAME\n" */
+
+	al_hex(sum, AL_SHA256_LEN, hex);
+	grown = realloc(*list, *len + n + 1);
+	if (grown == NULL)
+		return -1;
+	*list = grown;
+	snprintf(*list + *len, n + 1, "%s  %s\n", hex, name);
+	*len += n;
+	return 0;
+}
+
+int al_audit_export_insert(const char *home, const char *in, const char *out, const char *name,
+                           const void *data, size_t len, struct al_err *err)
+{
+	struct copy_src *c = calloc(1, sizeof *c);
+	struct archive *r = archive_read_new();
+	struct archive_entry *e;
+	struct al_tarzst t;
+	struct al_seckey *sec = NULL;
+	char *buf = malloc(64 << 10), *list = NULL, *sig = NULL, path[PATH_MAX];
+	size_t list_len = 0;
+	unsigned char sum[AL_SHA256_LEN];
+	int fd = -1, ret = -1, opened = 0, added = 0, rc;
+
+	if (c == NULL || r == NULL || buf == NULL) {
+		al_err_sys(err, "cannot allocate memory");
+		goto out;
+	}
+	al_snprintf(path, sizeof path, "%s/host.key", home);
+	if ((sec = al_seckey_load(path, NULL, NULL, err)) == NULL)
+		goto out;
+	c->err = err;
+	fd = open(in, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || (c->s = al_stream_fd(fd, 1, in, err)) == NULL) {
+		if (fd < 0)
+			al_err_sys(err, "%s", in);
+		goto out;
+	}
+	fd = -1; /* the stream's */
+	archive_read_support_format_tar(r);
+	if (archive_read_open(r, c, NULL, copy_read, NULL) != ARCHIVE_OK) {
+		if (!c->failed)
+			al_err_set(err, AL_EVERIFY, "%s: %s", in, archive_error_string(r));
+		goto out;
+	}
+	if (al_tarzst_open(&t, out, 3, err) < 0)
+		goto out;
+	opened = 1;
+	while ((rc = archive_read_next_header(r, &e)) == ARCHIVE_OK) {
+		const char *m = archive_entry_pathname(e);
+		struct archive_entry *copy;
+		struct al_sha256 h;
+		int ok, people = m != NULL && (strcmp(m, "VERIFY.txt") == 0 || strcmp(m, "FORMAT.md") == 0);
+		/* before the segments: the page, then members.txt and its
+		 * signature, which cover the page and every member for people */
+		if (!added && m != NULL && strncmp(m, "audit-", 6) == 0) {
+			al_sha256_buf(data, len, sum);
+			if (members_line(&list, &list_len, sum, name) < 0 ||
+			    (sig = al_sign_buf(sec, list, list_len, "airlock export members",
+			                       "airlock audit export", err)) == NULL) {
+				if (err->msg[0] == '\0')
+					al_err_sys(err, "cannot allocate memory");
+				goto out;
+			}
+			if (al_tarzst_add(&t, name, data, len, 0644, archive_entry_mtime(e), err) < 0 ||
+			    al_tarzst_add(&t, "members.txt", list, list_len, 0644, archive_entry_mtime(e),
+			                  err) < 0 ||
+			    al_tarzst_add(&t, "members.txt.minisig", sig, strlen(sig), 0644,
+			                  archive_entry_mtime(e), err) < 0)
+				goto out;
+			added = 1;
+		}
+		copy = archive_entry_clone(e);
+		ok = copy != NULL && archive_write_header(al_tarzst_archive(&t), copy) == ARCHIVE_OK;
+		archive_entry_free(copy);
+		if (ok && people && al_sha256_init(&h) < 0)
+			ok = 0, people = 0;
+		while (ok) {
+			la_ssize_t got = archive_read_data(r, buf, 64 << 10);
+			if (got <= 0) {
+				ok = got == 0;
+				break;
+			}
+			if (people)
+				al_sha256_update(&h, buf, (size_t)got);
+			ok = archive_write_data(al_tarzst_archive(&t), buf, (size_t)got) == got;
+		}
+		if (people) {
+			al_sha256_final(&h, sum);
+			if (ok && members_line(&list, &list_len, sum, m) < 0) {
+				al_err_sys(err, "cannot allocate memory");
+				goto out;
+			}
+		}
+		if (!ok) {
+			if (!c->failed)
+				al_err_set(err, AL_EENV, "%s: %s", m != NULL ? m : in, archive_error_string(r));
+			goto out;
+		}
+	}
+	if (rc != ARCHIVE_EOF || !added) {
+		if (!c->failed)
+			al_err_set(err, AL_EVERIFY, "%s: %s", in,
+			           rc != ARCHIVE_EOF ? archive_error_string(r) : "no segments");
+		goto out;
+	}
+	opened = 0;
+	ret = al_tarzst_commit(&t, err);
+out:
+	if (opened)
+		al_tarzst_abort(&t);
+	if (r != NULL)
+		archive_read_free(r);
+	if (c != NULL && c->s != NULL)
+		c->s->close(c->s);
+	if (fd >= 0)
+		close(fd);
+	al_seckey_free(sec);
+	free(c);
+	free(buf);
+	free(list);
+	free(sig);
 	return ret;
 }

@@ -105,14 +105,126 @@ static int entry_slurp(struct archive *a, const char *name, char **text, size_t 
 	return 0;
 }
 
+/* The members of an export for people (VERIFY.txt, FORMAT.md,
+ * report.html), each hashed as it is read: members.txt, signed by the
+ * host key, must name each with its hash (FORMAT.md §7). */
+#define PEOPLE_MAX 8
+struct people {
+	char name[PEOPLE_MAX][64];
+	char hex[PEOPLE_MAX][AL_SHA256_HEX];
+	int n;
+};
+
+static int people_hash(struct people *p, struct archive *a, const char *name, const char *path,
+                       struct al_err *err)
+{
+	struct al_stream *src;
+	struct al_sha256 h;
+	unsigned char sum[AL_SHA256_LEN], buf[16384];
+	size_t got;
+	int ret = 0;
+
+	if (p->n == PEOPLE_MAX || strlen(name) >= sizeof p->name[0])
+		return al_err_set(err, AL_EVERIFY, "%s: member %s: more members than an export holds",
+		                  path, name);
+	if ((src = entry_stream(a, name, err)) == NULL)
+		return -1;
+	if (al_sha256_init(&h) < 0) {
+		src->close(src);
+		return al_err_set(err, AL_EENV, "cannot hash");
+	}
+	while ((ret = src->read(src, buf, sizeof buf, &got, err)) == 0 && got > 0)
+		al_sha256_update(&h, buf, got);
+	al_sha256_final(&h, sum);
+	src->close(src);
+	if (ret < 0)
+		return -1;
+	memcpy(p->name[p->n], name, strlen(name) + 1);
+	al_hex(sum, sizeof sum, p->hex[p->n]);
+	p->n++;
+	return 0;
+}
+
+/* members.txt checked: its signature by the host key, then every member
+ * for people against it, and it against them. An export without it (one
+ * made before issue 20) gets a warning, unless it holds report.html. */
+static int people_check(struct verifier *v, const struct people *p, const char *text, size_t len,
+                        const char *sig_text, size_t sig_len, const struct al_pubkey *pub)
+{
+	struct al_sig sig;
+	struct al_err e = {0};
+	const char *line = text;
+	int listed[PEOPLE_MAX] = {0};
+
+	if (text == NULL && sig_text == NULL) {
+		for (int i = 0; i < p->n; i++)
+			if (strcmp(p->name[i], "report.html") == 0) {
+				vf_report(v, AL_FINDING_ERROR, 0, NULL, 0, 0,
+				          "report.html without members.txt: the page is covered by no signature");
+				return -1;
+			}
+		if (p->n > 0)
+			vf_report(v, AL_FINDING_WARNING, 0, NULL, 0, 0,
+			          "no members.txt: VERIFY.txt and FORMAT.md are covered by no signature "
+			          "(an export made before airlock kept it)");
+		return 0;
+	}
+	if (text == NULL || sig_text == NULL || pub == NULL ||
+	    al_sig_parse(sig_text, sig_len, "members.txt.minisig", &sig, &e) < 0 ||
+	    al_sig_verify_buf(pub, &sig, text, len, "members.txt.minisig", &e) < 0) {
+		vf_report(v, AL_FINDING_ERROR, 0, NULL, 0, 0, "members.txt: %s",
+		          text == NULL       ? "a signature without the list"
+		          : sig_text == NULL ? "the list without its signature by the host key"
+		          : pub == NULL      ? "no host key to check its signature with"
+		                             : e.msg);
+		return -1;
+	}
+	while (line < text + len) {
+		const char *nl = memchr(line, '\n', (size_t)(text + len - line));
+		size_t n = nl != NULL ? (size_t)(nl - line) : (size_t)(text + len - line);
+		int found = 0;
+		for (int i = 0; i < p->n; i++) {
+			size_t k = strlen(p->name[i]);
+			if (n == AL_SHA256_HEX - 1 + 2 + k && memcmp(line + AL_SHA256_HEX + 1, p->name[i], k) == 0 &&
+			    line[AL_SHA256_HEX - 1] == ' ' && line[AL_SHA256_HEX] == ' ') {
+				found = 1;
+				listed[i] = 1;
+				if (memcmp(line, p->hex[i], AL_SHA256_HEX - 1) != 0) {
+					vf_report(v, AL_FINDING_ERROR, 0, NULL, 0, 0,
+					          "%s: changed since the export was made (its hash is not the one "
+					          "members.txt gives)",
+					          p->name[i]);
+					return -1;
+				}
+			}
+		}
+		if (!found) {
+			vf_report(v, AL_FINDING_ERROR, 0, NULL, 0, 0,
+			          "members.txt names a member the export does not hold: %.*s", (int)n, line);
+			return -1;
+		}
+		line += n + 1;
+	}
+	for (int i = 0; i < p->n; i++)
+		if (!listed[i]) {
+			vf_report(v, AL_FINDING_ERROR, 0, NULL, 0, 0,
+			          "%s: a member members.txt does not name (added after the export was made)",
+			          p->name[i]);
+			return -1;
+		}
+	return 0;
+}
+
 static int verify_export(struct verifier *v, const char *path, struct al_err *err)
 {
 	struct archive_ctx *ctx = calloc(1, sizeof *ctx);
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
 	char *pub_text = NULL, *cp_text = NULL, *cp_sig = NULL, *cp_sig2 = NULL;
-	char *range_text = NULL, *range_sig = NULL;
+	char *range_text = NULL, *range_sig = NULL, *mem_text = NULL, *mem_sig = NULL;
 	size_t pub_len = 0, cp_len = 0, cp_sig_len = 0, cp_sig2_len = 0, range_len = 0, range_sig_len = 0;
+	size_t mem_len = 0, mem_sig_len = 0;
+	struct people people = {0};
 	struct al_pubkey pub;
 	int have_pub = 0, ret = -1, fd, segments_started = 0, cp_added = 0;
 
@@ -191,8 +303,17 @@ static int verify_export(struct verifier *v, const char *path, struct al_err *er
 				dst = &range_text, dlen = &range_len;
 			else if (strcmp(name, "export.txt.sig") == 0)
 				dst = &range_sig, dlen = &range_sig_len;
-			if (dst == NULL)
-				continue; /* VERIFY.txt, FORMAT.md: for people */
+			else if (strcmp(name, "members.txt") == 0)
+				dst = &mem_text, dlen = &mem_len;
+			else if (strcmp(name, "members.txt.minisig") == 0)
+				dst = &mem_sig, dlen = &mem_sig_len;
+			if (dst == NULL) {
+				/* VERIFY.txt, FORMAT.md, report.html: for people, hashed
+				 * for members.txt */
+				if (people_hash(&people, a, name, path, err) < 0)
+					goto out;
+				continue;
+			}
 			if (*dst != NULL) {
 				/* tar -x keeps the last of two, this reader the first:
 				 * what is verified must be what a reader unpacks */
@@ -210,6 +331,11 @@ static int verify_export(struct verifier *v, const char *path, struct al_err *er
 				if (al_pubkey_parse(pub_text, pub_len, "host.pub", &pub, err) < 0)
 					goto out;
 				have_pub = 1;
+			}
+			if (people_check(v, &people, mem_text, mem_len, mem_sig, mem_sig_len,
+			                 have_pub ? &pub : NULL) < 0) {
+				ret = 1;
+				goto out;
 			}
 			if (v->o->anchor != NULL) {
 				ret = vf_anchor_add(v, &pub, have_pub, err);
@@ -278,6 +404,8 @@ out:
 	free(cp_sig2);
 	free(range_text);
 	free(range_sig);
+	free(mem_text);
+	free(mem_sig);
 	return ret;
 }
 

@@ -1,6 +1,7 @@
 /* cmd_audit.c - `airlock audit …` and `airlock-verify audit|checkpoint`:
  * the command side of the audit log (DESIGN.md §7, audit/FORMAT.md). */
 #include "cli/cli.h"
+#include "report/report.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -541,17 +542,20 @@ static int cmd_export(struct al_cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"since", required_argument, NULL, 'S'}, {"until", required_argument, NULL, 'U'},
-		{"run", required_argument, NULL, 'r'},   {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"run", required_argument, NULL, 'r'},   {"format", required_argument, NULL, 'F'},
+		{"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
 	};
 	struct al_audit_range r = {0};
 	struct al_err err = {0};
-	const char *home, *out = NULL;
-	int c;
+	const char *home, *out = NULL, *format = "tar";
+	char part[PATH_MAX + 32], *html = NULL;
+	size_t hlen = 0;
+	int c, verdict = -1, code = AL_OK;
 
 	while ((c = al_cli_getopt(cli, argc, argv, "o:h", longopts)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
+		case 'F': format = optarg; break;
 		case 'S': if (al_cli_ts_opt(cli, "--since", optarg, &r.since_us) != 0) return AL_EUSAGE; break;
 		case 'U': if (al_cli_ts_opt(cli, "--until", optarg, &r.until_us) != 0) return AL_EUSAGE; break;
 		case 'r': r.run = optarg; break;
@@ -559,10 +563,18 @@ static int cmd_export(struct al_cli *cli, int argc, char **argv)
 		default: return AL_EUSAGE;
 		}
 	}
+	if (strcmp(format, "tar") != 0 && strcmp(format, "html") != 0)
+		return al_cli_usage(cli, "--format %s: tar or html", format);
 	if (optind != argc || out == NULL)
-		return al_cli_usage(cli, "-o FILE.tar.zst is needed");
-	if (strlen(out) < 9 || strcmp(out + strlen(out) - 8, ".tar.zst") != 0)
+		return al_cli_usage(cli, "-o FILE.tar.zst (or FILE.html with --format html) is needed");
+	if (strcmp(format, "tar") == 0 &&
+	    (strlen(out) < 9 || strcmp(out + strlen(out) - 8, ".tar.zst") != 0))
 		return al_cli_usage(cli, "-o %s: the export's name must end in .tar.zst", out);
+	if (strcmp(format, "html") == 0 &&
+	    (strlen(out) < 6 || strcmp(out + strlen(out) - 5, ".html") != 0))
+		return al_cli_usage(cli, "-o %s: the page's name must end in .html", out);
+	if (strlen(out) > PATH_MAX)
+		return al_cli_usage(cli, "-o: path too long");
 	if ((home = al_cli_home(cli, &err)) == NULL || al_crypto_init(&err) < 0 ||
 	    al_cli_audit_accessed(cli, home, "export", &err) < 0)
 		return al_cli_error(cli, &err);
@@ -576,12 +588,37 @@ static int cmd_export(struct al_cli *cli, int argc, char **argv)
 		if (al_audit_close(log, &serr) < 0)
 			fprintf(stderr, "%s: warning: %s\n", cli->prog, serr.msg);
 	}
-	if (al_audit_export(home, &r, out, &err) < 0)
+	/* The export, then the page made from its own bytes (verified as a
+	 * reader will), then the export again with the page inside, or the
+	 * page alone. */
+	al_snprintf(part, sizeof part, "%s.part-%ld.tar.zst", out, (long)getpid());
+	if (al_audit_export(home, &r, part, &err) < 0)
 		return al_cli_error(cli, &err);
+	html = al_report_export_html(part, strcmp(format, "html") == 0 ? home : out, NULL, &hlen,
+	                             &verdict, &err);
+	if (html == NULL || (strcmp(format, "html") == 0
+	                         ? al_write_file_atomic(out, html, hlen, 0644, &err)
+	                         : al_audit_export_insert(home, part, out, "report.html", html, hlen,
+	                                                    &err)) < 0)
+		code = al_cli_error(cli, &err);
+	(void)unlink(part);
+	free(html);
+	if (code != AL_OK)
+		return code;
+	if (verdict != 0)
+		fprintf(stderr, "%s: warning: the exported log does not verify (the page says where): "
+		                "airlock audit verify\n",
+		        cli->prog);
 	if (cli->json)
-		al_cli_print_json(json_pack("{s:s}", "export", out));
+		al_cli_print_json(json_pack("{s:s,s:s,s:b}", strcmp(format, "html") == 0 ? "page" : "export",
+		                            out, "format", format, "intact", verdict == 0));
+	else if (cli->verbosity >= 0 && strcmp(format, "html") == 0)
+		printf("%s written: the export rendered for people (the evidence is the .tar.zst export)\n",
+		       out);
 	else if (cli->verbosity >= 0)
-		printf("%s written; verify it with: airlock-verify audit %s\n", out, out);
+		printf("%s written (report.html inside, for people); verify it with: airlock-verify audit "
+		       "%s\n",
+		       out, out);
 	return AL_OK;
 }
 
@@ -647,8 +684,14 @@ static const struct al_command audit_commands[] = {
 	 "Writes, ATTACH, pragmas that write and extensions are refused (exit 2).\n"},
 	{"reindex", cmd_reindex, "audit reindex", "rebuild audit/index.db from the log", NULL},
 	{"tail", cmd_tail, "audit tail [-n N] [-f]", "print the last entries (and follow)", NULL},
-	{"export", cmd_export, "audit export -o FILE.tar.zst [--since T] [--until T] [--run R]",
-	 "write an evidence export for a regulator", NULL},
+	{"export", cmd_export,
+	 "audit export -o FILE.tar.zst [--since T] [--until T] [--run R] | -o FILE.html --format html",
+	 "write an evidence export for a regulator (report.html inside), or its page alone",
+	 "The export holds the segments the range touches to the log's end, a fresh signed\n"
+	 "checkpoint, host.pub, FORMAT.md, VERIFY.txt and report.html: the export rendered\n"
+	 "for people from its own bytes as the verifier reads them (the verdict, the runs,\n"
+	 "the events, the anchors, the entries). --format html writes that page alone.\n"
+	 "  --format F   tar (default) or html\n"},
 	{"shards", al_cmd_audit_shards,
 	 "audit shards -o DIR -s KEY [--passfile F] [--name NAME] CHECKPOINT_DIR...",
 	 "sign the summary of a sharded run: each shard's final checkpoint",

@@ -422,14 +422,22 @@ static const char css[] =
 
 void rp_put_head(struct buf *b, const struct report *r)
 {
+	char title[160];
+
+	al_snprintf(title, sizeof title, "airlock report: run %.100s", r->run);
+	rp_put_head_titled(b, title);
+}
+
+void rp_put_head_titled(struct buf *b, const char *title)
+{
 	rp_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
 	/* Defence in depth beside the escaping: should markup ever slip
 	 * through, the page still runs no script and loads nothing. */
 	rp_buf_puts(b, "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
 	            "style-src 'unsafe-inline'; img-src data:\">\n");
 	rp_buf_puts(b, "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-	rp_buf_puts(b, "<title>airlock report: run ");
-	rp_buf_esc(b, r->run);
+	rp_buf_puts(b, "<title>");
+	rp_buf_esc(b, title);
 	rp_buf_printf(b, "</title>\n<style>%s</style>\n</head>\n<body>\n", css);
 }
 

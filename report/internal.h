@@ -98,6 +98,8 @@ void rp_put_value(struct buf *b, const json_t *v, int depth);
 int rp_in_list(const char *s, const char *const *list);
 void rp_put_fields(struct buf *b, const json_t *o, const char *const *shown);
 void rp_put_head(struct buf *b, const struct report *r);
+/* The page's head (CSP, style) with this title, escaped. */
+void rp_put_head_titled(struct buf *b, const char *title);
 void rp_put_header(struct buf *b, const struct report *r);
 
 /* timeline.c */

@@ -25,6 +25,16 @@ char *al_report_html(const char *home, const char *run, size_t *len, size_t *ent
 /* Rewrites HOME/metrics/airlock.prom atomically from state.db (metrics.c):
  * the series of DESIGN.md §8 for every pipeline. audit_entries: the audit
  * log's last seq (-1: not known, the series is left out). */
+/* An evidence export (or a directory of segments) as one self-contained
+ * HTML page for people, made from its own bytes as al_audit_verify reads
+ * them (seal_pub: the 32-byte epoch-0 key to check the seals with, or
+ * NULL): the verdict, the runs, the events, the anchors, the entries.
+ * display: the export's name on the page (NULL: path).
+ * *verdict is al_audit_verify's (0 intact, 1 not, -1 could not); the page
+ * says it too. NULL only when memory ran out. */
+char *al_report_export_html(const char *path, const char *display, const unsigned char *seal_pub,
+                            size_t *len, int *verdict, struct al_err *err);
+
 int al_metrics_write(const char *home, struct al_state *st, int64_t audit_entries,
                      struct al_err *err);
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # t2110-audit-verify-standard-tools: the recipe of audit/FORMAT.md §9,
-# taken from the document itself and run as written, checks the chain with
-# jq, sha256sum and split alone; and a tampered log fails it.
+# taken from the document itself and run as written, checks the chain and
+# the seals with the tools it names and nothing else (a PATH of those
+# alone, no airlock, no jq); and a tampered log fails it. bench/recipe
+# runs it on 10 M entries.
 
 load ../lib/common
 
@@ -19,10 +21,32 @@ setup() {
 	[ "$(find copy -name '*.zst' | wc -l)" -ge 1 ] # the recipe handles compressed segments
 }
 
+# named_tools DIR: DIR holds the tools that §9 names, and only those.
+named_tools() {
+	local t
+	mkdir -p "$1"
+	for t in sh ls sort cat head wc tr basenc sed perl zstd openssl; do
+		ln -s "$(command -v "$t")" "$1/$t"
+	done
+}
+
 @test 'the recipe of FORMAT.md says the chain is intact' {
 	run -0 bash -c 'cd copy && sh ../recipe.sh'
+	out_has "chain intact: $(zstd -dcf home/audit/audit-* | wc -l) entries"
+	out_lacks "BAD"
+}
+
+@test 'the recipe needs only the tools it names: no airlock, no jq, no process per line' {
+	named_tools tools
+	awk '/^## 9\./ { in9 = 1 } in9 && /^```sh/ { n++; if (n == 2) { on = 1; next } } on && /^```/ { exit } on' \
+		"$ROOT_DIR/audit/FORMAT.md" >seal.sh
+	cp seal.pub copy/
+	run -0 env -i PATH="$PWD/tools" sh -c 'cd copy && sh ../recipe.sh && sh ../seal.sh'
 	out_has "chain intact"
 	out_lacks "BAD"
+	out_lacks "not found"
+	n=$(zstd -dcf home/audit/audit-* | grep -c '"event":"seal"')
+	out_has "$n of $n seals verified"
 }
 
 @test 'the recipe catches a changed entry' {

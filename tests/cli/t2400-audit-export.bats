@@ -22,7 +22,10 @@ setup() {
 	[ "${lines[5]}" = checkpoint.txt.sig ]
 	[ "${lines[6]}" = export.txt ]
 	[ "${lines[7]}" = export.txt.sig ]
-	[ "${lines[8]}" = audit-000001.jsonl ]
+	[ "${lines[8]}" = report.html ]
+	[ "${lines[9]}" = members.txt ]
+	[ "${lines[10]}" = members.txt.minisig ]
+	[ "${lines[11]}" = audit-000001.jsonl ]
 	[ "$(printf '%s\n' "${lines[@]}" | grep -c '^audit-')" = "$(ls home/audit/audit-* | wc -l)" ]
 	mkdir x && tar --zstd -xf evidence.tar.zst -C x
 	cmp x/FORMAT.md "$ROOT_DIR/audit/FORMAT.md"
@@ -230,4 +233,65 @@ setup() {
 	[ -z "$(ls evidence.tar.zst.tmp.* 2>/dev/null)" ]
 	run -2 airlock audit export -o evidence.zip
 	out_has "must end in .tar.zst"
+}
+
+@test 'report.html inside the export renders it from its own bytes; --format html writes the page alone' {
+	airlock -q audit append --event operator.note --field note='<script>alert(1)</script> & "quotes"'
+	airlock -q audit export -o evidence.tar.zst
+	run -0 airlock-verify audit evidence.tar.zst --seal-pub seal.pub
+	tar --zstd -xOf evidence.tar.zst report.html >page.html
+	grep -q '<span class="st st-ok">intact</span>' page.html
+	grep -q 'run-t-15' page.html
+	grep -q 'operator.note' page.html
+	grep -q '&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;' page.html
+	grep -q '<script' page.html && return 1
+	grep -q "Content-Security-Policy" page.html
+	# every member for people is in members.txt, signed by the host key:
+	# sha256sum and minisign check them; a changed one fails the export
+	mkdir y && tar --zstd -xf evidence.tar.zst -C y
+	(cd y && sha256sum -c members.txt && minisign -Vm members.txt -p host.pub)
+	[ "$(wc -l <y/members.txt)" = 3 ]
+	for m in report.html FORMAT.md VERIFY.txt; do
+		rm -rf z && cp -a y z
+		printf 'x' >>"z/$m"
+		# shellcheck disable=SC2046 # the members, in order
+		(cd z && tar --zstd --format=pax -cf ../changed.tar.zst $(tar --zstd -tf ../evidence.tar.zst))
+		run -1 airlock-verify audit changed.tar.zst
+		out_has "$m: changed since the export was made"
+	done
+	# the list itself changed, or dropped with the page kept
+	rm -rf z && cp -a y z
+	sed -i '1s/^./0/' z/members.txt
+	# shellcheck disable=SC2046
+	(cd z && tar --zstd --format=pax -cf ../changed.tar.zst $(tar --zstd -tf ../evidence.tar.zst))
+	run -1 airlock-verify audit changed.tar.zst
+	out_has "members.txt:"
+	# shellcheck disable=SC2046
+	(cd y && tar --zstd --format=pax -cf ../dropped.tar.zst $(tar --zstd -tf ../evidence.tar.zst | grep -v '^members'))
+	run -1 airlock-verify audit dropped.tar.zst
+	out_has "report.html without members.txt"
+	# the first and the last entries of a long export, the rest a query away
+	n=$(zstd -dcf home/audit/audit-* | wc -l)
+	grep -q "$n entries" page.html
+	run -0 airlock audit export -o page2.html --format html
+	out_has "page2.html written"
+	grep -q '<span class="st st-ok">intact</span>' page2.html
+	ls ./*.part-* 2>/dev/null && return 1
+	run -2 airlock audit export -o x.tar.zst --format pdf
+	run -2 airlock audit export -o x.tar.zst --format html
+	out_has "must end in .html"
+	[ ! -e x.tar.zst ]
+}
+
+@test 'an export of a log that does not verify: its page says so, in words' {
+	seg=$(ls home/audit/audit-*.jsonl | head -1)
+	cp "$seg" before
+	sed -i '0,/"run":"run-t-/s//"run":"run-x-/' "$seg"
+	cmp -s before "$seg" && return 1
+	run -0 airlock audit export -o bad.html --format html
+	out_has "does not verify"
+	grep -q 'NOT INTACT' bad.html
+	grep -q 'Findings' bad.html
+	grep -q '<h2>Runs</h2>' bad.html && return 1
+	true
 }

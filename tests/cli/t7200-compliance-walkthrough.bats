@@ -141,12 +141,14 @@ on_the_laptop() {
 	n=$(which_cmd $L 'checkpoint.txt.sig')
 	grep -qx "Signature Verified Successfully" "$L/$n.out"
 	grep -q "^anchor holds: entry $anchor_size unchanged" $L/*.out
-	# the answers, with jq alone and with sqlite3 on a rebuilt index: run A
+	# the answers, with jq alone and with airlock-verify on the export: run A
 	n=$(which_cmd $L "jq -r --arg h")
 	[ "$(cut -f3 "$L/$n.out")" = "$RUN_A" ]
-	n=$(which_cmd $L 'sqlite3 ')
-	[ "$(cut -d'|' -f1 "$L/$n.out" | sort -u)" = "$RUN_A" ]
-	grep -q "|$DATE|ok|report|results.csv|" "$L/$n.out"
+	n=$(which_cmd $L 'airlock-verify sql')
+	[ "$(tail -n +2 "$L/$n.out" | cut -f1 | sort -u)" = "$RUN_A" ]
+	grep -q "	$DATE	ok	report	results.csv	" "$L/$n.out"
+	n=$(which_cmd $L 'airlock-verify query')
+	grep -q "output.committed run=$RUN_A" "$L/$n.out"
 	n=$(which_cmd $L '"$R"')
 	grep -q '"event":"run.start"' "$L/$n.out"
 	grep -q "\"run\":\"$RUN_A\"" "$L/$n.out"
