@@ -609,7 +609,11 @@ int al_audit_export_insert(const char *home, const char *in, const char *out, co
 		const char *m = archive_entry_pathname(e);
 		struct archive_entry *copy;
 		struct al_sha256 h;
-		int ok, people = m != NULL && (strcmp(m, "VERIFY.txt") == 0 || strcmp(m, "FORMAT.md") == 0);
+		/* listed: the members for people, and the checkpoint and range
+		 * they were made with (so a list cannot move to another export) */
+		int ok, people = m != NULL && (strcmp(m, "VERIFY.txt") == 0 || strcmp(m, "FORMAT.md") == 0 ||
+		                               strcmp(m, "checkpoint.txt") == 0 ||
+		                               strcmp(m, "export.txt") == 0);
 		/* before the segments: the page, then members.txt and its
 		 * signature, which cover the page and every member for people */
 		if (!added && m != NULL && strncmp(m, "audit-", 6) == 0) {

@@ -145,6 +145,24 @@ static int people_hash(struct people *p, struct archive *a, const char *name, co
 	return 0;
 }
 
+/* A member read whole, listed too when members.txt is there (the
+ * checkpoint and the range the list was made with); absent: nothing. */
+static int people_add(struct people *p, const char *name, const char *text, size_t len,
+                      struct al_err *err)
+{
+	unsigned char sum[AL_SHA256_LEN];
+
+	if (text == NULL)
+		return 0;
+	if (p->n == PEOPLE_MAX)
+		return al_err_set(err, AL_EVERIFY, "%s: more members than an export holds", name);
+	al_sha256_buf(text, len, sum);
+	memcpy(p->name[p->n], name, strlen(name) + 1);
+	al_hex(sum, sizeof sum, p->hex[p->n]);
+	p->n++;
+	return 0;
+}
+
 /* members.txt checked: its signature by the host key, then every member
  * for people against it, and it against them. An export without it (one
  * made before issue 20) gets a warning, unless it holds report.html. */
@@ -198,6 +216,9 @@ static int people_check(struct verifier *v, const struct people *p, const char *
 				}
 			}
 		}
+		if (!found && ((n == AL_SHA256_HEX - 1 + 2 + 14 && memcmp(line + AL_SHA256_HEX + 1, "checkpoint.txt", 14) == 0) ||
+		               (n == AL_SHA256_HEX - 1 + 2 + 10 && memcmp(line + AL_SHA256_HEX + 1, "export.txt", 10) == 0)))
+			found = 1; /* missing: its own check says so (no checkpoint, no range) */
 		if (!found) {
 			vf_report(v, AL_FINDING_ERROR, 0, NULL, 0, 0,
 			          "members.txt names a member the export does not hold: %.*s", (int)n, line);
@@ -332,6 +353,10 @@ static int verify_export(struct verifier *v, const char *path, struct al_err *er
 					goto out;
 				have_pub = 1;
 			}
+			if (mem_text != NULL &&
+			    (people_add(&people, "checkpoint.txt", cp_text, cp_len, err) < 0 ||
+			     people_add(&people, "export.txt", range_text, range_len, err) < 0))
+				goto out;
 			if (people_check(v, &people, mem_text, mem_len, mem_sig, mem_sig_len,
 			                 have_pub ? &pub : NULL) < 0) {
 				ret = 1;

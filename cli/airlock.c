@@ -87,7 +87,7 @@ static const struct al_command commands[] = {
 	{"report", al_cmd_report, "report RUN -o FILE.html",
 	 "a self-contained HTML report of a run: timeline, attempts, alerts, outputs", NULL},
 	{"recreate", al_cmd_recreate,
-	 "recreate PATH [--as-of TIME | --run RUN] [-o FILE] [--seal-pub FILE] | recreate PATH --list",
+	 "recreate PATH [--as-of TIME | --run RUN | --seq N] [-o FILE] [--seal-pub FILE] | recreate PATH --list",
 	 "the exact bytes of a version of a committed output, proven against the log",
 	 "PATH is an output's visible path (outputs/PIPELINE/DATE/STEP/FILE). Every\n"
 	 "commit keeps its files' bytes in HOME/records by SHA-256; this writes the\n"
@@ -96,6 +96,8 @@ static const struct al_command commands[] = {
 	 "and hashing the record again. --list shows every version the log knows:\n"
 	 "commits (run, user, time) and changes seen from outside airlock (the\n"
 	 "file's owner and mtime, when it was seen). Audited (audit.accessed).\n"
+	 "  --seq N          the version the entry N names: a commit, or a change seen\n"
+	 "                   from outside (its bytes were kept when it was seen)\n"
 	 "  -o FILE          where to write (- for stdout; never inside the home)\n"
 	 "  --seal-pub FILE  check the seals with this public key too\n"
 	 "Exit status: 0 written, 1 the log does not verify, 2 usage or no such version,\n"

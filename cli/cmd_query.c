@@ -107,6 +107,11 @@ static struct al_audit_scratch *offline_index(struct al_cli *cli, const char *pa
 	o.seal_pub = pub_path != NULL ? seal_pub : NULL;
 	o.host_pub = host_pub;
 	s = al_audit_scratch_build(path, &o, &sum, &verdict, &err);
+	if (s != NULL && sum.unsealed > 0)
+		fprintf(stderr,
+		        "%s: warning: %s: the last %llu entries are not sealed yet: the answers include "
+		        "them\n",
+		        cli->prog, path, (unsigned long long)sum.unsealed);
 	if (s != NULL)
 		return s;
 	if (verdict == 1) {

@@ -26,6 +26,7 @@
 
 struct versions {
 	const char *target; /* the visible path, absolute */
+	const char *base;   /* its last name */
 	json_t *list;       /* [{seq, ts, event, run, user, uid, sha256, size, ...}] */
 };
 
@@ -35,14 +36,21 @@ static const char *jstr(const json_t *o, const char *k)
 }
 
 /* Each entry that names the target: a commit of it, or a change of it
- * seen from outside. */
-static void version_row(void *ctx, const char *line)
+ * seen from outside; called by the verifier with each line it accepted
+ * (never from index.db, which no chain protects). */
+static int version_row(void *ctx, const char *line, size_t len)
 {
 	struct versions *v = ctx;
-	json_t *e = json_loads(line, 0, NULL), *files, *f;
-	const char *event = jstr(e, "event"), *dest = jstr(e, "dest");
+	json_t *e, *files, *f;
+	const char *event, *dest;
 	size_t i;
 
+	/* most lines name no file of that name: no parse for them */
+	if (memmem(line, len, v->base, strlen(v->base)) == NULL)
+		return 0;
+	e = json_loadb(line, len, 0, NULL);
+	event = jstr(e, "event");
+	dest = jstr(e, "dest");
 	files = json_object_get(e, "files");
 	json_array_foreach(files, i, f) {
 		const char *path = jstr(f, "path"), *sha = NULL;
@@ -78,31 +86,49 @@ static void version_row(void *ctx, const char *line)
 		json_array_append_new(v->list, row);
 	}
 	json_decref(e);
+	return 0;
 }
 
-/* PATH made absolute as the log writes it: its directory resolved (it
- * exists while the output does), its last name kept as given. */
+/* PATH made absolute as the log writes it: its nearest existing
+ * directory resolved, the names below it (a step's or a date's directory
+ * deleted with the output: the case recreate is for) kept as given, none
+ * of them empty, "." or "..". */
 static int target_path(const char *path, char *out, size_t n, struct al_err *err)
 {
-	char *copy = strdup(path), *copy2 = strdup(path), dir[PATH_MAX];
-	const char *base;
-	int ret = 0;
+	char full[PATH_MAX * 2], head[PATH_MAX * 2], dir[PATH_MAX];
+	const char *tail, *p;
 
-	if (copy == NULL || copy2 == NULL) {
-		free(copy);
-		free(copy2);
-		return al_err_sys(err, "cannot allocate memory");
+	if (path[0] == '/') {
+		al_snprintf(full, sizeof full, "%s", path);
+	} else {
+		if (getcwd(dir, sizeof dir) == NULL)
+			return al_err_sys(err, "the current directory");
+		al_snprintf(full, sizeof full, "%s/%s", dir, path);
 	}
-	base = basename(copy2);
-	if (realpath(dirname(copy), dir) == NULL)
-		ret = al_err_sys(err, "%s: its directory", path);
-	else if (strcmp(base, "/") == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
-		ret = al_err_set(err, AL_EUSAGE, "%s: not a file's path", path);
-	else if (al_snprintf(out, n, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, base) < 0)
-		ret = al_err_set(err, AL_EUSAGE, "%s: path too long", path);
-	free(copy);
-	free(copy2);
-	return ret;
+	memcpy(head, full, sizeof head);
+	for (;;) {
+		char *cut = strrchr(head, '/');
+		if (cut == NULL)
+			return al_err_set(err, AL_EUSAGE, "%s: not a file's path", path);
+		*cut = '\0';
+		if (realpath(head[0] != '\0' ? head : "/", dir) != NULL)
+			break;
+		if (errno != ENOENT && errno != ENOTDIR)
+			return al_err_sys(err, "%s", head);
+	}
+	tail = full + strlen(head); /* "/name[/name...]" */
+	for (p = tail; *p != '\0';) {
+		const char *q = strchr(p + 1, '/');
+		size_t len = q != NULL ? (size_t)(q - p - 1) : strlen(p + 1);
+		if (len == 0 || (len == 1 && p[1] == '.') || (len == 2 && p[1] == '.' && p[2] == '.'))
+			return al_err_set(err, AL_EUSAGE, "%s: not a file's path (no \".\", \"..\" or empty "
+			                                  "names below what exists)",
+			                  path);
+		p = q != NULL ? q : p + 1 + len;
+	}
+	if (al_snprintf(out, n, "%s%s", strcmp(dir, "/") == 0 ? "" : dir, tail) < 0)
+		return al_err_set(err, AL_EUSAGE, "%s: path too long", path);
+	return 0;
 }
 
 /* The record's bytes to out ("-": stdout; else written beside it under
@@ -133,7 +159,11 @@ static int write_version(int fd, const char *out, struct al_err *err)
 	}
 	if (dst == STDOUT_FILENO)
 		return 0;
-	if (fsync(dst) < 0 || close(dst) < 0) {
+	if (fsync(dst) < 0) {
+		al_err_sys(err, "%s", out);
+		goto fail;
+	}
+	if (close(dst) < 0) {
 		dst = -1;
 		al_err_sys(err, "%s", out);
 		goto fail;
@@ -181,6 +211,7 @@ int al_cmd_recreate(struct al_cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{"as-of", required_argument, NULL, 'a'},
 		{"run", required_argument, NULL, 'r'},
+		{"seq", required_argument, NULL, 'n'},
 		{"list", no_argument, NULL, 'l'},
 		{"output", required_argument, NULL, 'o'},
 		{"seal-pub", required_argument, NULL, 'P'},
@@ -188,12 +219,11 @@ int al_cmd_recreate(struct al_cli *cli, int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct al_err err = {0};
-	struct al_audit_query q = {.event = "output.committed"};
-	struct versions v = {NULL, NULL};
+	struct versions v = {NULL, NULL, NULL};
 	struct al_verify_opts vo = {0};
 	struct al_verify_summary sum;
 	unsigned char seal_pub[SEAL_PUB_LEN];
-	const char *home, *as_of = NULL, *run = NULL, *out = NULL, *pub = NULL;
+	const char *home, *as_of = NULL, *run = NULL, *seq = NULL, *out = NULL, *pub = NULL;
 	char target[PATH_MAX * 2], dir[PATH_MAX + 8], home_abs[PATH_MAX];
 	int64_t as_of_us = 0;
 	json_t *pick = NULL, *r;
@@ -204,6 +234,7 @@ int al_cmd_recreate(struct al_cli *cli, int argc, char **argv)
 		switch (c) {
 		case 'a': as_of = optarg; break;
 		case 'r': run = optarg; break;
+		case 'n': seq = optarg; break;
 		case 'l': list = 1; break;
 		case 'o': out = optarg; break;
 		case 'P': pub = optarg; break;
@@ -213,8 +244,8 @@ int al_cmd_recreate(struct al_cli *cli, int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return al_cli_usage(cli, "give one output's path");
-	if (as_of != NULL && run != NULL)
-		return al_cli_usage(cli, "--as-of and --run: give one");
+	if ((as_of != NULL) + (run != NULL) + (seq != NULL) > 1)
+		return al_cli_usage(cli, "--as-of, --run and --seq: give one");
 	if (as_of != NULL && al_ts_parse(as_of, &as_of_us, &err) < 0)
 		return al_cli_usage(cli, "--as-of %s: %s", as_of, err.msg);
 	if (!list && out == NULL && isatty(STDOUT_FILENO))
@@ -243,25 +274,22 @@ int al_cmd_recreate(struct al_cli *cli, int argc, char **argv)
 	}
 	if (al_crypto_init(&err) < 0 || al_cli_audit_accessed(cli, home_abs, "recreate", &err) < 0)
 		return al_cli_error(cli, &err);
-	/* The log's word is taken only once it verifies. */
+	/* The versions are read from the very lines the verifier accepts,
+	 * and taken only once the whole log verified. */
 	al_snprintf(dir, sizeof dir, "%s/audit", home_abs);
+	v.target = target;
+	v.base = strrchr(target, '/') + 1;
+	v.list = json_array();
 	vo.seal_pub = pub != NULL ? seal_pub : NULL;
+	vo.on_entry = version_row;
+	vo.entry_ctx = &v;
 	if (al_audit_verify(dir, &vo, &sum, &err) != 0) {
+		json_decref(v.list);
 		if (err.msg[0] == '\0')
 			al_err_set(&err, AL_EFAIL,
 			           "%s: the audit log does not verify (airlock audit verify says where): "
 			           "no version is taken from it",
 			           dir);
-		return al_cli_error(cli, &err);
-	}
-	v.target = target;
-	v.list = json_array();
-	/* Entries naming a file of that name (the index matches the last
-	 * part of a path), kept when their directory is the target's. */
-	q.path = strrchr(target, '/') + 1;
-	q.event = NULL;
-	if (al_audit_query(home_abs, &q, version_row, &v, &err) < 0) {
-		json_decref(v.list);
 		return al_cli_error(cli, &err);
 	}
 	if (json_array_size(v.list) == 0) {
@@ -278,6 +306,15 @@ int al_cmd_recreate(struct al_cli *cli, int argc, char **argv)
 	json_array_foreach(v.list, i, r) {
 		int64_t ts = 0;
 		struct al_err e2 = {0};
+		if (seq != NULL) {
+			/* any version by its entry: a commit, or a change seen from
+			 * outside (its bytes were kept when it was seen) */
+			char s[32];
+			al_snprintf(s, sizeof s, "%lld", (long long)json_integer_value(json_object_get(r, "seq")));
+			if (strcmp(s, seq) == 0 && jstr(r, "sha256") != NULL)
+				pick = r;
+			continue;
+		}
 		if (strcmp(jstr(r, "event"), "output.committed") != 0)
 			continue;
 		if (run != NULL && (jstr(r, "run") == NULL || strcmp(jstr(r, "run"), run) != 0))
@@ -287,9 +324,12 @@ int al_cmd_recreate(struct al_cli *cli, int argc, char **argv)
 		pick = r; /* the last that qualifies: entries come in seq order */
 	}
 	if (pick == NULL) {
-		al_err_set(&err, AL_EUSAGE, "%s: no version committed %s%s", target,
-		           run != NULL ? "by run " : as_of != NULL ? "at or before " : "",
-		           run != NULL ? run : as_of != NULL ? as_of : "");
+		al_err_set(&err, AL_EUSAGE, "%s: no version %s%s", target,
+		           seq != NULL     ? "of a kept file at entry "
+		           : run != NULL   ? "committed by run "
+		           : as_of != NULL ? "committed at or before "
+		                           : "committed",
+		           seq != NULL ? seq : run != NULL ? run : as_of != NULL ? as_of : "");
 		json_decref(v.list);
 		return al_cli_error(cli, &err);
 	}
@@ -303,13 +343,17 @@ int al_cmd_recreate(struct al_cli *cli, int argc, char **argv)
 		json_object_set_new(proof, "seals_checked", json_boolean(sum.seals_checked));
 		al_cli_print_json(proof);
 	} else {
-		json_int_t seq = json_integer_value(json_object_get(pick, "seq"));
+		json_int_t eseq = json_integer_value(json_object_get(pick, "seq"));
 		al_cli_info(cli,
-		            "%s: the version committed by run %s at %s (entry %lld, by %s), sha256 %s: "
+		            "%s: the version %s %s at %s (entry %lld, by %s), sha256 %s: "
 		            "the record's bytes match; the log verifies%s\n",
-		            target, jstr(pick, "run"), jstr(pick, "ts"), (long long)seq,
+		            target,
+		            strcmp(jstr(pick, "event"), "output.committed") == 0
+		                ? "committed by run"
+		                : "changed outside airlock, seen by run",
+		            jstr(pick, "run"), jstr(pick, "ts"), (long long)eseq,
 		            jstr(pick, "user") ? jstr(pick, "user") : "?", jstr(pick, "sha256"),
-		            (uint64_t)seq <= sum.sealed_upto
+		            (uint64_t)eseq <= sum.sealed_upto
 		                ? (sum.seals_checked ? ", and a seal checked with --seal-pub covers the entry"
 		                                     : ", and a seal covers the entry (its signature "
 		                                       "checked with --seal-pub only)")

@@ -102,6 +102,10 @@ static int edit_commit(struct al_cli *cli, struct edit *e, const char *event, js
 		al_cli_info(cli, "the trust policy is unchanged\n");
 		goto done;
 	}
+	/* every change makes the next version (a replay after the policy
+	 * came back to an earlier state is then not for it) */
+	json_object_set_new(e->doc, "version",
+	                    json_integer(json_integer_value(json_object_get(e->before, "version")) + 1));
 	if (out != NULL) {
 		char *text = al_policy_change_format(e->sha, e->doc, e->pubs, e->summary, &err);
 		if (text == NULL || al_write_file_atomic(out, text, strlen(text), 0644, &err) < 0)
@@ -300,6 +304,17 @@ static int keys_apply(struct al_cli *cli, int argc, char **argv)
 		              sha[0] ? sha : "(none)");
 		goto out;
 	}
+	/* each change makes the next version: a request for a policy that
+	 * came back to an earlier state (the same hash again) is not for it */
+	if (json_integer_value(json_object_get(ch.doc, "version")) !=
+	    json_integer_value(json_object_get(doc, "version")) + 1) {
+		code = refuse(cli, AL_EVERIFY, ch.summary, json_pack("{s:s}", "request_sha256", req),
+		              "%s: a request for version %lld of the policy, which is at version %lld: "
+		              "make the request again",
+		              argv[optind], (long long)json_integer_value(json_object_get(ch.doc, "version")),
+		              (long long)json_integer_value(json_object_get(doc, "version")));
+		goto out;
+	}
 	open = al_policy_open(doc);
 	if (!open) {
 		if (al_policy_load(dir, &cur, &err) < 0) {
@@ -338,9 +353,10 @@ static int keys_apply(struct al_cli *cli, int argc, char **argv)
 		al_sha256_final(&h, sum);
 		al_hex(sum, sizeof sum, next_sha);
 	}
-	f = json_pack("{s:s,s:s,s:s,s:s,s:O,s:i,s:b}", "change", ch.summary, "request_sha256", req,
+	f = json_pack("{s:s,s:s,s:s,s:s,s:O,s:i,s:b,s:I}", "change", ch.summary, "request_sha256", req,
 	              "previous_sha256", sha, "policy_sha256", next_sha, "signers", signers,
-	              "threshold", ch.next.threshold, "bootstrap", open);
+	              "threshold", ch.next.threshold, "bootstrap", open, "version",
+	              json_integer_value(json_object_get(ch.doc, "version")));
 	json_object_set_new(f, "keys", json_array());
 	for (size_t i = 0; i < ch.next.keys_n; i++) {
 		char hex[AL_KEYID_HEX];

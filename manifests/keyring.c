@@ -57,10 +57,17 @@ static int policy_parse(const char *name, json_t *root, const char *dir, const j
 	keys = json_object_get(root, "keys");
 	json_object_foreach(root, field, fv) {
 		(void)fv;
-		if (strcmp(field, "threshold") != 0 && strcmp(field, "keys") != 0) {
+		if (strcmp(field, "threshold") != 0 && strcmp(field, "keys") != 0 &&
+		    strcmp(field, "version") != 0) {
 			al_err_set(err, AL_EUSAGE, "%s: %s: unknown field", name, field);
 			goto fail;
 		}
+	}
+	if (json_object_get(root, "version") != NULL &&
+	    (!json_is_integer(json_object_get(root, "version")) ||
+	     json_integer_value(json_object_get(root, "version")) < 0)) {
+		al_err_set(err, AL_EUSAGE, "%s: version: must be an integer from 0", name);
+		goto fail;
 	}
 	if (!json_is_integer(thr) || json_integer_value(thr) < 1 || json_integer_value(thr) > 16) {
 		al_err_set(err, AL_EUSAGE, "%s: threshold: must be an integer from 1 to 16", name);
@@ -116,6 +123,15 @@ static int policy_parse(const char *name, json_t *root, const char *dir, const j
 			goto fail;
 		}
 		memcpy(pk->keyid, pk->pub.keyid, AL_KEYID_LEN);
+		/* a key id is a label, not the key: one key under two ids would
+		 * count twice towards the threshold */
+		for (size_t j = 0; j < p->keys_n; j++)
+			if (memcmp(p->keys[j].pub.pk, pk->pub.pk, sizeof pk->pub.pk) == 0) {
+				al_err_set(err, AL_EUSAGE, "%s: keys.%s: the same public key as another key of the "
+				                           "policy, under another id",
+				           name, id);
+				goto fail;
+			}
 		snprintf(pk->name, sizeof pk->name, "%s", kname != NULL ? kname : "");
 		p->keys_n++;
 	}
@@ -371,6 +387,10 @@ int al_policy_change_parse(const char *text, size_t len, const char *name, const
 	if (policy_parse(name, c->doc, dir, c->pubs, &c->next, err) < 0)
 		goto fail;
 	json_object_foreach(c->pubs, field, v) {
+		if (!json_is_string(v)) {
+			al_err_set(err, AL_EUSAGE, "%s: pubkeys.%s: not a key file's text", name, field);
+			goto fail;
+		}
 		if (json_object_get(json_object_get(c->doc, "keys"), field) == NULL) {
 			al_err_set(err, AL_EUSAGE, "%s: pubkeys.%s: a key the policy does not list", name,
 			           field);
@@ -432,7 +452,7 @@ int al_policy_change_signers(const struct al_policy *cur, const char *text, size
 		if (k == NULL)
 			al_snprintf(msg, sizeof msg, "%s: key %s is not in the trust policy in force: not counted",
 			            sigs[i], hex);
-		else if (k->expires_us != 0 && k->expires_us <= now_us)
+		else if (k->expires_us != 0 && k->expires_us < now_us)
 			al_snprintf(msg, sizeof msg, "%s: key %s expired: not counted", sigs[i], hex);
 		else if (dup)
 			al_snprintf(msg, sizeof msg, "%s: key %s signed already: counted once", sigs[i], hex);

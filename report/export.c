@@ -83,6 +83,10 @@ static void collect_finding(void *ctx, const struct al_finding *f)
 
 	if (json_array_size(c->findings) >= FINDINGS_MAX)
 		return;
+	/* the page is made before members.txt is added (it lists the page):
+	 * that the export being rendered has none yet is no finding */
+	if (f->msg != NULL && strncmp(f->msg, "no members.txt:", 15) == 0)
+		return;
 	if (f->segment != NULL && f->segment_line)
 		al_snprintf(where, sizeof where, "%s:%llu", f->segment,
 		            (unsigned long long)f->segment_line);

@@ -9,7 +9,9 @@
  * would change the record): it is a reflink (FICLONE) where the
  * filesystem has them, else a copy hashed as it is written. Either way
  * it is complete before its name appears (written under a temporary
- * name, fsynced, renamed without replacing, the directory fsynced). */
+ * name, hashed from the bytes written, fsynced, renamed into place, the
+ * directory fsynced); a record of the wrong size under that name is made
+ * again. */
 #include "engine.h"
 
 #include <errno.h>
@@ -19,6 +21,8 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #ifndef FICLONE
 #define FICLONE _IOW(0x94, 9, int) /* linux/fs.h */
@@ -80,14 +84,29 @@ int al_records_put(const char *home, int srcfd, const char *name, const char *sh
 
 	if (al_records_path(home, sha256, path, sizeof path, err) < 0)
 		return -1;
-	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
-		return 0; /* the same bytes, kept already (checked when re-created) */
+	{
+		/* the same bytes kept already: the same size at least (a record
+		 * of another size is not that record: it is made again) */
+		struct stat src;
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && fstat(srcfd, &src) == 0 &&
+		    st.st_size == src.st_size)
+			return 0;
+	}
 	al_snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(path, '/') - path), path);
-	if (al_mkdirs(dir, 0700, err) < 0)
-		return -1;
-	al_snprintf(tmp, sizeof tmp, "%s/.%s.%ld", dir, sha256, (long)getpid());
+	if (access(dir, F_OK) != 0) {
+		/* a new bucket: made, and its name made durable in records/sha256 */
+		if (al_mkdirs(dir, 0700, err) < 0 || al_fsync_parent(dir, err) < 0)
+			return -1;
+	}
+	{
+		unsigned char rnd[6];
+		char rhex[13];
+		randombytes_buf(rnd, sizeof rnd);
+		al_hex(rnd, sizeof rnd, rhex);
+		al_snprintf(tmp, sizeof tmp, "%s/.%s.%ld.%s", dir, sha256, (long)getpid(), rhex);
+	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	dst = al_sys_openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0400);
+	dst = al_sys_openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (dfd < 0 || dst < 0) {
 		al_err_sys(err, "%s", dfd < 0 ? dir : tmp);
 		goto out;
@@ -96,15 +115,23 @@ int al_records_put(const char *home, int srcfd, const char *name, const char *sh
 		al_err_sys(err, "%s", name);
 		goto out;
 	}
-	if (ioctl(dst, FICLONE, srcfd) < 0) {
-		if (copy_hashed(srcfd, dst, name, sum, err) < 0)
-			goto out;
-		al_hex(sum, sizeof sum, hex);
-		if (strcmp(hex, sha256) != 0) {
-			al_err_set(err, AL_EENV, "%s: changed while its record was kept (sha256 %s, hashed %s)",
-			           name, hex, sha256);
+	if (ioctl(dst, FICLONE, srcfd) == 0) {
+		/* the clone's bytes hashed: the source may have changed since it
+		 * was hashed (a file changed from outside, seen by a rerun) */
+		if (lseek(dst, 0, SEEK_SET) < 0 || al_sha256_fd(dst, tmp, sum, NULL, err) < 0) {
+			if (err->msg[0] == '\0')
+				al_err_sys(err, "%s", tmp);
 			goto out;
 		}
+	} else if (copy_hashed(srcfd, dst, name, sum, err) < 0) {
+		goto out;
+	}
+	al_hex(sum, sizeof sum, hex);
+	if (strcmp(hex, sha256) != 0) {
+		al_err_set(err, AL_EENV, "%s: changed while its record was kept (hashed %s, sha256 %s "
+		                         "expected)",
+		           name, hex, sha256);
+		goto out;
 	}
 	if (fchmod(dst, 0444) < 0 || al_sys_fsync(dst) < 0) {
 		al_err_sys(err, "%s: cannot keep its record", name);
@@ -135,11 +162,18 @@ int al_records_open(const char *home, const char *sha256, struct al_err *err)
 
 	if (al_records_path(home, sha256, path, sizeof path, err) < 0)
 		return -1;
-	fd = al_openat(AT_FDCWD, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+	fd = al_openat(AT_FDCWD, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return al_err_set(err, AL_EENV, "%s: no record of sha256 %s is kept", path, sha256);
 		return al_err_sys(err, "%s", path);
+	}
+	{
+		struct stat st;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			close(fd);
+			return al_err_set(err, AL_EVERIFY, "%s: not a regular file: not a record", path);
+		}
 	}
 	if (al_sha256_fd(fd, path, sum, NULL, err) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
 		if (err->msg[0] == '\0')

@@ -250,7 +250,7 @@ setup() {
 	# sha256sum and minisign check them; a changed one fails the export
 	mkdir y && tar --zstd -xf evidence.tar.zst -C y
 	(cd y && sha256sum -c members.txt && minisign -Vm members.txt -p host.pub)
-	[ "$(wc -l <y/members.txt)" = 3 ]
+	[ "$(wc -l <y/members.txt)" = 5 ]
 	for m in report.html FORMAT.md VERIFY.txt; do
 		rm -rf z && cp -a y z
 		printf 'x' >>"z/$m"
@@ -294,4 +294,16 @@ setup() {
 	grep -q 'Findings' bad.html
 	grep -q '<h2>Runs</h2>' bad.html && return 1
 	true
+}
+
+@test 'the page and members.txt of another export do not pass for this one' {
+	airlock -q audit export -o a.tar.zst
+	helper mklog "$AIRLOCK_HOME" 20 >/dev/null
+	airlock -q audit export -o b.tar.zst
+	mkdir a b && tar --zstd -xf a.tar.zst -C a && tar --zstd -xf b.tar.zst -C b
+	cp a/VERIFY.txt a/FORMAT.md a/report.html a/members.txt a/members.txt.minisig b/
+	# shellcheck disable=SC2046 # the members, in order
+	(cd b && tar --zstd --format=pax -cf ../moved.tar.zst $(tar --zstd -tf ../b.tar.zst))
+	run -1 airlock-verify audit moved.tar.zst
+	out_has "checkpoint.txt: changed since the export was made"
 }

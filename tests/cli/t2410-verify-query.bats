@@ -38,8 +38,10 @@ setup() {
 	echo "$output" | jq -e 'map(select(.event == "log.open")) | .[0].n == 1'
 	cp -a home/audit logdir
 	rm -f logdir/index.db
-	run -0 airlock-verify sql logdir 'SELECT count(*) FROM files'
+	run -0 --separate-stderr airlock-verify sql logdir 'SELECT count(*) FROM files'
 	[ "${lines[1]}" -gt 0 ]
+	# a live log's last entries may not be sealed yet: said, on stderr
+	[[ $stderr == *"not sealed yet"* ]]
 	[ ! -e logdir/index.db ]
 	run -2 airlock-verify sql evidence.tar.zst 'DELETE FROM entries'
 	out_has "read-only"

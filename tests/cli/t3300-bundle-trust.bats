@@ -228,3 +228,33 @@ setup() {
 	run -2 airlock verify b.tar.zst
 	out_has "0123456789ABCDEF.pub: No such file or directory"
 }
+
+@test 'one public key under a second key id does not make two signers' {
+	# o1's key with another id: a key id is a label the signer chooses
+	python3 - o1.pub o1-again.pub <<'PY'
+import base64, sys
+lines = open(sys.argv[1]).read().splitlines()
+raw = bytearray(base64.b64decode(lines[1]))
+raw[2:10] = bytes(b ^ 0x5a for b in raw[2:10])
+open(sys.argv[2], 'w').write('untrusted comment: the same key\n' + base64.b64encode(bytes(raw)).decode() + '\n')
+PY
+	airlock -q keys add o1-again.pub --name 'officer one again' -o c.json
+	airlock -q sign-file -s o1.key -x c.o1.minisig c.json
+	airlock -q sign-file -s o2.key -x c.o2.minisig c.json
+	run -2 airlock keys apply c.json --sig c.o1.minisig --sig c.o2.minisig
+	out_has "the same public key as another key of the policy"
+	run -0 airlock keys list
+	out_lacks "officer one again"
+}
+
+@test 'a request replayed after the policy came back to the same threshold is refused' {
+	airlock -q keys threshold 1 -o down.json
+	airlock -q sign-file -s o1.key -x down.o1.minisig down.json
+	airlock -q sign-file -s o2.key -x down.o2.minisig down.json
+	airlock -q keys apply down.json --sig down.o1.minisig --sig down.o2.minisig
+	policy_change o1 -- threshold 2
+	jq -e '.threshold == 2 and .version == 4' home/keys/policy.json
+	run -3 airlock keys apply down.json --sig down.o1.minisig --sig down.o2.minisig
+	out_has "make the request again"
+	jq -e '.threshold == 2' home/keys/policy.json
+}

@@ -202,3 +202,45 @@ run_id() {
 	run -1 airlock audit verify
 	[ "$(cat "$AIRLOCK_HOME"/audit/audit-*.jsonl | wc -l)" -ge "$n" ]
 }
+
+@test 'recreate takes its versions from the lines the verifier accepted, never from index.db' {
+	install_rec
+	airlock -q run rec --date $DATE
+	first=$(run_id)
+	cp "$VIS" v1
+	airlock -q run rec --date $DATE --force report
+	cp "$VIS" v2
+	s1=$(sha256sum v1 | cut -d' ' -f1)
+	s2=$(sha256sum v2 | cut -d' ' -f1)
+	# the index (a cache no chain protects) made to name v2's bytes for the first run
+	airlock audit query --event output.committed >/dev/null
+	sqlite3 "$AIRLOCK_HOME/audit/index.db" "UPDATE entries SET json = replace(json, '$s1', '$s2')"
+	airlock recreate "$VIS" --run "$first" >back
+	cmp v1 back
+}
+
+@test 'the output directory deleted: recreate still gives the version back; names below it are checked' {
+	install_rec
+	airlock -q run rec --date $DATE
+	cp "$VIS" v1
+	rm -rf "$AIRLOCK_HOME/outputs/rec"
+	airlock recreate "$VIS" -o back
+	cmp v1 back
+	run -2 airlock recreate "$AIRLOCK_HOME/outputs/rec/gone/../$DATE/report/results.csv" -o x
+	out_has "not a file's path"
+	[ ! -e x ]
+}
+
+@test 'recreate --seq gives back a change seen from outside, whose bytes were kept' {
+	install_rec
+	airlock -q run rec --date $DATE
+	printf 'id,score\n1,-1\n' >forged
+	cp forged "$VIS"
+	airlock -q run rec --date $DATE
+	n=$(audit_events '.event=="output.phantom"' | jq -r .seq)
+	run -0 airlock recreate "$VIS" --seq "$n" -o seen
+	out_has "changed outside airlock"
+	cmp forged seen
+	run -2 airlock recreate "$VIS" --seq 1 -o x
+	out_has "no version of a kept file at entry 1"
+}
