@@ -529,27 +529,6 @@ int al_audit_export(const char *home, const struct al_audit_range *range, const 
 
 /* ---- a member for people added to an export (report.html) ---- */
 
-struct copy_src {
-	struct al_stream *s;
-	char buf[64 << 10];
-	struct al_err *err;
-	int failed;
-};
-
-static la_ssize_t copy_read(struct archive *a, void *data, const void **out)
-{
-	struct copy_src *c = data;
-	size_t got;
-
-	(void)a;
-	if (c->s->read(c->s, c->buf, sizeof c->buf, &got, c->err) < 0) {
-		c->failed = 1;
-		return -1;
-	}
-	*out = c->buf;
-	return (la_ssize_t)got;
-}
-
 /* The for-people members seen so far and their hashes, as sha256sum
  * prints them (members.txt). */
 static int members_line(char **list, size_t *len, const unsigned char sum[AL_SHA256_LEN],
@@ -571,7 +550,7 @@ static int members_line(char **list, size_t *len, const unsigned char sum[AL_SHA
 int al_audit_export_insert(const char *home, const char *in, const char *out, const char *name,
                            const void *data, size_t len, struct al_err *err)
 {
-	struct copy_src *c = calloc(1, sizeof *c);
+	struct archive_ctx *c = calloc(1, sizeof *c);
 	struct archive *r = archive_read_new();
 	struct archive_entry *e;
 	struct al_tarzst t;
@@ -590,14 +569,14 @@ int al_audit_export_insert(const char *home, const char *in, const char *out, co
 		goto out;
 	c->err = err;
 	fd = open(in, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || (c->s = al_stream_fd(fd, 1, in, err)) == NULL) {
+	if (fd < 0 || (c->outer = al_stream_fd(fd, 1, in, err)) == NULL) {
 		if (fd < 0)
 			al_err_sys(err, "%s", in);
 		goto out;
 	}
 	fd = -1; /* the stream's */
 	archive_read_support_format_tar(r);
-	if (archive_read_open(r, c, NULL, copy_read, NULL) != ARCHIVE_OK) {
+	if (archive_read_open(r, c, NULL, archive_read_cb, NULL) != ARCHIVE_OK) {
 		if (!c->failed)
 			al_err_set(err, AL_EVERIFY, "%s: %s", in, archive_error_string(r));
 		goto out;
@@ -674,8 +653,8 @@ out:
 		al_tarzst_abort(&t);
 	if (r != NULL)
 		archive_read_free(r);
-	if (c != NULL && c->s != NULL)
-		c->s->close(c->s);
+	if (c != NULL && c->outer != NULL)
+		c->outer->close(c->outer);
 	if (fd >= 0)
 		close(fd);
 	al_seckey_free(sec);

@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "audit.h"
 
@@ -243,5 +244,18 @@ int writer_append(struct al_audit *log, const char *event, const json_t *fields,
                   int lead_nl, struct al_err *err);
 /* Appends a seal of what is unsealed and evolves the key, under the lock. */
 int writer_seal(struct al_audit *log, struct al_err *err);
+
+/* A tar.zst read by libarchive through our zstd stream (bounded window):
+ * archive_read_open(a, ctx, NULL, archive_read_cb, NULL) with ctx->outer
+ * from al_stream_fd(fd, 1, ...) and ctx->err set; failed tells a stream
+ * error (err says it) from libarchive's own (verify_input.c). */
+struct archive;
+struct archive_ctx {
+	struct al_stream *outer; /* the decompressed .tar.zst */
+	char buf[128 << 10];
+	struct al_err *err;
+	int failed;
+};
+ssize_t archive_read_cb(struct archive *a, void *data, const void **out);
 
 #endif

@@ -17,14 +17,7 @@
 #include <archive_entry.h>
 #include <sodium.h>
 
-struct archive_ctx {
-	struct al_stream *outer; /* the decompressed .tar.zst */
-	char buf[128 << 10];
-	struct al_err *err;
-	int failed;
-};
-
-static la_ssize_t archive_read_cb(struct archive *a, void *data, const void **out)
+la_ssize_t archive_read_cb(struct archive *a, void *data, const void **out)
 {
 	struct archive_ctx *c = data;
 	size_t got;
