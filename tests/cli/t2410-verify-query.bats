@@ -32,7 +32,7 @@ setup() {
 }
 
 @test 'airlock-verify sql runs the same read-only SQL, on an export and on a directory' {
-	run -0 airlock-verify sql evidence.tar.zst 'SELECT count(*) FROM entries WHERE event = "output.committed"'
+	run -0 airlock-verify sql evidence.tar.zst "SELECT count(*) FROM entries WHERE event = 'output.committed'"
 	[ "${lines[1]}" = "$(wc -l <want.jsonl)" ]
 	run -0 airlock-verify --json sql evidence.tar.zst 'SELECT event, count(*) AS n FROM entries GROUP BY event ORDER BY event'
 	echo "$output" | jq -e 'map(select(.event == "log.open")) | .[0].n == 1'
