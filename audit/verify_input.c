@@ -114,7 +114,7 @@ static int people_hash(struct people *p, struct archive *a, const char *name, co
 	struct al_stream *src;
 	struct al_sha256 h;
 	unsigned char sum[AL_SHA256_LEN], buf[16384];
-	size_t got;
+	size_t got = 0;
 	int ret = 0;
 
 	if (p->n == PEOPLE_MAX || strlen(name) >= sizeof p->name[0])

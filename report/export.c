@@ -263,8 +263,9 @@ static void put_entries(struct buf *b, const struct collect *c)
 		              SHOW_EDGE);
 	rp_buf_puts(b, ".</p>\n<table>\n<tr><th>Seq</th><th>Time</th><th>Event</th><th>Run</th>"
 	               "<th>Step</th><th>Members</th></tr>\n");
-	json_array_foreach(c->head, i, l)
+	json_array_foreach(c->head, i, l) {
 		put_line(b, json_string_value(l));
+	}
 	if (c->n > 2 * SHOW_EDGE)
 		rp_buf_printf(b, "<tr><td colspan=\"6\">… %llu entries not shown …</td></tr>\n",
 		              (unsigned long long)(c->n - 2 * SHOW_EDGE));

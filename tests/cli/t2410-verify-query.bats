@@ -41,6 +41,7 @@ setup() {
 	run -0 --separate-stderr airlock-verify sql logdir 'SELECT count(*) FROM files'
 	[ "${lines[1]}" -gt 0 ]
 	# a live log's last entries may not be sealed yet: said, on stderr
+	# shellcheck disable=SC2154 # set by run --separate-stderr
 	[[ $stderr == *"not sealed yet"* ]]
 	[ ! -e logdir/index.db ]
 	run -2 airlock-verify sql evidence.tar.zst 'DELETE FROM entries'

@@ -53,8 +53,8 @@ run_id() {
 	airlock recreate "$VIS" >now
 	cmp v3 now
 	t2=$(audit_events '.event=="output.committed"' | sed -n 2p | jq -r .ts)
-	airlock recreate "$VIS" --as-of "$t2" >then
-	cmp v2 then
+	airlock recreate "$VIS" --as-of "$t2" >as-of.csv
+	cmp v2 as-of.csv
 	# who and when: each commit's entry, stamped with the user
 	run -0 airlock --json recreate "$VIS" --list
 	echo "$output" | jq -e '[.versions[] | select(.event == "output.committed")] | length == 3'
