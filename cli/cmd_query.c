@@ -244,18 +244,13 @@ int al_cli_sql(struct al_cli *cli, int argc, char **argv, al_cli_read_hook befor
 	int c, code = AL_OK, offline = before == NULL, r;
 
 	while ((c = al_cli_getopt(cli, argc, argv, offline ? "p:h" : "h", longopts)) != -1) {
-		if (offline && (c == 'P' || c == 'p')) {
-			if (c == 'p')
-				host_pub = optarg;
-			else
-				pub = optarg;
-		} else if (offline && c == 'P') {
-			pub = optarg;
-		} else if (offline && c == 'k') {
-			host_pub = optarg;
+		if (offline && (c == 'P' || c == 'p' || c == 'k')) {
+			*(c == 'P' ? &pub : &host_pub) = optarg;
 		} else {
 			json_decref(o.rows);
-			return c == 'h' ? AL_OK : c == 'P' || c == 'k' ? al_cli_usage(cli, "an option of airlock-verify sql") : AL_EUSAGE;
+			return c == 'h'                ? AL_OK
+			       : c == 'P' || c == 'k' ? al_cli_usage(cli, "an option of airlock-verify sql")
+			                              : AL_EUSAGE;
 		}
 	}
 	if (argc - optind != (offline ? 2 : 1)) {

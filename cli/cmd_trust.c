@@ -336,23 +336,12 @@ static int keys_apply(struct al_cli *cli, int argc, char **argv)
 		}
 	}
 	/* the policy as it will be stored, hashed for the entry */
-	stored = json_dumps(ch.doc, JSON_INDENT(2) | JSON_SORT_KEYS);
-	if (stored == NULL) {
-		code = AL_EENV;
+	if ((stored = al_policy_doc_text(ch.doc)) == NULL) {
+		code = al_cli_error(cli, (al_err_sys(&err, "cannot allocate memory"), &err));
 		goto out;
 	}
-	{
-		size_t n = strlen(stored);
-		struct al_sha256 h;
-		if (al_sha256_init(&h) < 0) {
-			code = AL_EENV;
-			goto out;
-		}
-		al_sha256_update(&h, stored, n);
-		al_sha256_update(&h, "\n", 1);
-		al_sha256_final(&h, sum);
-		al_hex(sum, sizeof sum, next_sha);
-	}
+	al_sha256_buf(stored, strlen(stored), sum);
+	al_hex(sum, sizeof sum, next_sha);
 	f = json_pack("{s:s,s:s,s:s,s:s,s:O,s:i,s:b,s:I}", "change", ch.summary, "request_sha256", req,
 	              "previous_sha256", sha, "policy_sha256", next_sha, "signers", signers,
 	              "threshold", ch.next.threshold, "bootstrap", open, "version",

@@ -164,24 +164,30 @@ void al_policy_free(struct al_policy *p)
 	p->keys_n = 0;
 }
 
+char *al_policy_doc_text(const json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS), *t;
+	size_t n;
+
+	if (text == NULL)
+		return NULL;
+	n = strlen(text);
+	if ((t = realloc(text, n + 2)) == NULL) {
+		free(text);
+		return NULL;
+	}
+	memcpy(t + n, "\n", 2);
+	return t;
+}
+
 static int policy_store(const char *dir, json_t *root, struct al_err *err)
 {
-	char path[PATH_MAX], *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	char path[PATH_MAX], *text = al_policy_doc_text(root);
 	int ret;
 
 	if (text == NULL)
 		return al_err_set(err, AL_EENV, "%s: cannot format the policy", dir);
 	al_snprintf(path, sizeof path, "%s/" POLICY, dir);
-	{
-		size_t n = strlen(text);
-		char *t = realloc(text, n + 2);
-		if (t == NULL) {
-			free(text);
-			return al_err_sys(err, "cannot allocate memory");
-		}
-		text = t;
-		memcpy(text + n, "\n", 2);
-	}
 	ret = al_write_file_atomic(path, text, strlen(text), 0644, err);
 	free(text);
 	return ret;

@@ -170,6 +170,8 @@ int al_policy_doc_add(json_t *doc, json_t *pubs, const char *pub_path, const cha
                       int64_t expires_us, char keyid_out[AL_KEYID_HEX], struct al_err *err);
 int al_policy_doc_remove(json_t *doc, const char *keyid_hex, struct al_err *err);
 int al_policy_doc_threshold(json_t *doc, int threshold, struct al_err *err);
+/* The bytes policy.json holds for doc (malloc'd; NULL: out of memory). */
+char *al_policy_doc_text(const json_t *doc);
 /* Writes the keys of pubs as DIR/<KEYID>.pub, doc as DIR/policy.json
  * (atomically; DIR created 0700), and removes the .pub files of the keys
  * doc no longer lists. */
